@@ -1,0 +1,124 @@
+"""SQLite state database: WAL, numbered migrations, explicit transactions.
+
+One connection, used from the event loop thread. Every commit is durable
+(``synchronous=FULL``): state written before a SIGKILL or a power cut is there
+after the restart.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import StorageError
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """All shipped migrations as (number, file name, SQL), in order."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files("firmware.storage").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StorageError(f"migrations must be numbered 1..N without gaps, found {numbers}")
+    return found
+
+
+class Database:
+    """The firmware's state database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise StorageError(f"cannot open state database {path}: {err}") from err
+        self._depth = 0
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        available = migrations()
+        if current > len(available):
+            raise StorageError(
+                f"database schema version {current} is newer than this firmware "
+                f"({len(available)}); refusing to downgrade"
+            )
+        for number, name, sql in available:
+            if number <= current:
+                continue
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for statement in _split_sql(sql):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={number}")
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._conn.execute("ROLLBACK")
+                raise StorageError(f"migration {name} failed: {err}") from err
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """Run one statement. Outside ``transaction()`` it commits at once."""
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as err:
+            raise StorageError(f"database error: {err}") from err
+
+    def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.execute(sql, params).fetchone()
+        return row
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group statements into one atomic, durable commit (nestable)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside literals)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

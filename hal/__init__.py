@@ -1,0 +1,1 @@
+"""Hardware abstraction layer: interfaces, backend registry, simulated plant."""

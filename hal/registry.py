@@ -1,0 +1,43 @@
+"""Backend name → factory, imported lazily.
+
+A backend module is imported only when it is chosen, so a vendor library that
+is missing on this machine fails only for the backend that needs it, with a
+clear message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from hal.errors import HalConfigError
+from hal.interfaces import BoardSettings, HalBackend
+
+BACKENDS: dict[str, str] = {
+    "simulated": "hal.sim.backend:build",
+}
+
+BackendFactory = Callable[[Mapping[str, object], int, BoardSettings], HalBackend]
+
+
+def load_factory(name: str) -> BackendFactory:
+    """Return the ``build`` function of backend ``name``."""
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        known = ", ".join(sorted(BACKENDS))
+        raise HalConfigError(f"unknown HAL backend {name!r} (known: {known})") from None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise HalConfigError(f"HAL backend {name!r} cannot be loaded: {err}") from err
+    return cast(BackendFactory, getattr(module, attr))
+
+
+def build_backend(
+    name: str, options: Mapping[str, object], connectors: int, board: BoardSettings
+) -> HalBackend:
+    """Build backend ``name`` for ``connectors`` connectors (ids 1..N)."""
+    return load_factory(name)(options, connectors, board)

@@ -1,0 +1,1 @@
+"""Simulated hardware: one coherent plant behind every HAL role (see ``backend``)."""

@@ -1,0 +1,287 @@
+"""Composition root: build everything from the config, run it in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from firmware.api import ApiServer, build_app
+from firmware.auth.authorizer import Authorizer
+from firmware.auth.cache import AuthCache, IdTagInfo
+from firmware.clock import Clock
+from firmware.config import Config
+from firmware.connector.availability import AvailabilityStore
+from firmware.connector.context import ConnectorContext
+from firmware.connector.transactions import TransactionStore
+from firmware.logs import redact
+from firmware.metering import supported_measurands
+from firmware.ocpp.connection import Backoff, Connection
+from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.registration import Registration
+from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.core import CoreHandlers
+from firmware.queue import Outbox
+from firmware.station import Station
+from firmware.storage.db import Database
+from hal.registry import build_backend
+
+log = logging.getLogger("firmware.app")
+frames_log = logging.getLogger("firmware.ocpp.frames")
+
+RESET_REASONS = {"Soft": "SoftReset", "Hard": "HardReset"}
+
+
+class App:
+    """The running daemon. ``run()`` returns True when it should restart (Reset)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._tg: asyncio.TaskGroup | None = None
+        self._spawned: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._stop_reason = "Reboot"
+        self._restart = False
+        self.api_port: int | None = None
+
+        self.db = Database(config.state_dir / "state.db")
+        self.hal = build_backend(
+            config.hal.backend, config.hal.options, config.connectors, config.board
+        )
+        facts = StationFacts(
+            number_of_connectors=config.connectors,
+            supported_measurands=supported_measurands(has_bms=config.board.has_bms),
+            phases=config.board.phases,
+            tls=config.ocpp.csms_url.startswith("wss://"),
+        )
+        self.clock = Clock()
+        self.ocpp_config = ConfigurationStore(self.db, config.ocpp.config, facts)
+        self.rpc = Rpc(
+            response_timeout_s=config.ocpp.response_timeout_s,
+            max_frame_bytes=config.ocpp.max_frame_bytes,
+            spawn=self.spawn,
+            frame_log=self._log_frame,
+        )
+        self.notifier: StatusNotifier
+        self.registration = Registration(
+            self.rpc,
+            self.ocpp_config,
+            config.identity,
+            self.clock,
+            boot_retry_s=config.ocpp.boot_retry_s,
+            on_online=self._on_online,
+        )
+        self.notifier = StatusNotifier(
+            self.rpc, self.ocpp_config, self.clock, self.registration.ready
+        )
+        self.outbox = Outbox(
+            self.db,
+            self.rpc,
+            self.clock,
+            ready=self.registration.ready,
+            attempts=lambda: self.ocpp_config.get_int("TransactionMessageAttempts"),
+            retry_interval_s=lambda: self.ocpp_config.get_int("TransactionMessageRetryInterval"),
+        )
+        self.cache = AuthCache(self.db, self.clock)
+        self.authorizer = Authorizer(
+            self.cache, self.ocpp_config, self.rpc, self.clock, online=self.online
+        )
+        self.transactions = TransactionStore(self.db)
+        ctx = ConnectorContext(
+            db=self.db,
+            transactions=self.transactions,
+            outbox=self.outbox,
+            config=self.ocpp_config,
+            availability=AvailabilityStore(self.db),
+            clock=self.clock,
+            board=config.board,
+            spawn=self.spawn,
+            online=self.online,
+            offline_decision=lambda tag: self.authorizer.offline_decision(tag).accepted,
+            response_timeout_s=config.ocpp.response_timeout_s,
+            meter_poll_s=config.meter_poll_s,
+        )
+        self.station = Station(self.hal, ctx, self.authorizer, self.notifier.report)
+        self.core = CoreHandlers(
+            self.station, self.ocpp_config, self.cache, self.registration, reset=self.reset
+        )
+        self.core.register(self.rpc)
+        self.outbox.on_result("StartTransaction", self._start_result)
+        self.outbox.on_result("StopTransaction", self._stop_result)
+        self.connection = Connection(
+            self.rpc,
+            csms_url=config.ocpp.csms_url,
+            charge_point_id=config.ocpp.charge_point_id,
+            password=self._password,
+            ping_interval_s=lambda: self.ocpp_config.get_int("WebSocketPingInterval"),
+            backoff=Backoff(config.ocpp.reconnect_min_s, config.ocpp.reconnect_max_s),
+            open_timeout_s=config.ocpp.response_timeout_s,
+        )
+        self.ocpp_config.subscribe(self._config_changed)
+        self.api = ApiServer(
+            build_app(self.status, self.hal.plant), config.api.host, config.api.port
+        )
+
+    # ------------------------------------------------------------ wiring helpers
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the app's TaskGroup; its errors are logged, not fatal."""
+        if self._tg is None:
+            coro.close()
+            raise RuntimeError("the app is not running")
+        task = self._tg.create_task(self._guarded(coro))
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    @staticmethod
+    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except CallFailed as err:
+            log.warning("background call failed: %s", err)
+        except Exception:
+            log.exception("background task failed")
+
+    def online(self) -> bool:
+        return self.rpc.connected and self.registration.ready.is_set()
+
+    def _password(self) -> str | None:
+        key = self.ocpp_config.get("AuthorizationKey")
+        return key or self.config.ocpp.password
+
+    def _log_frame(self, direction: str, text: str) -> None:
+        if frames_log.isEnabledFor(logging.DEBUG):
+            frames_log.debug("%s %s", "→" if direction == "out" else "←", redact(text))
+
+    def _config_changed(self, key: str, _value: str) -> None:
+        if key == "WebSocketPingInterval":
+            self.connection.ping_changed.set()
+        elif key == "AuthorizationKey":
+            log.info("AuthorizationKey changed; reconnecting with the new key")
+            self.spawn(self.connection.close())
+
+    async def _on_online(self) -> None:
+        await self.notifier.resync()
+
+    def _start_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
+        if local_tx is None:
+            return
+        info = IdTagInfo.from_payload(result["idTagInfo"])
+        record = self.transactions.get(local_tx)
+        if record is not None:
+            self.authorizer.remember(record.id_tag, info)
+            controller = self.station.connectors.get(record.connector_id)
+            if controller is not None:
+                controller.start_confirmed(local_tx, int(result["transactionId"]), info)
+            else:
+                self.transactions.confirm(local_tx, int(result["transactionId"]), info.status)
+
+    def _stop_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
+        info = result.get("idTagInfo")
+        record = self.transactions.get(local_tx) if local_tx is not None else None
+        if info is not None and record is not None:
+            self.authorizer.remember(record.id_tag, IdTagInfo.from_payload(info))
+
+    def _send_untracked(self, message: dict[str, Any]) -> None:
+        if self.online():
+            self.spawn(self._call_quietly("MeterValues", message))
+
+    async def _call_quietly(self, action: str, payload: dict[str, Any]) -> None:
+        try:
+            await self.rpc.call(action, payload)
+        except CallFailed as err:
+            log.info("%s not delivered: %s", action, err)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "charge_point_id": self.config.ocpp.charge_point_id,
+            "ocpp": {
+                "connected": self.rpc.connected,
+                "registration": self.registration.status,
+                "queued": self.outbox.pending(),
+                "dropped": self.outbox.dropped,
+            },
+            "connectors": [c.snapshot() for c in self.station.connectors.values()],
+        }
+
+    # ------------------------------------------------------------ life cycle
+
+    def request_stop(self, reason: str = "Reboot", restart: bool = False) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._restart = restart
+            self._stop.set()
+
+    async def reset(self, kind: str) -> None:
+        log.warning("%s reset requested by the CSMS", kind)
+        self.request_stop(RESET_REASONS.get(kind, "Other"), restart=True)
+
+    async def run(self) -> bool:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, "Reboot", False)
+        recovered = self.station.recover_after_power_loss()
+        if recovered:
+            log.warning("%d transaction(s) ended with reason PowerLoss", recovered)
+        try:
+            await self.hal.safe_state()
+            await self.api.start()
+            self.api_port = self.api.port
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tasks = [
+                    tg.create_task(self.hal.run(), name="hal"),
+                    tg.create_task(self.station.run_events(), name="hal-events"),
+                    tg.create_task(self.connection.run(), name="connection"),
+                    tg.create_task(self.registration.run(), name="registration"),
+                    tg.create_task(self.notifier.run(), name="status"),
+                    tg.create_task(self.outbox.run(), name="outbox"),
+                ]
+                await self.station.start()
+                tasks += [
+                    tg.create_task(self.station.run_polling(), name="metering"),
+                    tg.create_task(
+                        self.station.run_clock_aligned(self._send_untracked), name="aligned"
+                    ),
+                ]
+                await self._stop.wait()
+                await self._shutdown()
+                for task in [*tasks, *self._spawned]:
+                    task.cancel()
+        finally:
+            self._tg = None
+            await asyncio.shield(self._final_safety())
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return self._restart
+
+    async def _shutdown(self) -> None:
+        budget = self.config.shutdown_timeout_s
+        log.info("shutting down (%s)", self._stop_reason)
+        try:
+            async with asyncio.timeout(max(1.0, budget / 2)):
+                await self.station.stop_all(self._stop_reason)
+        except TimeoutError:
+            log.error("stopping transactions took too long")
+        await self.hal.safe_state()
+        if self.online():
+            delivered = await self.outbox.drain(max(0.5, budget / 2 - 1))
+            if not delivered:
+                log.warning("%d message(s) stay queued for the next start", self.outbox.pending())
+        await self.connection.close()
+
+    async def _final_safety(self) -> None:
+        try:
+            async with asyncio.timeout(2):
+                await self.hal.safe_state()
+        except Exception:
+            log.exception("could not bring the hardware to a safe state")
+        try:
+            await self.api.stop()
+        except Exception:
+            log.exception("could not stop the local API")
+        self.db.close()

@@ -1,0 +1,110 @@
+"""Decides whether an idTag may charge: local list → cache → Authorize → offline policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from firmware.auth.cache import AuthCache, IdTagInfo
+from firmware.clock import Clock
+from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.v16.configuration import ConfigurationStore
+
+log = logging.getLogger("firmware.auth")
+
+Source = Literal["local_list", "cache", "csms", "offline"]
+
+
+class LocalList(Protocol):
+    """The Local Authorization List (Local Auth List Management profile)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def get(self, id_tag: str) -> IdTagInfo | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    info: IdTagInfo
+    source: Source
+
+    @property
+    def accepted(self) -> bool:
+        return self.info.accepted
+
+    @property
+    def offline(self) -> bool:
+        return self.source == "offline"
+
+
+class Authorizer:
+    def __init__(
+        self,
+        cache: AuthCache,
+        config: ConfigurationStore,
+        rpc: Rpc,
+        clock: Clock,
+        *,
+        online: OnlineCheck,
+        local_list: LocalList | None = None,
+    ) -> None:
+        self.cache = cache
+        self.config = config
+        self.rpc = rpc
+        self.clock = clock
+        self.online = online
+        self.local_list = local_list
+
+    def known_locally(self, id_tag: str) -> tuple[IdTagInfo, Source] | None:
+        """The local list entry (first) or cache entry for ``id_tag``, as of now."""
+        if self.local_list is not None and self.local_list.enabled:
+            entry = self.local_list.get(id_tag)
+            if entry is not None:
+                return entry.effective(self.clock.now()), "local_list"
+        if self.config.get_bool("AuthorizationCacheEnabled"):
+            cached = self.cache.get(id_tag)
+            if cached is not None:
+                return cached, "cache"
+        return None
+
+    def remember(self, id_tag: str, info: IdTagInfo) -> None:
+        """Cache idTagInfo learned from any CSMS answer."""
+        if self.config.get_bool("AuthorizationCacheEnabled"):
+            self.cache.put(id_tag, info)
+
+    async def authorize(self, id_tag: str) -> Decision:
+        local = self.known_locally(id_tag)
+        if self.online():
+            if local and local[0].accepted and self.config.get_bool("LocalPreAuthorize"):
+                return Decision(local[0], local[1])
+            try:
+                answer = await self.rpc.call("Authorize", {"idTag": id_tag})
+            except CallFailed as err:
+                log.warning("Authorize for %s failed (%s); deciding offline", id_tag, err)
+            else:
+                info = IdTagInfo.from_payload(answer["idTagInfo"])
+                self.remember(id_tag, info)
+                return Decision(info, "csms")
+        return self.offline_decision(id_tag)
+
+    def offline_decision(self, id_tag: str) -> Decision:
+        """LocalAuthorizeOffline / AllowOfflineTxForUnknownId.
+
+        A tag known locally as Blocked, Expired or Invalid never starts a
+        session, whatever the offline settings.
+        """
+        local = self.known_locally(id_tag)
+        if local is not None and not local[0].accepted:
+            return Decision(local[0], "offline")
+        if local is not None and self.config.get_bool("LocalAuthorizeOffline"):
+            return Decision(local[0], "offline")
+        if self.config.get_bool("AllowOfflineTxForUnknownId"):
+            return Decision(IdTagInfo("Accepted"), "offline")
+        return Decision(IdTagInfo("Invalid"), "offline")
+
+
+class OnlineCheck(Protocol):
+    def __call__(self) -> bool: ...

@@ -1,0 +1,112 @@
+"""``chargepoint run|status|check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from firmware import __version__, logs
+from firmware.config import Config, load_config
+from firmware.errors import ConfigError, FirmwareError
+from hal.errors import HalConfigError
+
+EXIT_CONFIG = 2
+
+log = logging.getLogger("firmware.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chargepoint", description="OCPP 1.6J charge point")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the charge point in the foreground")
+    run.add_argument("--config", required=True, type=Path, help="YAML configuration file")
+    status = sub.add_parser("status", help="show the status of a running charge point")
+    status.add_argument("--config", type=Path, help="read the API address from this config")
+    status.add_argument("--api", help="API base URL (default http://127.0.0.1:8180)")
+    status.add_argument("--json", action="store_true", help="print raw JSON")
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("--config", required=True, type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "status":
+        return _status(args)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(f"{args.config}: OK")
+        return 0
+    return _run(config)
+
+
+def _run(config: Config) -> int:
+    logs.setup(config.log_level)
+    from firmware.app import App
+
+    async def go() -> bool:
+        app = App(config)
+        return await app.run()
+
+    try:
+        restart = asyncio.run(go())
+    except (HalConfigError, ConfigError) as err:
+        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except FirmwareError as err:
+        log.critical("cannot run: %s", err)
+        return 1
+    if restart:
+        log.warning("restarting")
+        logging.shutdown()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "firmware", *sys.argv[1:]])
+    log.info("stopped")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    base = args.api
+    if base is None and args.config is not None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as err:
+            print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        base = f"http://{config.api.host}:{config.api.port}"
+    base = (base or "http://127.0.0.1:8180").rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/status", timeout=5) as response:
+            data = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        print(f"chargepoint: cannot reach {base}: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    ocpp = data["ocpp"]
+    print(
+        f"{data['charge_point_id']}: connected={ocpp['connected']} "
+        f"registration={ocpp['registration']} queued={ocpp['queued']}"
+    )
+    for c in data["connectors"]:
+        relay = "closed" if c["relay_closed"] else "open"
+        print(
+            f"  connector {c['id']}: {c['status']} ({c['error_code']}) "
+            f"tx={c['transaction_id']} tag={c['id_tag']} relay={relay} "
+            f"offered={c['offered_current_a']} A power={c['power_w']} W "
+            f"energy={c['energy_wh']} Wh"
+        )
+    return 0

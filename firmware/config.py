@@ -1,0 +1,485 @@
+"""The YAML configuration file: frozen dataclasses, validated at start-up.
+
+Every problem raises one ``ConfigError`` reading ``{source}: {dotted.key}:
+{problem}``. Unknown keys are errors (typos must not pass silently), and values
+must have the YAML type they stand for: ``true``/``false`` for booleans (``yes``
+and ``on`` are plain strings here), integers for integers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+import yaml
+
+from firmware import __version__
+from firmware.errors import ConfigError
+from hal.interfaces import BoardSettings
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,48}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What BootNotification says about the station (OCPP CiString limits)."""
+
+    vendor: str = "OpenChargeFW"
+    model: str = "SimCharger"
+    serial_number: str | None = None
+    firmware_version: str | None = __version__
+
+
+@dataclass(frozen=True, slots=True)
+class OcppSettings:
+    csms_url: str
+    charge_point_id: str
+    password: str | None = None
+    config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    response_timeout_s: float = 30.0
+    max_frame_bytes: int = 262144
+    boot_retry_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8180  # 0: pick a free port
+
+
+@dataclass(frozen=True, slots=True)
+class HalSettings:
+    backend: str = "simulated"
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    ocpp: OcppSettings
+    identity: Identity = field(default_factory=Identity)
+    connectors: int = 1
+    hal: HalSettings = field(default_factory=HalSettings)
+    board: BoardSettings = field(default_factory=BoardSettings)
+    state_dir: Path = Path("/var/lib/chargepoint")
+    api: ApiSettings = field(default_factory=ApiSettings)
+    log_level: str = "INFO"
+    shutdown_timeout_s: float = 10.0
+    meter_poll_s: float = 1.0
+
+
+# ---------------------------------------------------------------- YAML
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys and resolves plain scalars as YAML 1.2 does.
+
+    Only true/false are booleans (``yes``, ``no``, ``on`` stay strings) and only
+    decimal and 0x numbers are integers (``010`` and ``1:30`` stay strings).
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the YAML file at ``path``; raises ``ConfigError``."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{source}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source}: cannot read: not UTF-8 text ({err.reason})") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(err)}") from None
+    return parse_config(data, source, base_dir=path.absolute().parent)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    if isinstance(err, yaml.MarkedYAMLError):
+        problem = err.problem or err.context or "syntax error"
+        mark = err.problem_mark or err.context_mark
+        if mark is not None:
+            return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+        return problem
+    return str(err)
+
+
+# ---------------------------------------------------------------- validation
+
+
+class _Section:
+    """One mapping of the file; every read is checked and named by its dotted key."""
+
+    def __init__(
+        self,
+        source: str,
+        prefix: str,
+        data: object,
+        known: tuple[str, ...] | None,
+    ) -> None:
+        self.source = source
+        self.prefix = prefix
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.fail_at(prefix, f"must be a mapping, got {data!r}")
+        self.data: Mapping[object, object] = data
+        if known is not None:
+            for key in data:
+                if key not in known:
+                    self.fail(str(key), _unknown(key, known))
+
+    def fail_at(self, dotted: str, problem: str) -> NoReturn:
+        where = f"{dotted}: " if dotted else ""
+        raise ConfigError(f"{self.source}: {where}{problem}")
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        self.fail_at(self.path(key), problem)
+
+    def path(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def section(self, key: str, known: tuple[str, ...] | None) -> _Section:
+        return _Section(self.source, self.path(key), self.data.get(key), known)
+
+    def required(self, key: str) -> object:
+        value = self.data.get(key)
+        if value is None:
+            self.fail(key, "required")
+        return value
+
+    def string(
+        self,
+        key: str,
+        default: str | None,
+        *,
+        max_len: int | None = None,
+        nullable: bool = False,
+    ) -> str | None:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if value is None and nullable:
+            return None
+        limit = f" of at most {max_len} characters" if max_len is not None else ""
+        if (
+            not isinstance(value, str)
+            or not value
+            or (max_len is not None and len(value) > max_len)
+            or _CONTROL.search(value)
+        ):
+            alternative = " or null" if nullable else ""
+            self.fail(key, f"must be a non-empty string{limit}{alternative}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str, *, max_len: int | None = None) -> str:
+        value = self.string(key, default, max_len=max_len)
+        assert value is not None
+        return value
+
+    def integer(self, key: str, default: int, lowest: int, highest: int | None = None) -> int:
+        value = self.data.get(key, default)
+        if highest is None:
+            expected = f"an integer of at least {lowest}"
+        else:
+            expected = f"an integer between {lowest} and {highest}"
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < lowest
+            or (highest is not None and value > highest)
+        ):
+            self.fail(key, f"must be {expected}, got {value!r}")
+        return value
+
+    def number(
+        self,
+        key: str,
+        default: float,
+        *,
+        above: float | None = 0.0,
+        lowest: float | None = None,
+        highest: float | None = None,
+        expected: str = "a number greater than 0",
+    ) -> float:
+        value = self.data.get(key, default)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or (above is not None and value <= above)
+            or (lowest is not None and value < lowest)
+            or (highest is not None and value > highest)
+        ):
+            self.fail(key, f"must be {expected}, got {value!r}")
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+
+def _unknown(key: object, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
+    hint = f", did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+    return f"unknown key{hint}"
+
+
+_TOP = (
+    "ocpp",
+    "identity",
+    "connectors",
+    "hal",
+    "board",
+    "state_dir",
+    "api",
+    "log_level",
+    "shutdown_timeout_s",
+    "meter_poll_s",
+)
+_OCPP = (
+    "csms_url",
+    "charge_point_id",
+    "password",
+    "config",
+    "reconnect_min_s",
+    "reconnect_max_s",
+    "response_timeout_s",
+    "max_frame_bytes",
+    "boot_retry_s",
+)
+_IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
+_BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
+_API = ("host", "port")
+
+
+def parse_config(data: object, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
+    """Validate already-loaded YAML data.
+
+    A relative ``state_dir`` is resolved against ``base_dir`` (the config file's
+    directory), or the current directory when it is None.
+    """
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty; an 'ocpp' section is required")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: must be a mapping of sections, got {type(data).__name__}")
+    top = _Section(source, "", data, _TOP)
+    if "ocpp" not in data:
+        top.fail("ocpp", "required")
+    defaults = Config(ocpp=OcppSettings("", ""))
+    log_level = top.text("log_level", defaults.log_level)
+    if log_level.upper() not in LOG_LEVELS:
+        top.fail("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    return Config(
+        ocpp=_ocpp(top.section("ocpp", _OCPP)),
+        identity=_identity(top.section("identity", _IDENTITY)),
+        connectors=top.integer("connectors", defaults.connectors, 1, 16),
+        hal=_hal(top.section("hal", None)),
+        board=_board(top.section("board", _BOARD)),
+        state_dir=_state_dir(top, defaults.state_dir, base_dir),
+        api=_api(top.section("api", _API)),
+        log_level=log_level.upper(),
+        shutdown_timeout_s=top.number("shutdown_timeout_s", defaults.shutdown_timeout_s),
+        meter_poll_s=top.number("meter_poll_s", defaults.meter_poll_s),
+    )
+
+
+def _ocpp(s: _Section) -> OcppSettings:
+    url = _csms_url(s)
+    cp_id = s.required("charge_point_id")
+    if not isinstance(cp_id, str) or not _CHARGE_POINT_ID.fullmatch(cp_id):
+        s.fail(
+            "charge_point_id",
+            f"must be 1 to 48 characters from A-Z a-z 0-9 and ._~:@!$&'()*+,;=-, got {cp_id!r}",
+        )
+    password = s.string("password", None, nullable=True)
+    ocpp_config = _ocpp_config(s.section("config", None), password)
+    defaults = OcppSettings("", "")
+    reconnect_min_s = s.number("reconnect_min_s", defaults.reconnect_min_s)
+    return OcppSettings(
+        csms_url=url,
+        charge_point_id=cp_id,
+        password=password,
+        config=MappingProxyType(ocpp_config),
+        reconnect_min_s=reconnect_min_s,
+        reconnect_max_s=s.number(
+            "reconnect_max_s",
+            defaults.reconnect_max_s,
+            lowest=reconnect_min_s,
+            expected=f"a number of at least reconnect_min_s ({reconnect_min_s:g})",
+        ),
+        response_timeout_s=s.number("response_timeout_s", defaults.response_timeout_s),
+        max_frame_bytes=s.integer("max_frame_bytes", defaults.max_frame_bytes, 1024),
+        boot_retry_s=s.number("boot_retry_s", defaults.boot_retry_s),
+    )
+
+
+def _csms_url(s: _Section) -> str:
+    url = s.required("csms_url")
+    if not isinstance(url, str):
+        s.fail("csms_url", f"must be a string, got {url!r}")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("ws", "wss"):
+        s.fail("csms_url", "must start with ws:// or wss://")
+    if any(c.isspace() for c in url) or _CONTROL.search(url):
+        s.fail("csms_url", "must not contain blanks")
+    if "?" in rest or "#" in rest:
+        s.fail("csms_url", "must not contain a query or fragment (the id is appended)")
+    if not rest.split("/", 1)[0]:
+        s.fail("csms_url", "has no host")
+    return f"{scheme.lower()}://{rest.removesuffix('/')}"
+
+
+def _ocpp_config(s: _Section, password: str | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in s.data.items():
+        if not isinstance(key, str):
+            s.fail_at(s.prefix, f"keys must be strings, got {key!r}")
+        values[key] = _ocpp_value(s, key, value)
+    _check_security_profile(s, values, password)
+    return values
+
+
+def _ocpp_value(s: _Section, key: str, value: object, *, in_list: bool = False) -> str:
+    if isinstance(value, list) and not in_list:
+        items = [_ocpp_value(s, key, item, in_list=True) for item in value]
+        if any("," in item for item in items):
+            s.fail(key, "list items must not contain commas")
+        return ",".join(items)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | str):
+        return str(value)
+    s.fail(key, f"must be a string, integer, boolean or list of them, got {value!r}")
+
+
+def _check_security_profile(s: _Section, values: dict[str, str], password: str | None) -> None:
+    by_name = {key.casefold(): key for key in values}
+    key = by_name.get("securityprofile")
+    has_key = bool(values.get(by_name.get("authorizationkey", ""), ""))
+    if key is None:
+        if password is not None:
+            values["SecurityProfile"] = "1"
+        return
+    try:
+        profile = int(values[key])
+    except ValueError:
+        return  # the configuration store names the problem
+    if password is not None and profile == 0:
+        s.fail(key, "must be at least 1 when ocpp.password is set")
+    if profile >= 1 and password is None and not has_key:
+        s.fail(key, f"{profile} needs ocpp.password (or ocpp.config.AuthorizationKey)")
+
+
+def _identity(s: _Section) -> Identity:
+    d = Identity()
+    return Identity(
+        vendor=s.text("vendor", d.vendor, max_len=20),
+        model=s.text("model", d.model, max_len=20),
+        serial_number=s.string("serial_number", d.serial_number, max_len=25, nullable=True),
+        firmware_version=s.string(
+            "firmware_version", d.firmware_version, max_len=50, nullable=True
+        ),
+    )
+
+
+def _hal(s: _Section) -> HalSettings:
+    options: dict[str, object] = {}
+    for key, value in s.data.items():
+        if not isinstance(key, str):
+            s.fail_at(s.prefix, f"keys must be strings, got {key!r}")
+        if key != "backend":
+            options[key] = value
+    return HalSettings(
+        backend=s.text("backend", HalSettings().backend),
+        options=MappingProxyType(options),
+    )
+
+
+def _board(s: _Section) -> BoardSettings:
+    d = BoardSettings()
+    phases = s.data.get("phases", d.phases)
+    if not isinstance(phases, int) or isinstance(phases, bool) or phases not in (1, 3):
+        s.fail("phases", f"must be 1 or 3, got {phases!r}")
+    return BoardSettings(
+        max_current_a=s.number(
+            "max_current_a",
+            d.max_current_a,
+            above=None,
+            lowest=6,
+            highest=80,
+            expected="a number between 6 and 80",
+        ),
+        phases=phases,
+        nominal_voltage_v=s.number(
+            "nominal_voltage_v",
+            d.nominal_voltage_v,
+            above=None,
+            lowest=100,
+            highest=480,
+            expected="a number between 100 and 480",
+        ),
+        has_lock=s.boolean("has_lock", d.has_lock),
+        has_bms=s.boolean("has_bms", d.has_bms),
+    )
+
+
+def _state_dir(top: _Section, default: Path, base_dir: Path | None) -> Path:
+    value = top.string("state_dir", None)
+    if value is None:
+        return default
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (base_dir if base_dir is not None else Path.cwd()) / path
+    return path.absolute()
+
+
+def _api(s: _Section) -> ApiSettings:
+    d = ApiSettings()
+    return ApiSettings(
+        host=s.text("host", d.host),
+        port=s.integer("port", d.port, 0, 65535),
+    )

@@ -1,0 +1,31 @@
+"""What a connector controller needs from the rest of the station."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.clock import Clock
+from firmware.connector.availability import AvailabilityStore
+from firmware.connector.transactions import TransactionStore
+from firmware.ocpp.v16.configuration import ConfigurationStore
+from firmware.queue import Outbox
+from firmware.storage.db import Database
+from hal.interfaces import BoardSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    db: Database
+    transactions: TransactionStore
+    outbox: Outbox
+    config: ConfigurationStore
+    availability: AvailabilityStore
+    clock: Clock
+    board: BoardSettings
+    spawn: Callable[[Coroutine[Any, Any, None]], None]
+    online: Callable[[], bool]
+    offline_decision: Callable[[str], bool]
+    response_timeout_s: float
+    meter_poll_s: float

@@ -1,0 +1,622 @@
+"""One connector: session sequencing, hardware reconciliation, status.
+
+Every public coroutine runs under the connector's lock, so events are handled
+one at a time. After each event ``_reconcile`` drives the hardware towards
+what the state allows (offered current, relay) and ``_refresh`` reports the
+derived status. The relay opens on any doubt: whenever a step fails, the
+desired state is recomputed and energy is withdrawn first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from firmware.auth.cache import IdTagInfo
+from firmware.clock import iso
+from firmware.connector.context import ConnectorContext
+from firmware.connector.status import FATAL, Status, StatusInputs, derive_status
+from firmware.connector.transactions import TxRecord
+from firmware.metering import ENERGY, Sample, meter_value, sampled_values
+from firmware.queue import MessageDropped
+from hal.errors import HalError, LockError, MeterError, RelayError
+from hal.interfaces import ConnectorHardware, Fault, MeterReading, PilotState
+
+log = logging.getLogger("firmware.connector")
+
+MIN_CURRENT_A = 6.0
+DRAWING_THRESHOLD_A = 0.5
+
+
+@dataclass(slots=True)
+class PendingAuth:
+    """An accepted authorization waiting for the vehicle (tap-first, remote start)."""
+
+    id_tag: str
+    info: IdTagInfo
+    offline: bool
+    expires_at: float
+    remote: bool = False
+    charging_profile: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ActiveTx:
+    record: TxRecord
+    info: IdTagInfo
+    offline: bool
+    start_seq: int
+    confirmed: bool = False
+    energy_allowed: bool = False
+    invalid: bool = False  # StartTransaction.conf not Accepted, energy withheld
+    energy_cap_wh: float | None = None  # MaxEnergyOnInvalidId
+    next_sample_at: float = 0.0
+    charging_profile: dict[str, Any] | None = None
+
+    @property
+    def local_id(self) -> int:
+        return self.record.local_id
+
+    @property
+    def id_tag(self) -> str:
+        return self.record.id_tag
+
+
+class ConnectorController:
+    def __init__(self, hw: ConnectorHardware, ctx: ConnectorContext) -> None:
+        self.hw = hw
+        self.id = hw.connector_id
+        self.ctx = ctx
+        self._lock = asyncio.Lock()
+        self.pilot: PilotState = hw.evse.pilot
+        self.faults: set[Fault] = set()
+        self.operative = ctx.availability.get(self.id)
+        self.scheduled_operative: bool | None = None
+        self.pending: PendingAuth | None = None
+        self.tx: ActiveTx | None = None
+        self.finishing = False
+        self.limit_a: float | None = None  # smart charging limit, None = none
+        self.reading: MeterReading | None = None
+        self._relay_closed_at = 0.0
+        self._last_persist = 0.0
+        self.status: Status | None = None
+        self._on_status: list[Callable[[int, Status], None]] = []
+
+    # ------------------------------------------------------------ queries
+
+    def subscribe(self, callback: Callable[[int, Status], None]) -> None:
+        self._on_status.append(callback)
+
+    @property
+    def effective_operative(self) -> bool:
+        return self.operative and self.ctx.availability.station_operative()
+
+    @property
+    def fatal(self) -> bool:
+        return bool(self.faults & FATAL) or self.pilot.is_error
+
+    def can_start(self) -> bool:
+        """Free for a new authorization (tap-first, remote start)."""
+        return (
+            self.tx is None and self.effective_operative and not self.fatal and self.pending is None
+        )
+
+    def offered_target_a(self) -> float:
+        limit = self.ctx.board.max_current_a
+        if self.hw.evse.cable_rating_a is not None:
+            limit = min(limit, self.hw.evse.cable_rating_a)
+        if self.limit_a is not None:
+            limit = min(limit, self.limit_a)
+        return limit
+
+    def _status_inputs(self) -> StatusInputs:
+        tx = self.tx
+        drawing = False
+        if self.reading is not None:
+            drawing = max(self.reading.current_a) > DRAWING_THRESHOLD_A
+        grace = 2 * self.ctx.meter_poll_s
+        if (
+            self.hw.relay.commanded_closed
+            and self.ctx.clock.monotonic() - self._relay_closed_at < grace
+        ):
+            drawing = True
+        return StatusInputs(
+            operative=self.effective_operative,
+            pilot=self.pilot,
+            faults=frozenset(self.faults),
+            transaction=tx is not None and (tx.confirmed or tx.energy_allowed or tx.invalid),
+            authorized=self.pending is not None or (tx is not None and not tx.confirmed),
+            energy_allowed=tx is not None and tx.energy_allowed and not tx.invalid,
+            limit_ok=self.offered_target_a() >= MIN_CURRENT_A,
+            relay_closed=self.hw.relay.commanded_closed,
+            ev_drawing=drawing,
+            finishing=self.finishing,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        tx = self.tx
+        reading = self.reading
+        return {
+            "id": self.id,
+            "status": self.status.status if self.status else None,
+            "error_code": self.status.error_code if self.status else "NoError",
+            "transaction_id": (tx.record.csms_id if tx else None),
+            "local_transaction_id": tx.local_id if tx else None,
+            "id_tag": tx.id_tag if tx else (self.pending.id_tag if self.pending else None),
+            "relay_closed": self.hw.relay.commanded_closed,
+            "locked": self.hw.lock.locked if self.hw.lock else None,
+            "offered_current_a": self.hw.evse.offered_current_a,
+            "power_w": round(reading.power_w, 1) if reading else 0.0,
+            "energy_wh": round(reading.energy_wh, 1) if reading else None,
+            "pilot": self.pilot.value,
+            "faults": sorted(f.value for f in self.faults),
+        }
+
+    # ------------------------------------------------------------ plumbing
+
+    def _refresh(self) -> None:
+        status = derive_status(self._status_inputs())
+        if status != self.status:
+            self.status = status
+            for callback in self._on_status:
+                callback(self.id, status)
+
+    async def _reconcile(self) -> None:
+        """Drive offer and relay towards what the state allows; open on any doubt."""
+        tx = self.tx
+        target = self.offered_target_a()
+        allowed = (
+            tx is not None
+            and tx.energy_allowed
+            and not tx.invalid
+            and not self.fatal
+            and Fault.METER_OFFLINE not in self.faults
+            and self.pilot.plugged
+            and target >= MIN_CURRENT_A
+        )
+        offer = target if allowed else 0.0
+        close = allowed and self.pilot.requests_energy
+        try:
+            if not close and self.hw.relay.commanded_closed:
+                await self._open_relay()
+            if self.hw.evse.offered_current_a != offer:
+                await self.hw.evse.offer_current(offer)
+            if close and not self.hw.relay.commanded_closed:
+                await self.hw.relay.close()
+                self._relay_closed_at = self.ctx.clock.monotonic()
+                log.info("connector %d relay closed", self.id)
+        except RelayError as err:
+            log.error("connector %d contactor failed to close: %s", self.id, err)
+            self.faults.add(Fault.CONTACTOR_FAILED_TO_CLOSE)
+            await self._withdraw()
+        except (HalError, ValueError) as err:
+            log.error("connector %d hardware error: %s; withdrawing energy", self.id, err)
+            await self._withdraw()
+
+    async def _open_relay(self) -> None:
+        try:
+            await self.hw.relay.open()
+            log.info("connector %d relay opened", self.id)
+        except RelayError as err:
+            log.error("connector %d contactor welded: %s", self.id, err)
+            self.faults.add(Fault.CONTACTOR_WELDED)
+
+    async def _withdraw(self) -> None:
+        """Stop offering and open the relay, whatever fails on the way."""
+        try:
+            await self.hw.evse.offer_current(0.0)
+        except Exception as err:
+            log.error("connector %d cannot stop offering: %s", self.id, err)
+        try:
+            await self._open_relay()
+        except Exception as err:
+            log.error("connector %d cannot open relay: %s", self.id, err)
+
+    async def _read(self) -> MeterReading | None:
+        try:
+            self.reading = await self.hw.meter.read()
+        except MeterError as err:
+            log.warning("connector %d meter read failed: %s", self.id, err)
+        return self.reading
+
+    def _energy_wh(self) -> float:
+        if self.reading is not None:
+            return self.reading.energy_wh
+        if self.tx is not None:
+            return self.tx.record.last_meter_wh
+        return 0.0
+
+    def _sample(self) -> Sample | None:
+        if self.reading is None:
+            return None
+        bms = self.hw.bms
+        return Sample(
+            self.reading,
+            self.hw.evse.offered_current_a,
+            bms.soc_percent if bms else None,
+            self.ctx.board.phases,
+        )
+
+    # ------------------------------------------------------------ events
+
+    async def start(self) -> None:
+        async with self._lock:
+            self.pilot = self.hw.evse.pilot
+            await self._read()
+            await self._reconcile()
+            self._refresh()
+
+    async def on_pilot(self, state: PilotState) -> None:
+        async with self._lock:
+            previous, self.pilot = self.pilot, state
+            log.info("connector %d pilot %s -> %s", self.id, previous.value, state.value)
+            if state is PilotState.A:
+                self.finishing = False
+                if self.tx is not None:
+                    if (
+                        self.ctx.config.get_bool("StopTransactionOnEVSideDisconnect")
+                        or self.tx.invalid
+                    ):
+                        await self._stop("EVDisconnected", None)
+                    elif self.hw.lock is not None and self.ctx.config.get_bool(
+                        "UnlockConnectorOnEVSideDisconnect"
+                    ):
+                        await self._reconcile()
+                        await self._unlock_quietly()
+                elif self.hw.lock is not None and self.hw.lock.locked:
+                    await self._unlock_quietly()
+            if state.plugged and not previous.plugged and self.pending is not None:
+                seq = await self._begin_transaction()
+                if seq is not None:
+                    self._spawn_confirmation_wait(seq)
+            await self._reconcile()
+            self._refresh()
+
+    async def on_fault(self, fault: Fault, active: bool) -> None:
+        async with self._lock:
+            if active:
+                self.faults.add(fault)
+                log.warning("connector %d fault %s", self.id, fault.value)
+            else:
+                self.faults.discard(fault)
+                log.info("connector %d fault %s cleared", self.id, fault.value)
+            if active and fault is Fault.EMERGENCY_STOP and self.tx is not None:
+                await self._withdraw()
+                await self._stop("EmergencyStop", None)
+            await self._reconcile()
+            self._refresh()
+
+    async def authorize(
+        self,
+        id_tag: str,
+        info: IdTagInfo,
+        *,
+        offline: bool,
+        remote: bool = False,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> bool:
+        """An accepted authorization for this connector. False if it cannot be taken."""
+        async with self._lock:
+            if self.tx is not None or not self.effective_operative or self.fatal:
+                return False
+            timeout = self.ctx.config.get_int("ConnectionTimeOut")
+            self.pending = PendingAuth(
+                id_tag,
+                info,
+                offline,
+                self.ctx.clock.monotonic() + timeout,
+                remote,
+                charging_profile,
+            )
+            seq = None
+            if self.pilot.plugged:
+                seq = await self._begin_transaction()
+            await self._reconcile()
+            self._refresh()
+        if seq is not None:
+            await self._await_confirmation(seq)
+        return True
+
+    def _spawn_confirmation_wait(self, seq: int) -> None:
+        self.ctx.spawn(self._await_confirmation(seq))
+
+    async def _begin_transaction(self) -> int | None:
+        """Lock, persist the transaction and queue StartTransaction. Under the lock."""
+        auth, self.pending = self.pending, None
+        assert auth is not None
+        self.finishing = False
+        if self.hw.lock is not None and not self.hw.lock.locked:
+            try:
+                await self.hw.lock.lock()
+            except (LockError, HalError) as err:
+                log.error("connector %d cannot lock the cable: %s", self.id, err)
+                self.faults.add(Fault.LOCK_FAILURE)
+                return None
+        await self._read()
+        meter_start = round(self._energy_wh())
+        now = self.ctx.clock.now()
+        payload: dict[str, Any] = {
+            "connectorId": self.id,
+            "idTag": auth.id_tag,
+            "meterStart": meter_start,
+            "timestamp": iso(now),
+        }
+        db = self.ctx.db
+        with db.transaction():
+            record = self.ctx.transactions.open(
+                self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now
+            )
+            seq = self.ctx.outbox.enqueue("StartTransaction", payload, record.local_id)
+            self._store_stop_sample(record.local_id, "StopTxnSampledData", "Transaction.Begin", now)
+        self.tx = ActiveTx(
+            record,
+            auth.info,
+            offline=auth.offline or not self.ctx.online(),
+            start_seq=seq,
+            next_sample_at=self.ctx.clock.monotonic() + self._sample_interval(),
+            charging_profile=auth.charging_profile,
+        )
+        log.info(
+            "connector %d transaction %d started for %s (meterStart %d Wh)",
+            self.id,
+            record.local_id,
+            auth.id_tag,
+            meter_start,
+        )
+        if self.tx.offline:
+            self.tx.energy_allowed = True  # decided offline: the CSMS learns of it later
+        return seq
+
+    async def _await_confirmation(self, seq: int) -> None:
+        """Energize once StartTransaction is Accepted, or by offline policy on timeout."""
+        tx = self.tx
+        if tx is None or tx.start_seq != seq or tx.energy_allowed:
+            return
+        try:
+            async with asyncio.timeout(self.ctx.response_timeout_s):
+                await asyncio.shield(self.ctx.outbox.wait_result(seq))
+            return  # the result handler applied it
+        except (TimeoutError, MessageDropped) as err:
+            log.warning(
+                "connector %d StartTransaction not confirmed (%s)", self.id, err or "timeout"
+            )
+        async with self._lock:
+            if self.tx is tx and not tx.confirmed and not tx.energy_allowed:
+                decision = self.ctx.offline_decision(tx.id_tag)
+                if decision:
+                    tx.offline = True
+                    tx.energy_allowed = True
+                else:
+                    await self._stop("DeAuthorized", None)
+            await self._reconcile()
+            self._refresh()
+
+    def start_confirmed(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
+        """StartTransaction.conf arrived (called inside the outbox's db transaction)."""
+        self.ctx.transactions.confirm(local_id, csms_id, info.status)
+        self.ctx.spawn(self._apply_confirmation(local_id, csms_id, info))
+
+    async def _apply_confirmation(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
+        async with self._lock:
+            tx = self.tx
+            if tx is None or tx.local_id != local_id:
+                return
+            tx.record.csms_id = csms_id
+            tx.confirmed = True
+            tx.info = info
+            log.info(
+                "connector %d transaction %d is CSMS id %d (%s)",
+                self.id,
+                local_id,
+                csms_id,
+                info.status,
+            )
+            if info.accepted:
+                tx.energy_allowed = True
+            elif self.ctx.config.get_bool("StopTransactionOnInvalidId"):
+                cap = self.ctx.config.get_int("MaxEnergyOnInvalidId")
+                delivered = self._energy_wh() - tx.record.meter_start_wh
+                if cap > 0 and delivered < cap and tx.energy_allowed:
+                    tx.energy_cap_wh = tx.record.meter_start_wh + cap
+                else:
+                    await self._stop("DeAuthorized", None)
+            else:
+                tx.invalid = True
+                tx.energy_allowed = False
+            await self._reconcile()
+            self._refresh()
+
+    async def stop(self, reason: str, id_tag: str | None = None) -> bool:
+        async with self._lock:
+            if self.tx is None:
+                return False
+            await self._stop(reason, id_tag)
+            await self._reconcile()
+            self._refresh()
+            return True
+
+    async def _stop(self, reason: str, id_tag: str | None) -> None:
+        tx = self.tx
+        assert tx is not None
+        tx.energy_allowed = False
+        await self._withdraw()
+        await self._read()
+        now = self.ctx.clock.now()
+        meter_stop = max(round(self._energy_wh()), tx.record.meter_start_wh)
+        payload: dict[str, Any] = {"meterStop": meter_stop, "timestamp": iso(now), "reason": reason}
+        if id_tag is not None:
+            payload["idTag"] = id_tag
+        with self.ctx.db.transaction():
+            self._store_stop_sample(tx.local_id, "StopTxnSampledData", "Transaction.End", now)
+            data = self.ctx.transactions.samples(tx.local_id)
+            if data:
+                payload["transactionData"] = data
+            self.ctx.transactions.close(tx.local_id, meter_stop, now, reason, id_tag)
+            self.ctx.outbox.enqueue("StopTransaction", payload, tx.local_id)
+        log.info(
+            "connector %d transaction %d stopped: %s (meterStop %d Wh)",
+            self.id,
+            tx.local_id,
+            reason,
+            meter_stop,
+        )
+        self.tx = None
+        self.finishing = self.pilot.plugged
+        keep_locked = reason == "EVDisconnected" and not self.ctx.config.get_bool(
+            "UnlockConnectorOnEVSideDisconnect"
+        )
+        if not keep_locked:
+            await self._unlock_quietly()
+        if self.scheduled_operative is not None:
+            self._apply_availability(self.scheduled_operative)
+
+    async def _unlock_quietly(self) -> bool:
+        if self.hw.lock is None:
+            return True
+        try:
+            await self.hw.lock.unlock()
+            return True
+        except (LockError, HalError) as err:
+            log.error("connector %d cannot unlock: %s", self.id, err)
+            self.faults.add(Fault.LOCK_FAILURE)
+            return False
+
+    # ------------------------------------------------------------ CSMS commands
+
+    async def unlock(self) -> str:
+        async with self._lock:
+            if self.hw.lock is None:
+                return "NotSupported"
+            if self.tx is not None:
+                await self._stop("UnlockCommand", None)
+            ok = await self._unlock_quietly()
+            if ok:
+                self.faults.discard(Fault.LOCK_FAILURE)
+            await self._reconcile()
+            self._refresh()
+            return "Unlocked" if ok else "UnlockFailed"
+
+    async def set_availability(self, operative: bool) -> str:
+        async with self._lock:
+            if self.tx is not None and not operative:
+                self.scheduled_operative = operative
+                self.ctx.availability.set(self.id, operative)
+                return "Scheduled"
+            self._apply_availability(operative)
+            await self._reconcile()
+            self._refresh()
+            return "Accepted"
+
+    def _apply_availability(self, operative: bool) -> None:
+        self.scheduled_operative = None
+        self.operative = operative
+        self.ctx.availability.set(self.id, operative)
+        if not operative:
+            self.pending = None
+
+    async def refresh(self) -> None:
+        """Re-evaluate after a station-wide change (availability, limit)."""
+        async with self._lock:
+            await self._reconcile()
+            self._refresh()
+
+    # ------------------------------------------------------------ metering
+
+    def _sample_interval(self) -> int:
+        return self.ctx.config.get_int("MeterValueSampleInterval")
+
+    def _store_stop_sample(self, local_id: int, key: str, context: str, at: datetime) -> None:
+        measurands = self.ctx.config.get_csl(key)
+        sample = self._sample()
+        if measurands and sample is not None:
+            values = sampled_values(sample, measurands, context)
+            if values:
+                self.ctx.transactions.add_sample(local_id, meter_value(at, values))
+
+    async def poll(self) -> None:
+        """One meter poll: readings, periodic samples, timeouts, energy caps."""
+        async with self._lock:
+            now_mono = self.ctx.clock.monotonic()
+            await self._read()
+            if self.pending is not None and now_mono >= self.pending.expires_at:
+                log.info(
+                    "connector %d authorization for %s timed out", self.id, self.pending.id_tag
+                )
+                self.pending = None
+            tx = self.tx
+            if tx is not None:
+                await self._poll_transaction(tx, now_mono)
+            await self._reconcile()
+            self._refresh()
+
+    async def _poll_transaction(self, tx: ActiveTx, now_mono: float) -> None:
+        energy = self._energy_wh()
+        now = self.ctx.clock.now()
+        if tx.energy_cap_wh is not None and energy >= tx.energy_cap_wh:
+            await self._stop("DeAuthorized", None)
+            return
+        interval = self._sample_interval()
+        if interval > 0 and now_mono >= tx.next_sample_at:
+            tx.next_sample_at = max(tx.next_sample_at + interval, now_mono + interval / 2)
+            self._periodic_sample(tx, now)
+            self._last_persist = now_mono
+        elif now_mono - self._last_persist >= 15:
+            self.ctx.transactions.record_meter(tx.local_id, energy, now)
+            self._last_persist = now_mono
+
+    def _periodic_sample(self, tx: ActiveTx, now: datetime) -> None:
+        sample = self._sample()
+        if sample is None:
+            return
+        with self.ctx.db.transaction():
+            self.ctx.transactions.record_meter(tx.local_id, sample.reading.energy_wh, now)
+            values = sampled_values(
+                sample, self.ctx.config.get_csl("MeterValuesSampledData"), "Sample.Periodic"
+            )
+            if values:
+                self.ctx.outbox.enqueue(
+                    "MeterValues",
+                    {"connectorId": self.id, "meterValue": [meter_value(now, values)]},
+                    tx.local_id,
+                )
+            self._store_stop_sample(tx.local_id, "StopTxnSampledData", "Sample.Periodic", now)
+
+    async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:
+        """Clock-aligned sample. Queued durably in a transaction; returned for
+        direct sending otherwise."""
+        async with self._lock:
+            await self._read()
+            sample = self._sample()
+            if sample is None:
+                return None
+            values = sampled_values(
+                sample, self.ctx.config.get_csl("MeterValuesAlignedData"), "Sample.Clock"
+            )
+            message = {"connectorId": self.id, "meterValue": [meter_value(at, values)]}
+            tx = self.tx
+            if tx is None:
+                return message if values else None
+            with self.ctx.db.transaction():
+                if values:
+                    self.ctx.outbox.enqueue("MeterValues", message, tx.local_id)
+                self._store_stop_sample(tx.local_id, "StopTxnAlignedData", "Sample.Clock", at)
+            return None
+
+    def triggered_values(self, context: str = "Trigger") -> dict[str, Any] | None:
+        sample = self._sample()
+        if sample is None:
+            return None
+        values = sampled_values(sample, self.ctx.config.get_csl("MeterValuesSampledData"), context)
+        if not values:
+            values = sampled_values(sample, [ENERGY], context)
+        message: dict[str, Any] = {
+            "connectorId": self.id,
+            "meterValue": [meter_value(self.ctx.clock.now(), values)],
+        }
+        if self.tx is not None and self.tx.record.csms_id is not None:
+            message["transactionId"] = self.tx.record.csms_id
+        return message

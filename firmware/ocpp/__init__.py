@@ -1,0 +1,1 @@
+"""OCPP: connection, RPC, registration and the version-specific handlers."""

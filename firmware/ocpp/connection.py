@@ -1,0 +1,160 @@
+"""The websocket link to the CSMS: connect, keep alive, reconnect forever."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from collections.abc import Callable
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.typing import Subprotocol
+
+from firmware.ocpp.rpc import Rpc
+
+log = logging.getLogger("firmware.ocpp.connection")
+
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+MAX_WEBSOCKET_FRAME = 8 * 1024 * 1024
+
+
+def station_url(csms_url: str, charge_point_id: str) -> str:
+    return f"{csms_url.rstrip('/')}/{quote(charge_point_id, safe='')}"
+
+
+def basic_auth(user: str, password: str) -> str:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class Backoff:
+    """Exponential backoff with jitter, capped: delays grow from ``min_s`` to ``max_s``.
+
+    Each delay is drawn from [base/2, base] so stations that lost the CSMS
+    together do not come back together.
+    """
+
+    def __init__(
+        self, min_s: float, max_s: float, rng: Callable[[float, float], float] = random.uniform
+    ):
+        self.min_s = min_s
+        self.max_s = max_s
+        self.attempt = 0
+        self._rng = rng
+
+    def next_delay(self) -> float:
+        base = min(self.max_s, self.min_s * (2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        return self._rng(base / 2, base)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Connection:
+    """Keeps one websocket to ``<csms_url>/<charge_point_id>`` open."""
+
+    def __init__(
+        self,
+        rpc: Rpc,
+        *,
+        csms_url: str,
+        charge_point_id: str,
+        password: Callable[[], str | None],
+        ping_interval_s: Callable[[], int],
+        backoff: Backoff,
+        open_timeout_s: float,
+    ) -> None:
+        self.rpc = rpc
+        self.url = station_url(csms_url, charge_point_id)
+        self.charge_point_id = charge_point_id
+        self._password = password
+        self._ping_interval_s = ping_interval_s
+        self._backoff = backoff
+        self._open_timeout_s = open_timeout_s
+        self.ping_changed = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self.connections = 0
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect until cancelled."""
+        while True:
+            try:
+                ws = await self._connect()
+            except (OSError, TimeoutError, WebSocketException) as err:
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "cannot connect to %s: %s; retrying in %.1f s", self.url, _why(err), delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._backoff.reset()
+            self.connections += 1
+            log.info("connected to %s", self.url)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    pinger = tg.create_task(self._keepalive(ws))
+                    await self.rpc.serve(ws)
+                    pinger.cancel()
+            finally:
+                self._ws = None
+                await ws.close()
+            delay = self._backoff.next_delay()
+            log.warning("disconnected from CSMS; reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    async def _connect(self) -> ClientConnection:
+        headers: dict[str, str] = {}
+        password = self._password()
+        if password:
+            headers["Authorization"] = basic_auth(self.charge_point_id, password)
+        ws = await connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],
+            additional_headers=headers,
+            ping_interval=None,
+            max_size=MAX_WEBSOCKET_FRAME,
+            open_timeout=self._open_timeout_s,
+            close_timeout=2,
+        )
+        if ws.subprotocol != SUBPROTOCOL:
+            await ws.close(code=1002, reason="ocpp1.6 subprotocol required")
+            raise WebSocketException(f"CSMS did not accept subprotocol {SUBPROTOCOL}")
+        self._ws = ws
+        return ws
+
+    async def close(self) -> None:
+        """Close the current connection (the run loop then reconnects)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """Ping per WebSocketPingInterval; a change takes effect at once."""
+        while True:
+            interval = self._ping_interval_s()
+            self.ping_changed.clear()
+            try:
+                async with asyncio.timeout(interval if interval > 0 else None):
+                    await self.ping_changed.wait()
+                continue  # interval changed: start over with the new value
+            except TimeoutError:
+                pass
+            try:
+                pong = await ws.ping()
+                async with asyncio.timeout(self._open_timeout_s):
+                    await pong
+            except TimeoutError:
+                log.warning("no pong within %.0f s; closing the connection", self._open_timeout_s)
+                await ws.close()
+                return
+            except WebSocketException:
+                return
+
+
+def _why(err: BaseException) -> str:
+    if isinstance(err, InvalidStatus):
+        return f"HTTP {err.response.status_code}"
+    return str(err) or type(err).__name__

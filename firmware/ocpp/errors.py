@@ -1,0 +1,55 @@
+"""Errors of the OCPP layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware.errors import FirmwareError
+
+
+class OcppError(FirmwareError):
+    """Root of the OCPP layer's errors."""
+
+
+class ProtocolViolation(OcppError):
+    """A CSMS request we must answer with a CALLERROR ``code``.
+
+    Handlers raise it for requests the schema allows but the station cannot
+    take (e.g. an unparseable date: TypeConstraintViolation).
+    """
+
+    def __init__(self, code: str, description: str, details: dict[str, Any] | None = None):
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details or {}
+
+
+class CallFailed(OcppError):
+    """One of our own CALLs did not get a usable CALLRESULT."""
+
+
+class NotConnected(CallFailed, ConnectionError):
+    """There is no connection to the CSMS (or it was lost before the answer)."""
+
+
+class CallTimeout(CallFailed, TimeoutError):
+    """The CSMS did not answer within the response timeout."""
+
+
+class CallErrorReceived(CallFailed):
+    """The CSMS answered with a CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: Any = None) -> None:
+        super().__init__(f"CALLERROR {code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+class InvalidResponse(CallFailed):
+    """The CSMS answered with a CALLRESULT that violates the response schema."""
+
+
+class NotAllowed(CallFailed):
+    """Registration state forbids sending this message now (Pending/Rejected)."""

@@ -1,0 +1,161 @@
+"""BootNotification and Heartbeat: the station's registration with its CSMS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from firmware.clock import Clock, parse_iso
+from firmware.config import Identity
+from firmware.ocpp.errors import CallFailed, NotConnected
+from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.v16.configuration import ConfigurationStore
+
+log = logging.getLogger("firmware.ocpp.registration")
+
+
+class Registration:
+    """Registers after every (re)boot, then keeps the heartbeat.
+
+    Between boot and the first answer nothing but BootNotification is sent.
+    Pending: CSMS calls are answered, BootNotification is retried after the
+    interval. Rejected: nothing at all is sent (answers included) until the
+    interval has passed.
+    """
+
+    def __init__(
+        self,
+        rpc: Rpc,
+        config: ConfigurationStore,
+        identity: Identity,
+        clock: Clock,
+        *,
+        boot_retry_s: float,
+        on_online: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.rpc = rpc
+        self.config = config
+        self.identity = identity
+        self.clock = clock
+        self.boot_retry_s = boot_retry_s
+        self.status: str | None = None
+        self._on_online = on_online
+        self.ready = asyncio.Event()  # connected and Accepted
+        self._heartbeat_changed = asyncio.Event()
+        self._boot_requested = asyncio.Event()
+        config.subscribe(self._config_changed)
+        rpc.answering = lambda: self.status != "Rejected"
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+    def _config_changed(self, key: str, _value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+
+    def request_boot(self) -> None:
+        """Send a BootNotification now (TriggerMessage)."""
+        self._boot_requested.set()
+
+    def boot_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "chargePointVendor": self.identity.vendor,
+            "chargePointModel": self.identity.model,
+        }
+        if self.identity.serial_number:
+            payload["chargePointSerialNumber"] = self.identity.serial_number
+            payload["chargeBoxSerialNumber"] = self.identity.serial_number
+        if self.identity.firmware_version:
+            payload["firmwareVersion"] = self.identity.firmware_version
+        return payload
+
+    async def run(self) -> None:
+        """Until cancelled: on every connection register (once per boot) and heartbeat."""
+        while True:
+            await self.rpc.connected_event.wait()
+            async with asyncio.TaskGroup() as tg:
+                session = tg.create_task(self._session())
+                await self.rpc.disconnected_event.wait()
+                session.cancel()
+            self.ready.clear()
+
+    async def _session(self) -> None:
+        try:
+            if not self.accepted:
+                await self._register()
+            self.ready.set()
+            await self._on_online()
+            await self._heartbeat()
+        except NotConnected:
+            pass
+        finally:
+            self.ready.clear()
+
+    async def _register(self) -> None:
+        while True:
+            try:
+                answer = await self.rpc.call("BootNotification", self.boot_payload())
+            except NotConnected:
+                raise
+            except CallFailed as err:
+                log.warning(
+                    "BootNotification failed: %s; retrying in %.0f s", err, self.boot_retry_s
+                )
+                await self._wait_retry(self.boot_retry_s)
+                continue
+            self.status = str(answer["status"])
+            interval = int(answer["interval"])
+            self._adopt_time(answer.get("currentTime"))
+            log.info("registration %s (interval %d s)", self.status, interval)
+            if self.status == "Accepted":
+                if interval > 0:
+                    self.config.change("HeartbeatInterval", str(interval))
+                return
+            await self._wait_retry(interval if interval > 0 else self.boot_retry_s)
+            if self.status == "Rejected":
+                self.status = None  # the interval has passed: we may speak again
+
+    async def _wait_retry(self, seconds: float) -> None:
+        self._boot_requested.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._boot_requested.wait()
+        except TimeoutError:
+            pass
+
+    async def _heartbeat(self) -> None:
+        while True:
+            interval = self.config.get_int("HeartbeatInterval")
+            self._heartbeat_changed.clear()
+            due = self.rpc.last_call_at + interval
+            wait = due - self.clock.monotonic() if interval > 0 else None
+            if wait is None or wait > 0:
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._heartbeat_changed.wait()
+                    continue
+                except TimeoutError:
+                    pass
+            if self.rpc.last_call_at + interval > self.clock.monotonic():
+                continue  # another message went out meanwhile: it served as heartbeat
+            await self.send_heartbeat()
+
+    async def send_heartbeat(self) -> None:
+        try:
+            answer = await self.rpc.call("Heartbeat", {})
+        except NotConnected:
+            raise
+        except CallFailed as err:
+            log.warning("Heartbeat failed: %s", err)
+            return
+        self._adopt_time(answer.get("currentTime"))
+
+    def _adopt_time(self, value: object) -> None:
+        if isinstance(value, str):
+            try:
+                self.clock.adopt(parse_iso(value))
+            except ValueError:
+                log.warning("CSMS sent an unparseable currentTime %r", value)

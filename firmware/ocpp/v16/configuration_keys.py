@@ -1,0 +1,355 @@
+"""OCPP 1.6 configuration keys as data: access, type, limits and validation.
+
+Every key is a ``KeySpec``; a feature profile adds its keys by passing more
+specs to ``ConfigurationStore``. A key with a rule that plain types cannot
+express (measurand lists, phase rotation, SecurityProfile, NumberOfConnectors)
+carries a ``check`` function.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+MAX_VALUE_LENGTH = 500  # CiString500
+INT32_MAX = 2**31 - 1
+
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]*", re.ASCII)
+
+Kind = Literal["bool", "int", "csl", "str"]
+
+
+class Access(StrEnum):
+    R = "R"
+    RW = "RW"
+    W = "W"
+
+
+class InvalidValue(ValueError):
+    """A configuration value breaks its key's rules; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class StationFacts:
+    """What the station is, as far as configuration values depend on it."""
+
+    number_of_connectors: int
+    supported_measurands: frozenset[str]
+    phases: int = 3
+    tls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a value is validated against.
+
+    ``current`` is the key's effective value before a ChangeConfiguration and
+    None while start-up values (YAML, database) are validated. ``value_of``
+    gives the effective value of another key.
+    """
+
+    facts: StationFacts
+    value_of: Callable[[str], str]
+    current: str | None = None
+
+
+Check = Callable[[str, CheckContext], str]
+"""Takes a value already valid for its kind; returns it (maybe canonicalised) or
+raises ``InvalidValue``."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """One configuration key.
+
+    ``minimum``/``maximum`` bound the number for ``int`` keys and the length for
+    ``str`` keys. ``max_length_key`` names the key holding the highest item count
+    of a ``csl`` key. ``choices`` restricts ``csl`` items and ``str`` values to a
+    set (matched case-insensitively, stored in the spelling given here).
+    ``default_from`` computes the default from the station facts instead of
+    ``default``.
+    """
+
+    name: str
+    access: Access
+    kind: Kind
+    default: str
+    minimum: int | None = None
+    maximum: int | None = None
+    reboot_required: bool = False
+    max_length_key: str | None = None
+    profile: str = "Core"
+    choices: frozenset[str] | None = None
+    default_from: Callable[[StationFacts], str] | None = None
+    check: Check | None = None
+
+    @property
+    def readonly(self) -> bool:
+        return self.access is Access.R
+
+    def default_for(self, facts: StationFacts) -> str:
+        return self.default_from(facts) if self.default_from is not None else self.default
+
+
+def validate(spec: KeySpec, raw: str, ctx: CheckContext) -> str:
+    """The canonical form of ``raw`` for ``spec``; raises ``InvalidValue``."""
+    if len(raw) > MAX_VALUE_LENGTH:
+        raise InvalidValue(f"longer than {MAX_VALUE_LENGTH} characters")
+    if _CONTROL.search(raw):
+        raise InvalidValue("contains control characters")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue("is not valid text") from None
+    if spec.kind == "bool":
+        value = _bool(raw)
+    elif spec.kind == "int":
+        value = _int(spec, raw)
+    elif spec.kind == "csl":
+        value = _csl(spec, raw, ctx)
+    else:
+        value = _str(spec, raw)
+    return spec.check(value, ctx) if spec.check is not None else value
+
+
+def split_csl(value: str) -> list[str]:
+    """Items of a canonical comma-separated list ("" is the empty list)."""
+    return value.split(",") if value else []
+
+
+def _bool(raw: str) -> str:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidValue("must be true or false")
+    return lowered
+
+
+def _int(spec: KeySpec, raw: str) -> str:
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidValue("must be a decimal integer")
+    number = int(raw)
+    lowest = spec.minimum if spec.minimum is not None else -INT32_MAX - 1
+    highest = spec.maximum if spec.maximum is not None else INT32_MAX
+    if not lowest <= number <= highest:
+        raise InvalidValue(f"must be between {lowest} and {highest}")
+    return str(number)
+
+
+def _csl(spec: KeySpec, raw: str, ctx: CheckContext) -> str:
+    if not raw.strip():
+        return ""
+    items = [item.strip() for item in raw.split(",")]
+    if "" in items:
+        raise InvalidValue("has an empty item")
+    if spec.choices is not None:
+        items = [_choose(item, spec.choices) for item in items]
+    folded = [item.casefold() for item in items]
+    if len(set(folded)) != len(folded):
+        raise InvalidValue("lists an item twice")
+    if spec.max_length_key is not None:
+        limit = int(ctx.value_of(spec.max_length_key))
+        if len(items) > limit:
+            raise InvalidValue(f"has {len(items)} items, at most {limit} allowed")
+    return ",".join(items)
+
+
+def _str(spec: KeySpec, raw: str) -> str:
+    if spec.minimum is not None and len(raw) < spec.minimum:
+        raise InvalidValue(f"must be at least {spec.minimum} characters long")
+    if spec.maximum is not None and len(raw) > spec.maximum:
+        raise InvalidValue(f"must be at most {spec.maximum} characters long")
+    if spec.choices is not None:
+        return _choose(raw, spec.choices)
+    return raw
+
+
+def _choose(item: str, choices: frozenset[str]) -> str:
+    for choice in choices:
+        if choice.casefold() == item.casefold():
+            return choice
+    raise InvalidValue(f"{item!r} is not one of {', '.join(sorted(choices))}")
+
+
+# ---------------------------------------------------------------- special rules
+
+
+def _measurands(value: str, ctx: CheckContext) -> str:
+    supported = sorted(ctx.facts.supported_measurands)
+    items = []
+    for item in split_csl(value):
+        try:
+            items.append(_choose(item, ctx.facts.supported_measurands))
+        except InvalidValue:
+            raise InvalidValue(
+                f"measurand {item!r} is not supported (supported: {', '.join(supported)})"
+            ) from None
+    return ",".join(items)
+
+
+PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
+
+
+def _phase_rotation(value: str, ctx: CheckContext) -> str:
+    items = []
+    seen: set[int] = set()
+    highest = ctx.facts.number_of_connectors
+    for item in split_csl(value):
+        connector, dot, rotation = item.partition(".")
+        if not dot or not _INTEGER.fullmatch(connector) or connector.startswith("-"):
+            raise InvalidValue(f"{item!r} is not <connector>.<rotation>")
+        number = int(connector)
+        if number > highest:
+            raise InvalidValue(f"{item!r}: connector must be between 0 and {highest}")
+        if number in seen:
+            raise InvalidValue(f"connector {number} is listed twice")
+        seen.add(number)
+        items.append(f"{number}.{_choose(rotation, PHASE_ROTATIONS)}")
+    return ",".join(items)
+
+
+def _default_phase_rotation(facts: StationFacts) -> str:
+    rotation = "RST" if facts.phases == 3 else "NotApplicable"
+    return ",".join(f"{n}.{rotation}" for n in range(facts.number_of_connectors + 1))
+
+
+def _number_of_connectors(value: str, ctx: CheckContext) -> str:
+    if int(value) != ctx.facts.number_of_connectors:
+        raise InvalidValue(
+            f"must equal the number of connectors ({ctx.facts.number_of_connectors})"
+        )
+    return value
+
+
+def _security_profile(value: str, ctx: CheckContext) -> str:
+    profile = int(value)
+    if profile >= 3:
+        raise InvalidValue("security profile 3 needs a client certificate, which is not supported")
+    if profile == 2 and not ctx.facts.tls:
+        raise InvalidValue("security profile 2 needs a wss:// CSMS URL")
+    if ctx.current is not None:
+        if profile < int(ctx.current):
+            raise InvalidValue("the security profile may only be raised")
+        if profile >= 1 and int(ctx.current) == 0 and not ctx.value_of("AuthorizationKey"):
+            raise InvalidValue("security profile 1 and above need an AuthorizationKey first")
+    return value
+
+
+def _printable_ascii(value: str, _ctx: CheckContext) -> str:
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise InvalidValue("must be printable ASCII without blanks")
+    return value
+
+
+FEATURE_PROFILES = frozenset(
+    {
+        "Core",
+        "FirmwareManagement",
+        "LocalAuthListManagement",
+        "Reservation",
+        "SmartCharging",
+        "RemoteTrigger",
+    }
+)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+R, RW, W = Access.R, Access.RW, Access.W
+
+
+def _measurand_keys(name: str, default: str) -> tuple[KeySpec, KeySpec]:
+    limit = f"{name}MaxLength"
+    return (
+        KeySpec(name, RW, "csl", default, max_length_key=limit, check=_measurands),
+        KeySpec(limit, R, "int", "10", minimum=0),
+    )
+
+
+CORE_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("AllowOfflineTxForUnknownId", RW, "bool", "false"),
+    KeySpec("AuthorizationCacheEnabled", RW, "bool", "true"),
+    KeySpec("AuthorizeRemoteTxRequests", RW, "bool", "true"),
+    KeySpec("BlinkRepeat", RW, "int", "0", minimum=0),
+    KeySpec("ClockAlignedDataInterval", RW, "int", "0", minimum=0),
+    KeySpec("ConnectionTimeOut", RW, "int", "60", minimum=0),
+    KeySpec(
+        "ConnectorPhaseRotation",
+        RW,
+        "csl",
+        "",
+        max_length_key="ConnectorPhaseRotationMaxLength",
+        default_from=_default_phase_rotation,
+        check=_phase_rotation,
+    ),
+    KeySpec(
+        "ConnectorPhaseRotationMaxLength",
+        R,
+        "int",
+        "",
+        minimum=0,
+        default_from=lambda facts: str(facts.number_of_connectors + 1),
+    ),
+    KeySpec("GetConfigurationMaxKeys", R, "int", "100", minimum=1),
+    KeySpec("HeartbeatInterval", RW, "int", "300", minimum=0),
+    KeySpec("LightIntensity", RW, "int", "100", minimum=0, maximum=100),
+    KeySpec("LocalAuthorizeOffline", RW, "bool", "true"),
+    KeySpec("LocalPreAuthorize", RW, "bool", "false"),
+    KeySpec("MaxEnergyOnInvalidId", RW, "int", "0", minimum=0),
+    *_measurand_keys("MeterValuesAlignedData", ENERGY_REGISTER),
+    *_measurand_keys("MeterValuesSampledData", ENERGY_REGISTER),
+    KeySpec("MeterValueSampleInterval", RW, "int", "60", minimum=0),
+    KeySpec("MinimumStatusDuration", RW, "int", "0", minimum=0),
+    KeySpec(
+        "NumberOfConnectors",
+        R,
+        "int",
+        "",
+        minimum=1,
+        default_from=lambda facts: str(facts.number_of_connectors),
+        check=_number_of_connectors,
+    ),
+    KeySpec("ResetRetries", RW, "int", "3", minimum=0),
+    KeySpec("StopTransactionOnEVSideDisconnect", RW, "bool", "true"),
+    KeySpec("StopTransactionOnInvalidId", RW, "bool", "true"),
+    *_measurand_keys("StopTxnAlignedData", ""),
+    *_measurand_keys("StopTxnSampledData", ""),
+    KeySpec(
+        "SupportedFeatureProfiles",
+        R,
+        "csl",
+        "Core",
+        max_length_key="SupportedFeatureProfilesMaxLength",
+        choices=FEATURE_PROFILES,
+    ),
+    KeySpec("SupportedFeatureProfilesMaxLength", R, "int", "6", minimum=0),
+    KeySpec("TransactionMessageAttempts", RW, "int", "3", minimum=0),
+    KeySpec("TransactionMessageRetryInterval", RW, "int", "60", minimum=0),
+    KeySpec("UnlockConnectorOnEVSideDisconnect", RW, "bool", "true"),
+    KeySpec("WebSocketPingInterval", RW, "int", "60", minimum=0),
+    # Security whitepaper
+    KeySpec(
+        "AuthorizationKey",
+        W,
+        "str",
+        "",
+        minimum=16,
+        maximum=40,
+        profile="Security",
+        check=_printable_ascii,
+    ),
+    KeySpec("CpoName", RW, "str", "", profile="Security"),
+    KeySpec(
+        "SecurityProfile",
+        RW,
+        "int",
+        "0",
+        minimum=0,
+        maximum=3,
+        profile="Security",
+        check=_security_profile,
+    ),
+)

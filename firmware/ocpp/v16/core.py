@@ -1,0 +1,130 @@
+"""Core profile: CSMS-initiated requests turned into station commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from firmware.auth.cache import AuthCache
+from firmware.ocpp.registration import Registration
+from firmware.ocpp.rpc import Reply, Rpc
+from firmware.ocpp.v16.configuration import ConfigurationStore
+from firmware.station import Station
+
+log = logging.getLogger("firmware.ocpp.core")
+
+DataTransferHandler = Callable[[str | None, str | None], Awaitable[tuple[str, str | None]]]
+
+
+class CoreHandlers:
+    """Registers the Core profile's CSMS→station actions on an Rpc."""
+
+    def __init__(
+        self,
+        station: Station,
+        config: ConfigurationStore,
+        cache: AuthCache,
+        registration: Registration,
+        *,
+        reset: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.station = station
+        self.config = config
+        self.cache = cache
+        self.registration = registration
+        self._reset = reset
+        # vendorId -> handler(messageId, data) -> (status, data)
+        self.data_transfer: dict[str, DataTransferHandler] = {}
+
+    def register(self, rpc: Rpc) -> None:
+        rpc.on("ChangeAvailability", self.change_availability)
+        rpc.on("ChangeConfiguration", self.change_configuration)
+        rpc.on("ClearCache", self.clear_cache)
+        rpc.on("DataTransfer", self.data_transfer_request)
+        rpc.on("GetConfiguration", self.get_configuration)
+        rpc.on("RemoteStartTransaction", self.remote_start)
+        rpc.on("RemoteStopTransaction", self.remote_stop)
+        rpc.on("Reset", self.reset)
+        rpc.on("UnlockConnector", self.unlock_connector)
+
+    def _connector_ok(self, connector_id: int, *, allow_zero: bool) -> bool:
+        return connector_id in self.station.connectors or (allow_zero and connector_id == 0)
+
+    async def change_availability(self, req: dict[str, Any]) -> Reply:
+        connector_id = int(req["connectorId"])
+        if not self._connector_ok(connector_id, allow_zero=True):
+            return Reply({"status": "Rejected"})
+        operative = req["type"] == "Operative"
+        status = await self.station.change_availability(connector_id, operative)
+        return Reply({"status": status})
+
+    async def change_configuration(self, req: dict[str, Any]) -> Reply:
+        return Reply({"status": self.config.change(str(req["key"]), str(req["value"]))})
+
+    async def clear_cache(self, _req: dict[str, Any]) -> Reply:
+        self.cache.clear()
+        return Reply({"status": "Accepted"})
+
+    async def data_transfer_request(self, req: dict[str, Any]) -> Reply:
+        handler = self.data_transfer.get(str(req["vendorId"]))
+        if handler is None:
+            return Reply({"status": "UnknownVendorId"})
+        status, data = await handler(req.get("messageId"), req.get("data"))
+        payload: dict[str, Any] = {"status": status}
+        if data is not None:
+            payload["data"] = data
+        return Reply(payload)
+
+    async def get_configuration(self, req: dict[str, Any]) -> Reply:
+        keys = req.get("key")
+        known, unknown = self.config.get_configuration(keys if keys else None)
+        payload: dict[str, Any] = {"configurationKey": known}
+        if unknown:
+            payload["unknownKey"] = unknown
+        return Reply(payload)
+
+    async def remote_start(self, req: dict[str, Any]) -> Reply:
+        if not self.registration.accepted:
+            return Reply({"status": "Rejected"})
+        connector_id = req.get("connectorId")
+        if connector_id is not None and int(connector_id) <= 0:
+            return Reply({"status": "Rejected"})
+        target = self.station.remote_start_target(connector_id)
+        if target is None:
+            return Reply({"status": "Rejected"})
+        id_tag = str(req["idTag"])
+        profile = req.get("chargingProfile")
+        if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
+            return Reply({"status": "Rejected"})
+
+        async def start() -> None:
+            await self.station.remote_start(target, id_tag, profile)
+
+        return Reply({"status": "Accepted"}, after=start)
+
+    async def remote_stop(self, req: dict[str, Any]) -> Reply:
+        if not self.registration.accepted:
+            return Reply({"status": "Rejected"})
+        controller = self.station.find_transaction(int(req["transactionId"]))
+        if controller is None:
+            return Reply({"status": "Rejected"})
+
+        async def stop() -> None:
+            await controller.stop("Remote")
+
+        return Reply({"status": "Accepted"}, after=stop)
+
+    async def reset(self, req: dict[str, Any]) -> Reply:
+        kind = str(req["type"])
+
+        async def restart() -> None:
+            await self._reset(kind)
+
+        return Reply({"status": "Accepted"}, after=restart)
+
+    async def unlock_connector(self, req: dict[str, Any]) -> Reply:
+        connector_id = int(req["connectorId"])
+        if not self._connector_ok(connector_id, allow_zero=False):
+            return Reply({"status": "NotSupported"})
+        return Reply({"status": await self.station.connectors[connector_id].unlock()})

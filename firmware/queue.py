@@ -1,0 +1,216 @@
+"""Durable delivery of transaction-related messages.
+
+StartTransaction, StopTransaction and MeterValues of a transaction are written
+to SQLite before they are sent and deleted only when their CALLRESULT arrives,
+strictly in the order they were queued, across reconnects and restarts.
+
+Messages of a transaction are stored without ``transactionId``; the id the
+CSMS assigned (from the StartTransaction.conf ahead of them in the queue) is
+filled in at send time, so a transaction started offline never goes out with
+a placeholder id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.clock import Clock, iso
+from firmware.ocpp.errors import CallFailed, NotConnected
+from firmware.ocpp.rpc import Rpc
+from firmware.storage.db import Database
+
+log = logging.getLogger("firmware.queue")
+
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+
+ResultHandler = Callable[[int | None, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    seq: int
+    action: str
+    payload: dict[str, Any]
+    local_tx: int | None
+    attempts: int
+
+
+class MessageDropped(Exception):
+    """A queued message was given up (attempts exhausted or its transaction unknown)."""
+
+
+class Outbox:
+    """The durable transaction-message queue and its delivery loop."""
+
+    def __init__(
+        self,
+        db: Database,
+        rpc: Rpc,
+        clock: Clock,
+        *,
+        ready: asyncio.Event,
+        attempts: Callable[[], int],
+        retry_interval_s: Callable[[], int],
+    ) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.clock = clock
+        self._ready = ready
+        self._attempts = attempts
+        self._retry_interval_s = retry_interval_s
+        self._wakeup = asyncio.Event()
+        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._handlers: dict[str, list[ResultHandler]] = {}
+        self.dropped = 0
+        self.delivered = 0
+
+    # ------------------------------------------------------------ producer side
+
+    def enqueue(self, action: str, payload: dict[str, Any], local_tx: int | None = None) -> int:
+        """Persist one message; returns its sequence number. Call inside a db transaction
+        to make it atomic with the state change it reports."""
+        if action not in TRANSACTION_ACTIONS:
+            raise ValueError(f"{action} is not a transaction message")
+        cursor = self.db.execute(
+            "INSERT INTO outbox (action, payload, local_tx, created_at) VALUES (?, ?, ?, ?)",
+            (action, json.dumps(payload, separators=(",", ":")), local_tx, iso(self.clock.now())),
+        )
+        self._wakeup.set()
+        seq = cursor.lastrowid
+        assert seq is not None
+        return seq
+
+    def on_result(self, action: str, handler: ResultHandler) -> None:
+        """Call ``handler(local_tx, result_payload)`` for every delivered ``action``."""
+        self._handlers.setdefault(action, []).append(handler)
+
+    def wait_result(self, seq: int) -> asyncio.Future[dict[str, Any]]:
+        """A future for the CALLRESULT of message ``seq`` (MessageDropped if given up)."""
+        future = self._waiters.get(seq)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters[seq] = future
+        return future
+
+    def pending(self) -> int:
+        row = self.db.query_one("SELECT COUNT(*) AS n FROM outbox")
+        return int(row["n"]) if row else 0
+
+    def is_empty(self) -> bool:
+        return self.db.query_one("SELECT 1 FROM outbox LIMIT 1") is None
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until the queue is empty (or the timeout); True when empty."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not self.is_empty():
+                    if not self.rpc.connected:
+                        return False
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ delivery
+
+    def _head(self) -> QueuedMessage | None:
+        row = self.db.query_one(
+            "SELECT seq, action, payload, local_tx, attempts FROM outbox ORDER BY seq LIMIT 1"
+        )
+        if row is None:
+            return None
+        return QueuedMessage(
+            int(row["seq"]),
+            str(row["action"]),
+            json.loads(row["payload"]),
+            row["local_tx"],
+            int(row["attempts"]),
+        )
+
+    def _with_transaction_id(self, message: QueuedMessage) -> dict[str, Any] | None:
+        if message.action == "StartTransaction" or message.local_tx is None:
+            return message.payload
+        row = self.db.query_one(
+            "SELECT csms_id FROM transactions WHERE local_id = ?", (message.local_tx,)
+        )
+        if row is None or row["csms_id"] is None:
+            return None
+        return {**message.payload, "transactionId": int(row["csms_id"])}
+
+    def _remove(self, seq: int) -> None:
+        self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    async def run(self) -> None:
+        """Deliver queued messages in order, forever."""
+        while True:
+            message = self._head()
+            if message is None:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._ready.wait()
+            payload = self._with_transaction_id(message)
+            if payload is None:
+                log.error(
+                    "dropping %s #%d: transaction %s has no CSMS transactionId "
+                    "(its StartTransaction was never confirmed)",
+                    message.action,
+                    message.seq,
+                    message.local_tx,
+                )
+                self._give_up(message, "transaction has no CSMS id")
+                continue
+            try:
+                result = await self.rpc.call(message.action, payload)
+            except NotConnected:
+                continue  # no attempt spent while offline
+            except CallFailed as err:
+                await self._failed(message, err)
+                continue
+            self._delivered(message, result)
+
+    def _delivered(self, message: QueuedMessage, result: dict[str, Any]) -> None:
+        # Handlers first (they persist what the answer says, e.g. the CSMS
+        # transaction id), then the message leaves the queue.
+        with self.db.transaction():
+            for handler in self._handlers.get(message.action, []):
+                handler(message.local_tx, result)
+            self._remove(message.seq)
+        self.delivered += 1
+        future = self._waiters.pop(message.seq, None)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def _failed(self, message: QueuedMessage, err: CallFailed) -> None:
+        attempts = message.attempts + 1
+        allowed = max(0, self._attempts())
+        if attempts > allowed:
+            log.error(
+                "dropping %s #%d after %d attempts: %s", message.action, message.seq, attempts, err
+            )
+            self._give_up(message, str(err))
+            return
+        self.db.execute("UPDATE outbox SET attempts = ? WHERE seq = ?", (attempts, message.seq))
+        delay = self._retry_interval_s() * attempts
+        log.warning(
+            "%s #%d failed (%s); retry %d/%d in %d s",
+            message.action,
+            message.seq,
+            err,
+            attempts,
+            allowed,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    def _give_up(self, message: QueuedMessage, why: str) -> None:
+        self._remove(message.seq)
+        self.dropped += 1
+        future = self._waiters.pop(message.seq, None)
+        if future is not None and not future.done():
+            future.set_exception(MessageDropped(why))

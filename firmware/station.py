@@ -1,0 +1,294 @@
+"""The station: connectors, token routing, station-wide state and commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from firmware.auth.authorizer import Authorizer
+from firmware.auth.cache import IdTagInfo
+from firmware.clock import iso
+from firmware.connector.context import ConnectorContext
+from firmware.connector.controller import ConnectorController
+from firmware.connector.status import Status, derive_station_status
+from firmware.metering import next_aligned
+from hal.interfaces import (
+    Fault,
+    FaultChanged,
+    HalBackend,
+    HalEvent,
+    PilotChanged,
+    TokenPresented,
+)
+
+log = logging.getLogger("firmware.station")
+
+# Faults reported on connector 0 that concern every connector.
+STATION_WIDE = frozenset({Fault.EMERGENCY_STOP})
+
+
+class Station:
+    def __init__(
+        self,
+        hal: HalBackend,
+        ctx: ConnectorContext,
+        authorizer: Authorizer,
+        on_status: Callable[[int, Status], None],
+    ) -> None:
+        self.hal = hal
+        self.ctx = ctx
+        self.authorizer = authorizer
+        self.connectors: dict[int, ConnectorController] = {
+            cid: ConnectorController(hw, ctx) for cid, hw in sorted(hal.connectors.items())
+        }
+        for controller in self.connectors.values():
+            controller.subscribe(on_status)
+        self._on_status = on_status
+        self.station_faults: set[Fault] = set()
+        self.status0: Status | None = None
+        self._pending_station_auth: tuple[str, IdTagInfo, bool, float] | None = None
+
+    # ------------------------------------------------------------ start-up
+
+    def recover_after_power_loss(self) -> int:
+        """End every transaction left open by a crash or power cut (reason PowerLoss)."""
+        open_txs = self.ctx.transactions.open_transactions()
+        for record in open_txs:
+            meter_stop = max(round(record.last_meter_wh), record.meter_start_wh)
+            payload: dict[str, Any] = {
+                "meterStop": meter_stop,
+                "timestamp": iso(record.last_seen_at),
+                "reason": "PowerLoss",
+            }
+            with self.ctx.db.transaction():
+                data = self.ctx.transactions.samples(record.local_id)
+                if data:
+                    payload["transactionData"] = data
+                self.ctx.transactions.close(
+                    record.local_id, meter_stop, record.last_seen_at, "PowerLoss", None
+                )
+                self.ctx.outbox.enqueue("StopTransaction", payload, record.local_id)
+            log.warning(
+                "transaction %d on connector %d ended by power loss (meterStop %d Wh)",
+                record.local_id,
+                record.connector_id,
+                meter_stop,
+            )
+        return len(open_txs)
+
+    async def start(self) -> None:
+        for controller in self.connectors.values():
+            await controller.start()
+        self._refresh_station()
+
+    # ------------------------------------------------------------ station status
+
+    def _refresh_station(self) -> None:
+        status = derive_station_status(
+            self.ctx.availability.station_operative(), frozenset(self.station_faults)
+        )
+        if status != self.status0:
+            self.status0 = status
+            self._on_status(0, status)
+
+    # ------------------------------------------------------------ HAL events
+
+    async def run_events(self) -> None:
+        while True:
+            event = await self.hal.events.get()
+            try:
+                await self.handle_event(event)
+            except Exception:
+                log.exception("error while handling %s", event)
+
+    async def handle_event(self, event: HalEvent) -> None:
+        if isinstance(event, PilotChanged):
+            controller = self.connectors.get(event.connector_id)
+            if controller is None:
+                return
+            claimed = self._claim_station_auth(controller, event)
+            await controller.on_pilot(event.state)
+            if claimed is not None:
+                self.ctx.spawn(self._start_claimed(controller, claimed))
+        elif isinstance(event, FaultChanged):
+            await self._on_fault(event)
+        elif isinstance(event, TokenPresented):
+            self.ctx.spawn(self.on_token(event.uid, event.connector_id))
+
+    def _claim_station_auth(
+        self, controller: ConnectorController, event: PilotChanged
+    ) -> tuple[str, IdTagInfo, bool] | None:
+        pending = self._pending_station_auth
+        if pending is None or not event.state.plugged or controller.pilot.plugged:
+            return None
+        self._pending_station_auth = None
+        if self.ctx.clock.monotonic() > pending[3]:
+            return None
+        return pending[0], pending[1], pending[2]
+
+    async def _start_claimed(
+        self, controller: ConnectorController, claim: tuple[str, IdTagInfo, bool]
+    ) -> None:
+        await controller.authorize(claim[0], claim[1], offline=claim[2])
+
+    async def _on_fault(self, event: FaultChanged) -> None:
+        if event.connector_id == 0:
+            if event.active:
+                self.station_faults.add(event.fault)
+            else:
+                self.station_faults.discard(event.fault)
+            self._refresh_station()
+            if event.fault in STATION_WIDE:
+                for each in self.connectors.values():
+                    await each.on_fault(event.fault, event.active)
+            return
+        target = self.connectors.get(event.connector_id)
+        if target is not None:
+            await target.on_fault(event.fault, event.active)
+
+    # ------------------------------------------------------------ tokens
+
+    def _session_of(self, id_tag: str, parent: str | None) -> ConnectorController | None:
+        for controller in self.connectors.values():
+            tx = controller.tx
+            if tx is None:
+                continue
+            if tx.id_tag == id_tag:
+                return controller
+            if parent is not None and tx.record.parent_id_tag == parent:
+                return controller
+        return None
+
+    async def on_token(self, id_tag: str, connector_id: int | None) -> None:
+        log.info("token %s presented (connector %s)", id_tag, connector_id or "any")
+        # The same tag stops its own session without asking the CSMS.
+        running = self._session_of(id_tag, None)
+        if running is not None:
+            await running.stop("Local", id_tag)
+            return
+        decision = await self.authorizer.authorize(id_tag)
+        parent = decision.info.parent_id_tag
+        if parent is not None and decision.info.status in ("Accepted", "ConcurrentTx"):
+            group = self._session_of(id_tag, parent)
+            if group is not None:
+                await group.stop("Local", id_tag)
+                return
+        if not decision.accepted:
+            log.info("token %s not authorized: %s", id_tag, decision.info.status)
+            return
+        target = self._target_for_token(connector_id)
+        if target is None:
+            if connector_id is None and any(c.can_start() for c in self.connectors.values()):
+                timeout = self.ctx.config.get_int("ConnectionTimeOut")
+                self._pending_station_auth = (
+                    id_tag,
+                    decision.info,
+                    decision.offline,
+                    self.ctx.clock.monotonic() + timeout,
+                )
+                log.info("token %s authorized; waiting for a vehicle on any connector", id_tag)
+            else:
+                log.info("token %s authorized but no connector can take it", id_tag)
+            return
+        await target.authorize(id_tag, decision.info, offline=decision.offline)
+
+    def _target_for_token(self, connector_id: int | None) -> ConnectorController | None:
+        if connector_id is not None:
+            controller = self.connectors.get(connector_id)
+            return controller if controller is not None and controller.can_start() else None
+        free = [c for c in self.connectors.values() if c.can_start()]
+        plugged = [c for c in free if c.pilot.plugged]
+        if plugged:
+            return plugged[0]
+        if len(free) == 1:
+            return free[0]
+        return None
+
+    # ------------------------------------------------------------ CSMS commands
+
+    def remote_start_target(self, connector_id: int | None) -> ConnectorController | None:
+        if connector_id is not None:
+            controller = self.connectors.get(connector_id)
+            return controller if controller is not None and controller.can_start() else None
+        free = [c for c in self.connectors.values() if c.can_start()]
+        plugged = [c for c in free if c.pilot.plugged]
+        candidates = plugged or free
+        return candidates[0] if candidates else None
+
+    async def remote_start(
+        self, target: ConnectorController, id_tag: str, charging_profile: dict[str, Any] | None
+    ) -> None:
+        """After RemoteStartTransaction was Accepted."""
+        if self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
+            decision = await self.authorizer.authorize(id_tag)
+            if not decision.accepted:
+                log.info("remote start for %s not authorized: %s", id_tag, decision.info.status)
+                return
+            info, offline = decision.info, decision.offline
+        else:
+            info, offline = IdTagInfo("Accepted"), not self.ctx.online()
+        taken = await target.authorize(
+            id_tag, info, offline=offline, remote=True, charging_profile=charging_profile
+        )
+        if not taken:
+            log.warning("remote start for %s: connector %d no longer free", id_tag, target.id)
+
+    def find_transaction(self, csms_id: int) -> ConnectorController | None:
+        for controller in self.connectors.values():
+            tx = controller.tx
+            if tx is not None and tx.record.csms_id == csms_id:
+                return controller
+        return None
+
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        if connector_id == 0:
+            self.ctx.availability.set(0, operative)
+            self._refresh_station()
+            results = [await c.set_availability(operative) for c in self.connectors.values()]
+            return "Scheduled" if "Scheduled" in results else "Accepted"
+        return await self.connectors[connector_id].set_availability(operative)
+
+    async def stop_all(self, reason: str) -> None:
+        for controller in self.connectors.values():
+            await controller.stop(reason)
+
+    async def safe_state(self) -> None:
+        await self.hal.safe_state()
+
+    # ------------------------------------------------------------ periodic work
+
+    async def run_polling(self) -> None:
+        """Poll every connector's meter and timers."""
+        while True:
+            for controller in self.connectors.values():
+                try:
+                    await controller.poll()
+                except Exception:
+                    log.exception("connector %d poll failed", controller.id)
+            await asyncio.sleep(self.ctx.meter_poll_s)
+
+    async def run_clock_aligned(self, send: Callable[[dict[str, Any]], None]) -> None:
+        """Clock-aligned meter values every ClockAlignedDataInterval."""
+        changed = asyncio.Event()
+        self.ctx.config.subscribe(
+            lambda key, _v: changed.set() if key == "ClockAlignedDataInterval" else None
+        )
+        while True:
+            changed.clear()
+            interval = self.ctx.config.get_int("ClockAlignedDataInterval")
+            timeout: float | None = None
+            if interval > 0:
+                boundary = next_aligned(self.ctx.clock.now(), interval)
+                timeout = max(0.0, (boundary - self.ctx.clock.now()).total_seconds())
+            try:
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+                continue
+            except TimeoutError:
+                pass
+            for controller in self.connectors.values():
+                message = await controller.aligned_sample(boundary)
+                if message is not None:
+                    send(message)

@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop and end-to-end test tooling (bench CSMS)."""

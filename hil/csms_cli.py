@@ -1,0 +1,89 @@
+"""Run the bench CSMS standalone: ``python -m hil.csms --host 127.0.0.1 --port 9000``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+
+from hil.csms import BenchCsms
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hil.csms",
+        description="Bench OCPP 1.6J central system; prints every frame exchanged.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=9000, help="port to listen on (0 = any)")
+    parser.add_argument(
+        "--heartbeat-interval", type=int, default=60, help="interval in BootNotification answers"
+    )
+    parser.add_argument(
+        "--boot-status",
+        default="Accepted",
+        choices=["Accepted", "Pending", "Rejected"],
+        help="status in BootNotification answers",
+    )
+    parser.add_argument(
+        "--password",
+        action="append",
+        default=[],
+        metavar="CP_ID=PASSWORD",
+        help="require HTTP Basic auth for that charge point (repeatable)",
+    )
+    parser.add_argument(
+        "--truncate",
+        type=int,
+        default=4000,
+        metavar="CHARS",
+        help="shorten printed lines to this many characters (0 = never)",
+    )
+    return parser
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _printer(limit: int) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        _say(line if limit <= 0 or len(line) <= limit else line[:limit] + " …")
+
+    return say
+
+
+async def serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    csms = BenchCsms(
+        args.host,
+        args.port,
+        heartbeat_interval=args.heartbeat_interval,
+        boot_status=args.boot_status,
+        printer=_printer(args.truncate),
+    )
+    for item in args.password:
+        cp_id, _, password = item.partition("=")
+        csms.passwords[cp_id] = password
+    try:
+        async with csms:
+            _say(f"bench CSMS listening on {csms.url}/<chargePointId> (Ctrl-C to stop)")
+            await stop.wait()
+            _say("stopping")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for item in args.password:
+        if "=" not in item:
+            parser.error(f"--password expects CP_ID=PASSWORD, got {item!r}")
+    asyncio.run(serve(args))
+    return 0

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.csms import BenchCsms
+from tests.integration.harness import Daemon
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[BenchCsms]:
+    async with BenchCsms(heartbeat_interval=300) as server:
+        yield server
+
+
+@pytest.fixture
+async def make_daemon(
+    csms: BenchCsms, tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
+    daemons: list[Daemon] = []
+
+    async def factory(start: bool = True, wait_boot: bool = True, **overrides: Any) -> Daemon:
+        workdir = tmp_path / f"cp{len(daemons)}"
+        workdir.mkdir()
+        daemon = Daemon(csms, workdir, overrides)
+        daemons.append(daemon)
+        if start:
+            await daemon.start(wait_boot=wait_boot)
+        return daemon
+
+    yield factory
+    for daemon in daemons:
+        if daemon.proc is not None and daemon.proc.returncode is None:
+            await daemon.kill()
+    for daemon in daemons:
+        # Every frame the station sent must satisfy the OCA schemas.
+        assert daemon.log.violations == [], daemon.log.violations
+
+
+@pytest.fixture
+async def daemon(make_daemon: Callable[..., Awaitable[Daemon]]) -> Daemon:
+    return await make_daemon()

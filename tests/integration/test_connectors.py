@@ -1,0 +1,104 @@
+"""Item 3: connector status from pilot, authorization, relay, availability and faults."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.integration.harness import Daemon, charge_session_start
+
+MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+
+async def test_status_sequence_of_a_session(daemon: Daemon) -> None:
+    await daemon.wait_status("Available")
+    await daemon.sim(cp_state="B")
+    await daemon.wait_status("Preparing")
+    await daemon.tap("AABBCCDD")
+    # Started with the EV still in B: SuspendedEV until it asks for energy.
+    await daemon.wait_status("SuspendedEV")
+    await daemon.sim(cp_state="C")
+    await daemon.wait_status("Charging")
+    await daemon.sim(cp_state="B")  # EV pauses
+    await daemon.wait_status("SuspendedEV")
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["transaction_id"] is not None
+    await daemon.sim(cp_state="C")
+    await daemon.wait_status("Charging")
+    await daemon.sim(ev_max_current_a=0)  # EV draws nothing
+    await daemon.wait_status("SuspendedEV", timeout=5)
+    assert (await daemon.connector())["relay_closed"] is True
+    assert all(p["errorCode"] == "NoError" for p in daemon.log.calls("StatusNotification"))
+
+
+async def test_multi_connector_station(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(connectors=2)
+    for connector in (0, 1, 2):
+        await d.wait_status("Available", connector=connector)
+    await d.sim(2, cp_state="B")
+    await d.wait_status("Preparing", connector=2)
+    await d.tap("AA01")  # goes to the plugged connector
+    start = await d.log.wait_for("StartTransaction")
+    assert start["connectorId"] == 2
+    await d.tap("AA02", connector=1)  # a reader of connector 1: tap-first there
+    await d.wait_status("Preparing", connector=1)
+    await d.sim(1, cp_state="C")
+    second = await d.log.wait_for("StartTransaction", lambda p: p["connectorId"] == 1)
+    assert second["idTag"] == "AA02"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_code"),
+    [
+        ("contactor_welded", "PowerSwitchFailure"),
+        ("rcd_trip", "GroundFailure"),
+        ("overcurrent", "OverCurrentFailure"),
+        ("lock_failure", "ConnectorLockFailure"),
+    ],
+)
+async def test_faults_in_a_session(daemon: Daemon, fault: str, error_code: str) -> None:
+    await charge_session_start(daemon)
+    daemon.mark()
+    await daemon.fault(fault)
+    status = await daemon.wait_status("Faulted")
+    assert status["errorCode"] == error_code
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["offered_current_a"] == 0
+    await daemon.fault(fault, active=False)
+    status = await daemon.log.wait_for(
+        "StatusNotification", lambda p: p["status"] != "Faulted", since=daemon._since
+    )
+    assert status["errorCode"] == "NoError"
+
+
+async def test_pilot_error_states(daemon: Daemon) -> None:
+    await daemon.sim(cp_state="E")
+    assert (await daemon.wait_status("Faulted"))["errorCode"] == "EVCommunicationError"
+    await daemon.sim(cp_state="A")
+    await daemon.wait_status("Available")
+
+
+async def test_meter_and_reader_failures(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault("meter_offline")
+    status = await daemon.wait_status("SuspendedEVSE")
+    assert status["errorCode"] == "PowerMeterFailure"
+    assert (await daemon.connector())["relay_closed"] is False
+    await daemon.fault("meter_offline", active=False)
+    await daemon.wait_connector(lambda c: c["relay_closed"])
+    await daemon.fault("reader_offline", connector=0)
+    status = await daemon.log.wait_for(
+        "StatusNotification", lambda p: p["connectorId"] == 0 and p["errorCode"] == "ReaderFailure"
+    )
+    assert status["status"] == "Available"
+
+
+async def test_lock_failure_prevents_energizing(daemon: Daemon) -> None:
+    await daemon.fault("lock_failure")
+    await daemon.wait_status("Faulted")
+    await daemon.sim(cp_state="C")
+    await daemon.tap("BB01")
+    await daemon.log.wait_for("Authorize")
+    assert daemon.log.calls("StartTransaction") == []
+    assert (await daemon.connector())["relay_closed"] is False

@@ -1,0 +1,336 @@
+"""Item 4: transactions end to end (plug-first, tap-first, authorization, stop reasons)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from hil.csms import NO_REPLY
+from tests.integration.harness import Daemon, charge_session_start, wait_until
+
+MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+
+async def test_plug_first_session_local_stop(daemon: Daemon) -> None:
+    await daemon.wait_status("Available")
+    await daemon.sim(cp_state="B")
+    await daemon.wait_status("Preparing")
+    await daemon.tap("04A1B2C3")
+    authorize = await daemon.log.wait_for("Authorize")
+    assert authorize == {"idTag": "04A1B2C3"}
+    start = await daemon.log.wait_for("StartTransaction")
+    assert start["connectorId"] == 1 and start["idTag"] == "04A1B2C3"
+    assert isinstance(start["meterStart"], int)
+    c = await daemon.wait_connector(lambda c: c["transaction_id"] is not None)
+    assert c["locked"] is True
+    await daemon.sim(cp_state="C")
+    await daemon.wait_status("Charging")
+    c = await daemon.wait_connector(lambda c: c["energy_wh"] > start["meterStart"] + 1)
+    assert c["relay_closed"] and c["power_w"] > 0 and c["offered_current_a"] == 32
+    await daemon.tap("04A1B2C3")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "Local" and stop["idTag"] == "04A1B2C3"
+    assert stop["transactionId"] == c["transaction_id"]
+    assert stop["meterStop"] > start["meterStart"]
+    await daemon.wait_status("Finishing")
+    c = await daemon.connector()
+    assert not c["relay_closed"] and c["locked"] is False
+    await daemon.sim(cp_state="A")
+    await daemon.wait_status("Available", timeout=5)
+    # The same tag did not need a second Authorize to stop.
+    assert len(daemon.log.calls("Authorize")) == 1
+
+
+async def test_tap_first_then_plug(daemon: Daemon) -> None:
+    await daemon.tap("CAFE01")
+    await daemon.wait_status("Preparing")
+    assert daemon.log.calls("StartTransaction") == []
+    await daemon.sim(cp_state="C")
+    start = await daemon.log.wait_for("StartTransaction")
+    assert start["idTag"] == "CAFE01"
+    await daemon.wait_status("Charging")
+
+
+async def test_connection_timeout_drops_authorization(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"ConnectionTimeOut": 1}})
+    await d.tap("CAFE02")
+    await d.wait_status("Preparing")
+    await d.wait_status("Available", timeout=5)
+    await d.sim(cp_state="B")
+    await asyncio.sleep(0.5)
+    assert d.log.calls("StartTransaction") == []
+
+
+async def test_rejected_tag_does_not_start(daemon: Daemon) -> None:
+    daemon.csms.id_tags["BAD1"] = "Blocked"
+    await daemon.sim(cp_state="B")
+    await daemon.tap("BAD1")
+    await daemon.log.wait_for("Authorize")
+    await asyncio.sleep(0.5)
+    assert daemon.log.calls("StartTransaction") == []
+    assert (await daemon.connector())["relay_closed"] is False
+
+
+async def test_relay_closes_only_after_start_accepted(daemon: Daemon) -> None:
+    gate = asyncio.Event()
+
+    async def slow_start(_cp: str, payload: dict[str, Any]) -> dict[str, Any]:
+        await gate.wait()
+        return {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}}
+
+    daemon.csms.handlers["StartTransaction"] = slow_start
+    await daemon.sim(cp_state="C")
+    await daemon.tap("AB12")
+    await daemon.log.wait_for("StartTransaction")
+    await asyncio.sleep(0.6)
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["offered_current_a"] == 0
+    gate.set()
+    c = await daemon.wait_connector(lambda c: c["relay_closed"])
+    assert c["transaction_id"] == 4242
+
+
+async def test_invalid_start_stops_with_deauthorized(daemon: Daemon) -> None:
+    daemon.csms.handlers["StartTransaction"] = lambda _cp, _p: {
+        "transactionId": 7,
+        "idTagInfo": {"status": "Invalid"},
+    }
+    daemon.csms.handlers["Authorize"] = lambda _cp, _p: {"idTagInfo": {"status": "Accepted"}}
+    await daemon.sim(cp_state="C")
+    await daemon.tap("AB13")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "DeAuthorized" and stop["transactionId"] == 7
+    assert (await daemon.connector())["relay_closed"] is False
+
+
+async def test_invalid_start_suspends_when_configured(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"StopTransactionOnInvalidId": False}})
+    d.csms.handlers["StartTransaction"] = lambda _cp, _p: {
+        "transactionId": 8,
+        "idTagInfo": {"status": "Blocked"},
+    }
+    await d.sim(cp_state="C")
+    await d.tap("AB14")
+    await d.wait_status("SuspendedEVSE")
+    c = await d.connector()
+    assert c["relay_closed"] is False and c["transaction_id"] == 8
+    assert d.log.calls("StopTransaction") == []
+    await d.sim(cp_state="A")
+    stop = await d.log.wait_for("StopTransaction")
+    assert stop["reason"] == "EVDisconnected"
+
+
+async def test_local_pre_authorize_uses_cache(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"LocalPreAuthorize": True}})
+    await d.sim(cp_state="B")
+    await d.tap("CA01")
+    await d.log.wait_for("StartTransaction")
+    await d.tap("CA01")
+    await d.log.wait_for("StopTransaction")
+    await d.sim(cp_state="A")
+    await d.wait_status("Available")
+    d.mark()
+    await d.sim(cp_state="B")
+    await d.tap("CA01")
+    await d.log.wait_for("StartTransaction", since=d._since)
+    assert len(d.log.calls("Authorize")) == 1  # the second session used the cache
+
+
+async def test_cache_survives_restart_and_offline_start(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon()
+    await d.sim(cp_state="B")
+    await d.tap("CA02")
+    await d.log.wait_for("StartTransaction")
+    await d.tap("CA02")
+    await d.log.wait_for("StopTransaction")
+    assert await d.stop() == 0
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.start(wait_boot=False)
+    await d.sim(cp_state="B")
+    await d.tap("CA02")  # offline: LocalAuthorizeOffline (default true) + cached Accepted
+    c = await d.wait_connector(lambda c: c["local_transaction_id"] is not None)
+    await d.sim(cp_state="C")
+    c = await d.wait_connector(lambda c: c["relay_closed"])
+    assert c["status"] == "Charging"
+    d.csms.refuse = False
+    start = await d.log.wait_for(
+        "StartTransaction", lambda p: p["idTag"] == "CA02", since=1, timeout=15
+    )
+    c = await d.wait_connector(lambda c: c["transaction_id"] is not None)
+    assert start["idTag"] == "CA02"
+
+
+async def test_unknown_tag_offline_needs_allow_offline(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon()
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.wait_connector(lambda c: True)
+    await asyncio.sleep(0.3)
+    await d.sim(cp_state="B")
+    await d.tap("0FF1")
+    await asyncio.sleep(0.5)
+    assert (await d.connector())["local_transaction_id"] is None
+    await d.stop()
+    d.write_config({"ocpp": {"config": {"AllowOfflineTxForUnknownId": True}}})
+    await d.start(wait_boot=False)
+    await d.sim(cp_state="B")
+    await d.tap("0FF1")
+    await d.wait_connector(lambda c: c["local_transaction_id"] is not None)
+
+
+async def test_remote_stop_and_unknown_id(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    c = await daemon.connector()
+    assert (await daemon.log.call("RemoteStopTransaction", {"transactionId": 999999}))[
+        "status"
+    ] == "Rejected"
+    answer = await daemon.log.call("RemoteStopTransaction", {"transactionId": c["transaction_id"]})
+    assert answer["status"] == "Accepted"
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "Remote" and "idTag" not in stop
+
+
+async def test_ev_disconnect_stops_and_unlocks(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.sim(cp_state="A")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "EVDisconnected"
+    c = await daemon.wait_connector(lambda c: c["status"] == "Available")
+    assert c["locked"] is False and c["relay_closed"] is False
+
+
+async def test_ev_disconnect_keeps_transaction_when_configured(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={
+            "config": {
+                "StopTransactionOnEVSideDisconnect": False,
+                "UnlockConnectorOnEVSideDisconnect": False,
+            }
+        }
+    )
+    await charge_session_start(d)
+    await d.sim(cp_state="A")
+    await d.wait_status("SuspendedEV")
+    c = await d.connector()
+    assert c["transaction_id"] is not None and c["locked"] is True and not c["relay_closed"]
+    await d.sim(cp_state="C")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    assert d.log.calls("StopTransaction") == []
+
+
+async def test_same_parent_tag_stops(daemon: Daemon) -> None:
+    daemon.csms.parent_id_tags.update({"CA4D01": "FLEET", "CA4D02": "FLEET"})
+    await charge_session_start(daemon, "CA4D01")
+    await daemon.tap("CA4D03")  # no parent: must not stop
+    await daemon.log.wait_for("Authorize", lambda p: p["idTag"] == "CA4D03")
+    await asyncio.sleep(0.3)
+    assert daemon.log.calls("StopTransaction") == []
+    await daemon.tap("CA4D02")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "Local" and stop["idTag"] == "CA4D02"
+
+
+async def test_stop_transaction_data(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={
+            "config": {
+                "MeterValueSampleInterval": 1,
+                "StopTxnSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+            }
+        }
+    )
+    await charge_session_start(d)
+    await d.log.wait_for("MeterValues")
+    await d.tap("AABBCCDD")
+    stop = await d.log.wait_for("StopTransaction")
+    contexts = [mv["sampledValue"][0]["context"] for mv in stop["transactionData"]]
+    assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+    assert "Sample.Periodic" in contexts
+    measurands = {sv["measurand"] for mv in stop["transactionData"] for sv in mv["sampledValue"]}
+    assert measurands == {"Energy.Active.Import.Register", "Power.Active.Import"}
+
+
+async def test_sigterm_stops_with_reboot_and_exits_zero(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    assert await daemon.stop(timeout=10) == 0
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "Reboot"
+
+
+async def test_power_loss_on_restart(daemon: Daemon) -> None:
+    start = await charge_session_start(daemon)
+    c = await daemon.wait_connector(lambda c: c["energy_wh"] > start["meterStart"] + 5)
+    await daemon.kill()
+    await daemon.start()
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "PowerLoss"
+    assert stop["transactionId"] == c["transaction_id"]
+    assert stop["meterStop"] >= start["meterStart"]
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["transaction_id"] is None
+
+
+async def test_emergency_stop(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault("emergency_stop", connector=0)
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "EmergencyStop"
+    await daemon.wait_status("Faulted")
+    assert (await daemon.connector())["relay_closed"] is False
+
+
+async def test_unlock_connector_stops_with_unlock_command(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    answer = await daemon.log.call("UnlockConnector", {"connectorId": 1})
+    assert answer["status"] == "Unlocked"
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "UnlockCommand"
+    c = await daemon.connector()
+    assert c["locked"] is False and c["relay_closed"] is False
+    assert (await daemon.log.call("UnlockConnector", {"connectorId": 5}))[
+        "status"
+    ] == "NotSupported"
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("Soft", "SoftReset"), ("Hard", "HardReset")])
+async def test_reset_stops_and_comes_back(daemon: Daemon, kind: str, reason: str) -> None:
+    await charge_session_start(daemon)
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    assert (await daemon.log.call("Reset", {"type": kind}))["status"] == "Accepted"
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == reason
+    await wait_until(lambda: len(daemon.log.calls("BootNotification")) == 2, 20, "second boot")
+    assert daemon.proc.returncode is None and daemon.proc.pid == pid  # re-exec in place
+    await daemon.wait_api()
+
+
+async def test_one_call_in_flight_and_response_timeout(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(start=False)
+    d.csms.handlers["StatusNotification"] = lambda _cp, _p: NO_REPLY
+    await d.start()
+    await d.log.wait_for("StatusNotification")
+    await d.sim(cp_state="B")
+    await d.log.wait_for("StatusNotification", lambda p: p["status"] == "Preparing", timeout=10)
+    ins = [f for f in d.log.frames if f.direction == "in" and f.message and f.message[0] == 2]
+    statuses = [f for f in ins if f.message and f.message[2] == "StatusNotification"]
+    # Unanswered: each next CALL waited for the response timeout (3 s).
+    for a, b in itertools.pairwise(statuses):
+        assert b.at - a.at >= 2.9
+
+
+async def test_sigterm_ends_within_ten_seconds_even_offline(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    daemon.csms.refuse = True
+    await daemon.csms.drop(daemon.cp_id)
+    assert await daemon.stop(timeout=10) == 0
+    assert daemon.log.calls("StopTransaction") == []
+    daemon.csms.refuse = False
+    await daemon.start()
+    stop = await daemon.log.wait_for("StopTransaction")  # queued durably, sent after restart
+    assert stop["reason"] == "Reboot"

@@ -1,0 +1,530 @@
+"""The YAML configuration file: valid files and every kind of error message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import firmware
+from firmware.config import (
+    ApiSettings,
+    Config,
+    HalSettings,
+    Identity,
+    OcppSettings,
+    load_config,
+    parse_config,
+)
+from firmware.errors import ConfigError
+from hal.interfaces import BoardSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+FULL = """\
+ocpp:
+  csms_url: wss://csms.example.com/ocpp/
+  charge_point_id: CP-1
+  password: s3cret-password-16
+  config:
+    HeartbeatInterval: 60
+    LocalPreAuthorize: true
+    MeterValuesSampledData: [Energy.Active.Import.Register, Power.Active.Import]
+    CpoName: ACME
+  reconnect_min_s: 2
+  reconnect_max_s: 20.5
+  response_timeout_s: 15
+  max_frame_bytes: 65536
+  boot_retry_s: 45
+identity:
+  vendor: ACME
+  model: Wallbox 22
+  serial_number: SN-000123
+  firmware_version: 1.2.3-rc1
+connectors: 2
+hal:
+  backend: simulated
+  speedup: 10
+  meter: {address: 0x10}
+board:
+  max_current_a: 16
+  phases: 1
+  nominal_voltage_v: 230
+  has_lock: false
+  has_bms: false
+state_dir: /tmp/cp-state
+api:
+  host: 0.0.0.0
+  port: 0
+log_level: debug
+shutdown_timeout_s: 5
+meter_poll_s: 0.5
+"""
+
+MINIMAL = """\
+ocpp:
+  csms_url: ws://127.0.0.1:9000/ocpp
+  charge_point_id: CP-1
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "cp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def minimal(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "ocpp": {"csms_url": "ws://127.0.0.1:9000/ocpp", "charge_point_id": "CP-1"}
+    }
+    data.update(overrides)
+    return data
+
+
+def with_ocpp(**overrides: Any) -> dict[str, Any]:
+    data = minimal()
+    data["ocpp"].update(overrides)
+    return data
+
+
+def error_of(data: object) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "cp.yaml")
+    return str(caught.value)
+
+
+# ---------------------------------------------------------------- valid files
+
+
+def test_full_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, FULL))
+    assert config.ocpp == OcppSettings(
+        csms_url="wss://csms.example.com/ocpp",
+        charge_point_id="CP-1",
+        password="s3cret-password-16",
+        config={
+            "HeartbeatInterval": "60",
+            "LocalPreAuthorize": "true",
+            "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+            "CpoName": "ACME",
+            "SecurityProfile": "1",
+        },
+        reconnect_min_s=2.0,
+        reconnect_max_s=20.5,
+        response_timeout_s=15.0,
+        max_frame_bytes=65536,
+        boot_retry_s=45.0,
+    )
+    assert config.identity == Identity("ACME", "Wallbox 22", "SN-000123", "1.2.3-rc1")
+    assert config.connectors == 2
+    assert config.hal.backend == "simulated"
+    assert dict(config.hal.options) == {"speedup": 10, "meter": {"address": 16}}
+    assert config.board == BoardSettings(
+        max_current_a=16.0, phases=1, nominal_voltage_v=230.0, has_lock=False, has_bms=False
+    )
+    assert config.state_dir == Path("/tmp/cp-state")
+    assert config.api == ApiSettings("0.0.0.0", 0)
+    assert config.log_level == "DEBUG"
+    assert config.shutdown_timeout_s == 5.0
+    assert config.meter_poll_s == 0.5
+
+
+def test_minimal_file_takes_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config == Config(
+        ocpp=OcppSettings("ws://127.0.0.1:9000/ocpp", "CP-1"),
+        identity=Identity(),
+        connectors=1,
+        hal=HalSettings(),
+        board=BoardSettings(),
+        state_dir=Path("/var/lib/chargepoint"),
+        api=ApiSettings(),
+        log_level="INFO",
+    )
+    assert config.identity.firmware_version == firmware.__version__
+    assert dict(config.ocpp.config) == {}
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    with pytest.raises(AttributeError):
+        config.connectors = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.ocpp.config["HeartbeatInterval"] = "1"  # type: ignore[index]
+
+
+def test_shipped_simulated_example_parses() -> None:
+    config = load_config(REPO / "config" / "simulated.yaml")
+    assert config.ocpp.csms_url == "ws://127.0.0.1:9000/ocpp"
+    assert config.ocpp.charge_point_id == "CP-1"
+    assert config.connectors == 2
+    assert config.hal.backend == "simulated"
+    assert config.state_dir == REPO / "config" / "state"
+    assert (config.api.host, config.api.port) == ("127.0.0.1", 8180)
+
+
+def test_relative_state_dir_is_resolved_against_the_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write(tmp_path / "etc", MINIMAL + "state_dir: ./state\n")
+    assert load_config(path).state_dir == tmp_path / "etc" / "state"
+    path = write(tmp_path / "etc", MINIMAL + "state_dir: ../var/cp\n")
+    assert load_config(path).state_dir.resolve() == tmp_path / "var" / "cp"
+
+
+def test_relative_state_dir_without_a_file_uses_base_dir(tmp_path: Path) -> None:
+    config = parse_config(minimal(state_dir="state"), base_dir=tmp_path)
+    assert config.state_dir == tmp_path / "state"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://h/ocpp/", "ws://h/ocpp"),
+        ("WSS://h:9000/ocpp", "wss://h:9000/ocpp"),
+        ("ws://h", "ws://h"),
+    ],
+)
+def test_csms_url_normalised(url: str, expected: str) -> None:
+    assert parse_config(with_ocpp(csms_url=url)).ocpp.csms_url == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, "true"), (False, "false"), (0, "0"), ("Core", "Core"), ([], ""), (["a", 1], "a,1")],
+)
+def test_ocpp_config_values_canonicalised(value: object, expected: str) -> None:
+    config = parse_config(with_ocpp(config={"Key": value}))
+    assert config.ocpp.config["Key"] == expected
+
+
+def test_password_implies_security_profile_1() -> None:
+    config = parse_config(with_ocpp(password="pw"))
+    assert config.ocpp.config["SecurityProfile"] == "1"
+    config = parse_config(with_ocpp(password="pw", config={"SecurityProfile": 2}))
+    assert config.ocpp.config["SecurityProfile"] == "2"
+    assert "SecurityProfile" not in parse_config(minimal()).ocpp.config
+
+
+def test_yaml_12_scalars(tmp_path: Path) -> None:
+    text = MINIMAL + "identity: {serial_number: 0123, firmware_version: 1:30}\n"
+    config = load_config(write(tmp_path, text))
+    assert config.identity.serial_number == "0123"
+    assert config.identity.firmware_version == "1:30"
+
+
+# ---------------------------------------------------------------- errors
+
+
+ERRORS: list[tuple[str, object, str]] = [
+    ("no ocpp", {"connectors": 1}, "cp.yaml: ocpp: required"),
+    ("ocpp not a mapping", {"ocpp": "x"}, "cp.yaml: ocpp: must be a mapping, got 'x'"),
+    ("no url", {"ocpp": {"charge_point_id": "CP-1"}}, "cp.yaml: ocpp.csms_url: required"),
+    (
+        "http url",
+        with_ocpp(csms_url="http://h/ocpp"),
+        "cp.yaml: ocpp.csms_url: must start with ws:// or wss://",
+    ),
+    ("url int", with_ocpp(csms_url=5), "cp.yaml: ocpp.csms_url: must be a string, got 5"),
+    ("no host", with_ocpp(csms_url="ws:///ocpp"), "cp.yaml: ocpp.csms_url: has no host"),
+    (
+        "query",
+        with_ocpp(csms_url="ws://h/ocpp?x=1"),
+        "cp.yaml: ocpp.csms_url: must not contain a query or fragment (the id is appended)",
+    ),
+    (
+        "blank",
+        with_ocpp(csms_url="ws://h/o cpp"),
+        "cp.yaml: ocpp.csms_url: must not contain blanks",
+    ),
+    (
+        "no id",
+        {"ocpp": {"csms_url": "ws://h"}},
+        "cp.yaml: ocpp.charge_point_id: required",
+    ),
+    (
+        "id with blank",
+        with_ocpp(charge_point_id="CP 1"),
+        "cp.yaml: ocpp.charge_point_id: must be 1 to 48 characters from A-Z a-z 0-9 and "
+        "._~:@!$&'()*+,;=-, got 'CP 1'",
+    ),
+    (
+        "id too long",
+        with_ocpp(charge_point_id="X" * 49),
+        "cp.yaml: ocpp.charge_point_id: must be 1 to 48",
+    ),
+    ("id slash", with_ocpp(charge_point_id="a/b"), "cp.yaml: ocpp.charge_point_id: must be 1"),
+    ("id int", with_ocpp(charge_point_id=7), "cp.yaml: ocpp.charge_point_id: must be 1"),
+    (
+        "password empty",
+        with_ocpp(password=""),
+        "cp.yaml: ocpp.password: must be a non-empty string or null, got ''",
+    ),
+    (
+        "config float",
+        with_ocpp(config={"HeartbeatInterval": 1.5}),
+        "cp.yaml: ocpp.config.HeartbeatInterval: must be a string, integer, boolean or list "
+        "of them, got 1.5",
+    ),
+    (
+        "config null",
+        with_ocpp(config={"CpoName": None}),
+        "cp.yaml: ocpp.config.CpoName: must be a string",
+    ),
+    (
+        "config dict",
+        with_ocpp(config={"CpoName": {"a": 1}}),
+        "cp.yaml: ocpp.config.CpoName: must be a string",
+    ),
+    (
+        "config nested list",
+        with_ocpp(config={"StopTxnSampledData": [["SoC"]]}),
+        "cp.yaml: ocpp.config.StopTxnSampledData: must be a string",
+    ),
+    (
+        "config item with comma",
+        with_ocpp(config={"StopTxnSampledData": ["SoC,Voltage"]}),
+        "cp.yaml: ocpp.config.StopTxnSampledData: list items must not contain commas",
+    ),
+    (
+        "config key int",
+        with_ocpp(config={1: "x"}),
+        "cp.yaml: ocpp.config: keys must be strings, got 1",
+    ),
+    (
+        "profile 0 with password",
+        with_ocpp(password="pw", config={"SecurityProfile": 0}),
+        "cp.yaml: ocpp.config.SecurityProfile: must be at least 1 when ocpp.password is set",
+    ),
+    (
+        "profile 1 without password",
+        with_ocpp(config={"SecurityProfile": 1}),
+        "cp.yaml: ocpp.config.SecurityProfile: 1 needs ocpp.password "
+        "(or ocpp.config.AuthorizationKey)",
+    ),
+    (
+        "reconnect min 0",
+        with_ocpp(reconnect_min_s=0),
+        "cp.yaml: ocpp.reconnect_min_s: must be a number greater than 0, got 0",
+    ),
+    (
+        "reconnect max below min",
+        with_ocpp(reconnect_min_s=5, reconnect_max_s=2),
+        "cp.yaml: ocpp.reconnect_max_s: must be a number of at least reconnect_min_s (5), got 2",
+    ),
+    (
+        "timeout string",
+        with_ocpp(response_timeout_s="30"),
+        "cp.yaml: ocpp.response_timeout_s: must be a number greater than 0, got '30'",
+    ),
+    (
+        "timeout bool",
+        with_ocpp(response_timeout_s=True),
+        "cp.yaml: ocpp.response_timeout_s: must be a number greater than 0, got True",
+    ),
+    (
+        "timeout inf",
+        with_ocpp(boot_retry_s=float("inf")),
+        "cp.yaml: ocpp.boot_retry_s: must be a number greater than 0, got inf",
+    ),
+    (
+        "frame too small",
+        with_ocpp(max_frame_bytes=100),
+        "cp.yaml: ocpp.max_frame_bytes: must be an integer of at least 1024, got 100",
+    ),
+    (
+        "frame float",
+        with_ocpp(max_frame_bytes=2048.0),
+        "cp.yaml: ocpp.max_frame_bytes: must be an integer of at least 1024, got 2048.0",
+    ),
+    (
+        "unknown ocpp key",
+        with_ocpp(reconect_max_s=3),
+        "cp.yaml: ocpp.reconect_max_s: unknown key, did you mean 'reconnect_max_s'?",
+    ),
+    (
+        "connectors word",
+        minimal(connectors="two"),
+        "cp.yaml: connectors: must be an integer between 1 and 16, got 'two'",
+    ),
+    (
+        "connectors 0",
+        minimal(connectors=0),
+        "cp.yaml: connectors: must be an integer between 1 and 16, got 0",
+    ),
+    (
+        "connectors 17",
+        minimal(connectors=17),
+        "cp.yaml: connectors: must be an integer between 1 and 16, got 17",
+    ),
+    (
+        "connectors bool",
+        minimal(connectors=True),
+        "cp.yaml: connectors: must be an integer between 1 and 16, got True",
+    ),
+    (
+        "vendor too long",
+        minimal(identity={"vendor": "V" * 21}),
+        "cp.yaml: identity.vendor: must be a non-empty string of at most 20 characters, got "
+        f"'{'V' * 21}'",
+    ),
+    (
+        "model empty",
+        minimal(identity={"model": ""}),
+        "cp.yaml: identity.model: must be a non-empty string of at most 20 characters, got ''",
+    ),
+    (
+        "serial too long",
+        minimal(identity={"serial_number": "S" * 26}),
+        "cp.yaml: identity.serial_number: must be a non-empty string of at most 25 characters "
+        "or null",
+    ),
+    (
+        "firmware version float",
+        minimal(identity={"firmware_version": 1.2}),
+        "cp.yaml: identity.firmware_version: must be a non-empty string of at most 50 "
+        "characters or null, got 1.2",
+    ),
+    (
+        "unknown identity key",
+        minimal(identity={"serial": "x"}),
+        "cp.yaml: identity.serial: unknown key, did you mean 'serial_number'?",
+    ),
+    ("hal backend empty", minimal(hal={"backend": ""}), "cp.yaml: hal.backend: must be a non-"),
+    ("hal list", minimal(hal=["simulated"]), "cp.yaml: hal: must be a mapping, got ['simulated']"),
+    (
+        "current too high",
+        minimal(board={"max_current_a": 100}),
+        "cp.yaml: board.max_current_a: must be a number between 6 and 80, got 100",
+    ),
+    (
+        "current too low",
+        minimal(board={"max_current_a": 5.9}),
+        "cp.yaml: board.max_current_a: must be a number between 6 and 80, got 5.9",
+    ),
+    ("phases 2", minimal(board={"phases": 2}), "cp.yaml: board.phases: must be 1 or 3, got 2"),
+    (
+        "voltage",
+        minimal(board={"nominal_voltage_v": 12}),
+        "cp.yaml: board.nominal_voltage_v: must be a number between 100 and 480, got 12",
+    ),
+    (
+        "bool as yes string",
+        minimal(board={"has_lock": "yes"}),
+        "cp.yaml: board.has_lock: must be true or false, got 'yes'",
+    ),
+    (
+        "bool as int",
+        minimal(board={"has_bms": 1}),
+        "cp.yaml: board.has_bms: must be true or false, got 1",
+    ),
+    (
+        "unknown board key",
+        minimal(board={"max_current": 16}),
+        "cp.yaml: board.max_current: unknown key, did you mean 'max_current_a'?",
+    ),
+    (
+        "state_dir int",
+        minimal(state_dir=5),
+        "cp.yaml: state_dir: must be a non-empty string, got 5",
+    ),
+    (
+        "port too high",
+        minimal(api={"port": 70000}),
+        "cp.yaml: api.port: must be an integer between 0 and 65535, got 70000",
+    ),
+    (
+        "port string",
+        minimal(api={"port": "8180"}),
+        "cp.yaml: api.port: must be an integer between 0 and 65535, got '8180'",
+    ),
+    ("unknown api key", minimal(api={"bind": "x"}), "cp.yaml: api.bind: unknown key"),
+    (
+        "log level",
+        minimal(log_level="VERBOSE"),
+        "cp.yaml: log_level: must be one of DEBUG, INFO, WARNING, ERROR, got 'VERBOSE'",
+    ),
+    (
+        "shutdown negative",
+        minimal(shutdown_timeout_s=-1),
+        "cp.yaml: shutdown_timeout_s: must be a number greater than 0, got -1",
+    ),
+    (
+        "unknown top-level key",
+        minimal(conectors=2),
+        "cp.yaml: conectors: unknown key, did you mean 'connectors'?",
+    ),
+    (
+        "unknown top-level key, nothing close",
+        minimal(zzz=1),
+        "cp.yaml: zzz: unknown key (known: ocpp, identity, connectors, hal, board, state_dir, "
+        "api, log_level, shutdown_timeout_s, meter_poll_s)",
+    ),
+    ("empty", None, "cp.yaml: the file is empty; an 'ocpp' section is required"),
+    ("list", ["ocpp"], "cp.yaml: must be a mapping of sections, got list"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), [(d, m) for _, d, m in ERRORS], ids=[n for n, _, _ in ERRORS]
+)
+def test_error_messages(data: object, message: str) -> None:
+    assert error_of(data).startswith(message)
+
+
+def test_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="connectors"):
+        parse_config(minimal(connectors=0))
+
+
+def test_default_source_name() -> None:
+    with pytest.raises(ConfigError, match=r"^<config>: ocpp: required$"):
+        parse_config({})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read: No such file or directory"):
+        load_config(path)
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path)
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "cp.yaml"
+    path.write_bytes(b"ocpp: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot read: not UTF-8"):
+        load_config(path)
+
+
+def test_bad_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "ocpp:\n  csms_url: [ws://x\n")
+    with pytest.raises(ConfigError, match=r"cp\.yaml: not valid YAML: .*\(line 3, column 1\)"):
+        load_config(path)
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "connectors: 1\nconnectors: 2\n")
+    with pytest.raises(
+        ConfigError, match=r"cp\.yaml: not valid YAML: duplicate key 'connectors' \(line 5"
+    ):
+        load_config(path)
+
+
+def test_yaml_yes_is_not_a_bool(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "board: {has_lock: yes}\n")
+    with pytest.raises(ConfigError, match=r"board\.has_lock: must be true or false, got 'yes'"):
+        load_config(path)
+
+
+def test_file_error_names_the_path(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "connectors: two\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: connectors: must be an integer between 1 and 16, got 'two'"
+    )

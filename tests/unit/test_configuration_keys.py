@@ -1,0 +1,502 @@
+"""OCPP configuration keys: types, ChangeConfiguration answers, persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from firmware.errors import ConfigError
+from firmware.metering import supported_measurands
+from firmware.ocpp.v16.configuration import (
+    CORE_KEYS,
+    Access,
+    ConfigurationStore,
+    KeySpec,
+    StationFacts,
+)
+from firmware.ocpp.v16.configuration_keys import CheckContext, validate
+from firmware.storage.db import Database
+
+FACTS = StationFacts(
+    number_of_connectors=2, supported_measurands=supported_measurands(has_bms=True)
+)
+ENERGY = "Energy.Active.Import.Register"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "state.db")
+    yield database
+    database.close()
+
+
+def store(
+    db: Database,
+    initial: Mapping[str, str] | None = None,
+    facts: StationFacts = FACTS,
+    keys: tuple[KeySpec, ...] = CORE_KEYS,
+) -> ConfigurationStore:
+    return ConfigurationStore(db, initial or {}, facts, keys)
+
+
+# ---------------------------------------------------------------- the key table
+
+# name, access, kind, default with FACTS
+EXPECTED: list[tuple[str, Access, str, str]] = [
+    ("AllowOfflineTxForUnknownId", Access.RW, "bool", "false"),
+    ("AuthorizationCacheEnabled", Access.RW, "bool", "true"),
+    ("AuthorizeRemoteTxRequests", Access.RW, "bool", "true"),
+    ("BlinkRepeat", Access.RW, "int", "0"),
+    ("ClockAlignedDataInterval", Access.RW, "int", "0"),
+    ("ConnectionTimeOut", Access.RW, "int", "60"),
+    ("ConnectorPhaseRotation", Access.RW, "csl", "0.RST,1.RST,2.RST"),
+    ("ConnectorPhaseRotationMaxLength", Access.R, "int", "3"),
+    ("GetConfigurationMaxKeys", Access.R, "int", "100"),
+    ("HeartbeatInterval", Access.RW, "int", "300"),
+    ("LightIntensity", Access.RW, "int", "100"),
+    ("LocalAuthorizeOffline", Access.RW, "bool", "true"),
+    ("LocalPreAuthorize", Access.RW, "bool", "false"),
+    ("MaxEnergyOnInvalidId", Access.RW, "int", "0"),
+    ("MeterValuesAlignedData", Access.RW, "csl", ENERGY),
+    ("MeterValuesAlignedDataMaxLength", Access.R, "int", "10"),
+    ("MeterValuesSampledData", Access.RW, "csl", ENERGY),
+    ("MeterValuesSampledDataMaxLength", Access.R, "int", "10"),
+    ("MeterValueSampleInterval", Access.RW, "int", "60"),
+    ("MinimumStatusDuration", Access.RW, "int", "0"),
+    ("NumberOfConnectors", Access.R, "int", "2"),
+    ("ResetRetries", Access.RW, "int", "3"),
+    ("StopTransactionOnEVSideDisconnect", Access.RW, "bool", "true"),
+    ("StopTransactionOnInvalidId", Access.RW, "bool", "true"),
+    ("StopTxnAlignedData", Access.RW, "csl", ""),
+    ("StopTxnAlignedDataMaxLength", Access.R, "int", "10"),
+    ("StopTxnSampledData", Access.RW, "csl", ""),
+    ("StopTxnSampledDataMaxLength", Access.R, "int", "10"),
+    ("SupportedFeatureProfiles", Access.R, "csl", "Core"),
+    ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
+    ("TransactionMessageAttempts", Access.RW, "int", "3"),
+    ("TransactionMessageRetryInterval", Access.RW, "int", "60"),
+    ("UnlockConnectorOnEVSideDisconnect", Access.RW, "bool", "true"),
+    ("WebSocketPingInterval", Access.RW, "int", "60"),
+    ("AuthorizationKey", Access.W, "str", ""),
+    ("CpoName", Access.RW, "str", ""),
+    ("SecurityProfile", Access.RW, "int", "0"),
+]
+
+
+def test_table_matches_the_design() -> None:
+    assert [(s.name, s.access, s.kind) for s in CORE_KEYS] == [e[:3] for e in EXPECTED]
+
+
+@pytest.mark.parametrize(
+    ("name", "access", "kind", "default"), EXPECTED, ids=[e[0] for e in EXPECTED]
+)
+def test_every_key_readable_with_its_type(
+    db: Database, name: str, access: Access, kind: str, default: str
+) -> None:
+    config = store(db)
+    assert config.get(name) == default
+    if kind == "bool":
+        assert config.get_bool(name) is (default == "true")
+    elif kind == "int":
+        assert config.get_int(name) == int(default)
+    elif kind == "csl":
+        assert config.get_csl(name) == (default.split(",") if default else [])
+    other = "get_int" if kind != "int" else "get_bool"
+    with pytest.raises(TypeError):
+        getattr(config, other)(name)
+
+
+@pytest.mark.parametrize("spec", [s for s in CORE_KEYS if s.name != "AuthorizationKey"], ids=str)
+def test_every_default_is_valid(spec: KeySpec) -> None:
+    ctx = CheckContext(
+        FACTS, lambda key: next(s.default_for(FACTS) for s in CORE_KEYS if s.name == key)
+    )
+    default = spec.default_for(FACTS)
+    assert validate(spec, default, ctx) == default
+
+
+def test_defaults_follow_the_station(db: Database) -> None:
+    facts = StationFacts(4, frozenset({ENERGY}), phases=1)
+    config = store(db, facts=facts)
+    assert config.get("NumberOfConnectors") == "4"
+    assert config.get("ConnectorPhaseRotationMaxLength") == "5"
+    assert config.get_csl("ConnectorPhaseRotation") == [f"{n}.NotApplicable" for n in range(5)]
+
+
+def test_unknown_key(db: Database) -> None:
+    config = store(db)
+    with pytest.raises(KeyError):
+        config.get("NoSuchKey")
+    with pytest.raises(KeyError):
+        config.get_bool("NoSuchKey")
+
+
+def test_keys_lists_every_key(db: Database) -> None:
+    assert store(db).keys() == [e[0] for e in EXPECTED]
+
+
+def test_names_match_case_insensitively(db: Database) -> None:
+    config = store(db)
+    assert config.get("heartbeatinterval") == "300"
+    assert config.change("HEARTBEATINTERVAL", "10") == "Accepted"
+    assert config.get_int("HeartbeatInterval") == 10
+
+
+# ---------------------------------------------------------------- ChangeConfiguration
+
+CHANGES: list[tuple[str, str, str, str | None]] = [
+    # key, value, answer, stored value when accepted
+    ("NoSuchKey", "1", "NotSupported", None),
+    ("NumberOfConnectors", "2", "Rejected", None),
+    ("GetConfigurationMaxKeys", "50", "Rejected", None),
+    ("SupportedFeatureProfiles", "Core", "Rejected", None),
+    ("MeterValuesSampledDataMaxLength", "20", "Rejected", None),
+    ("LocalPreAuthorize", "TRUE", "Accepted", "true"),
+    ("LocalPreAuthorize", "False", "Accepted", "false"),
+    ("LocalPreAuthorize", "yes", "Rejected", None),
+    ("LocalPreAuthorize", "1", "Rejected", None),
+    ("LocalPreAuthorize", " true", "Rejected", None),
+    ("LocalPreAuthorize", "", "Rejected", None),
+    ("HeartbeatInterval", "60", "Accepted", "60"),
+    ("HeartbeatInterval", "0", "Accepted", "0"),
+    ("HeartbeatInterval", "007", "Accepted", "7"),
+    ("HeartbeatInterval", "-1", "Rejected", None),
+    ("HeartbeatInterval", "+5", "Rejected", None),
+    ("HeartbeatInterval", "1.5", "Rejected", None),
+    ("HeartbeatInterval", " 60", "Rejected", None),
+    ("HeartbeatInterval", "60 ", "Rejected", None),
+    ("HeartbeatInterval", "", "Rejected", None),
+    ("HeartbeatInterval", "1e3", "Rejected", None),
+    ("HeartbeatInterval", "\u0663", "Rejected", None),
+    ("HeartbeatInterval", "2147483647", "Accepted", "2147483647"),
+    ("HeartbeatInterval", "2147483648", "Rejected", None),
+    ("ConnectionTimeOut", "-5", "Rejected", None),
+    ("TransactionMessageAttempts", "-1", "Rejected", None),
+    ("TransactionMessageAttempts", "0", "Accepted", "0"),
+    ("MeterValueSampleInterval", "-60", "Rejected", None),
+    ("ClockAlignedDataInterval", "900", "Accepted", "900"),
+    ("LightIntensity", "100", "Accepted", "100"),
+    ("LightIntensity", "101", "Rejected", None),
+    ("LightIntensity", "-1", "Rejected", None),
+    (
+        "MeterValuesSampledData",
+        f"{ENERGY}, Power.Active.Import ,SoC",
+        "Accepted",
+        f"{ENERGY},Power.Active.Import,SoC",
+    ),
+    ("MeterValuesSampledData", "", "Accepted", ""),
+    ("MeterValuesSampledData", "soc", "Accepted", "SoC"),
+    ("MeterValuesSampledData", f"{ENERGY},Power.Reactive.Import", "Rejected", None),
+    ("MeterValuesSampledData", f"{ENERGY},,SoC", "Rejected", None),
+    ("MeterValuesSampledData", f"{ENERGY},{ENERGY}", "Rejected", None),
+    ("MeterValuesAlignedData", "RPM", "Rejected", None),
+    ("StopTxnSampledData", "Voltage,Current.Import", "Accepted", "Voltage,Current.Import"),
+    ("StopTxnAlignedData", "Energy.Active.Export.Register", "Rejected", None),
+    (
+        "ConnectorPhaseRotation",
+        "0.RST,1.RTS,2.NotApplicable",
+        "Accepted",
+        "0.RST,1.RTS,2.NotApplicable",
+    ),
+    ("ConnectorPhaseRotation", "1.unknown", "Accepted", "1.Unknown"),
+    ("ConnectorPhaseRotation", "", "Accepted", ""),
+    ("ConnectorPhaseRotation", "3.RST", "Rejected", None),
+    ("ConnectorPhaseRotation", "-1.RST", "Rejected", None),
+    ("ConnectorPhaseRotation", "1.XYZ", "Rejected", None),
+    ("ConnectorPhaseRotation", "1RST", "Rejected", None),
+    ("ConnectorPhaseRotation", "a.RST", "Rejected", None),
+    ("ConnectorPhaseRotation", "1.RST,1.TSR", "Rejected", None),
+    ("CpoName", "ACME Charging", "Accepted", "ACME Charging"),
+    ("CpoName", "x" * 500, "Accepted", "x" * 500),
+    ("CpoName", "x" * 501, "Rejected", None),
+    ("CpoName", "line\nbreak", "Rejected", None),
+    ("CpoName", "\ud800", "Rejected", None),
+    ("AuthorizationKey", "0123456789abcdef", "Accepted", "0123456789abcdef"),
+    ("AuthorizationKey", "a" * 40, "Accepted", "a" * 40),
+    ("AuthorizationKey", "a" * 15, "Rejected", None),
+    ("AuthorizationKey", "a" * 41, "Rejected", None),
+    ("AuthorizationKey", "0123456789 abcdef", "Rejected", None),
+    ("AuthorizationKey", "0123456789abcdé", "Rejected", None),
+    ("SecurityProfile", "0", "Accepted", "0"),
+    ("SecurityProfile", "1", "Rejected", None),  # no AuthorizationKey yet
+    ("SecurityProfile", "2", "Rejected", None),  # ws:// only
+    ("SecurityProfile", "3", "Rejected", None),
+    ("SecurityProfile", "4", "Rejected", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "answer", "stored"),
+    CHANGES,
+    ids=[f"{k}={v[:30]!r}" for k, v, _, _ in CHANGES],
+)
+def test_change_answers(
+    db: Database, key: str, value: str, answer: str, stored: str | None
+) -> None:
+    config = store(db)
+    names = [e[0] for e in EXPECTED]
+    before = {k: config.get(k) for k in names}
+    assert config.change(key, value) == answer
+    if stored is None:
+        assert {k: config.get(k) for k in names} == before
+        assert db.query("SELECT * FROM config") == []
+    else:
+        assert config.get(key) == stored
+        row = db.query_one("SELECT value FROM config WHERE key = ?", (key,))
+        assert row is not None and row["value"] == stored
+
+
+def test_measurand_list_longer_than_its_max_length(db: Database) -> None:
+    facts = StationFacts(1, frozenset({ENERGY, "Power.Active.Import", "Voltage", "SoC"}))
+    config = store(db, {"MeterValuesSampledDataMaxLength": "2"}, facts=facts)
+    assert config.change("MeterValuesSampledData", f"{ENERGY},Voltage") == "Accepted"
+    assert config.change("MeterValuesSampledData", f"{ENERGY},Voltage,SoC") == "Rejected"
+    assert config.get("MeterValuesSampledData") == f"{ENERGY},Voltage"
+
+
+def test_phase_rotation_limited_to_its_max_length(db: Database) -> None:
+    config = store(db)
+    assert config.change("ConnectorPhaseRotation", "0.RST,1.RST,2.RST") == "Accepted"
+    config = store(db, {"ConnectorPhaseRotationMaxLength": "1", "ConnectorPhaseRotation": ""})
+    assert config.change("ConnectorPhaseRotation", "0.RST,1.RST") == "Rejected"
+
+
+def test_unchanged_value_is_accepted(db: Database) -> None:
+    config = store(db)
+    assert config.change("HeartbeatInterval", "300") == "Accepted"
+
+
+def test_security_profile_can_only_be_raised(db: Database) -> None:
+    config = store(db, facts=StationFacts(1, frozenset({ENERGY}), tls=True))
+    assert config.change("AuthorizationKey", "k" * 20) == "Accepted"
+    assert config.change("SecurityProfile", "1") == "Accepted"
+    assert config.change("SecurityProfile", "0") == "Rejected"
+    assert config.change("SecurityProfile", "2") == "Accepted"
+    assert config.change("SecurityProfile", "1") == "Rejected"
+    assert config.change("SecurityProfile", "2") == "Accepted"
+    assert config.change("SecurityProfile", "3") == "Rejected"
+    assert config.get_int("SecurityProfile") == 2
+
+
+def test_security_profile_2_needs_tls(db: Database) -> None:
+    config = store(db, {"SecurityProfile": "1"})
+    assert config.change("SecurityProfile", "2") == "Rejected"
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.SecurityProfile: .*wss://"):
+        store(db, {"SecurityProfile": "2"})
+
+
+def test_reboot_required_keys(db: Database) -> None:
+    keys = (*CORE_KEYS, KeySpec("VendorThing", Access.RW, "int", "1", reboot_required=True))
+    config = store(db, keys=keys)
+    assert config.change("VendorThing", "2") == "RebootRequired"
+    assert config.get_int("VendorThing") == 2
+
+
+def test_storage_failure_rejects(db: Database) -> None:
+    config = store(db)
+    db.close()
+    assert config.change("HeartbeatInterval", "10") == "Rejected"
+    assert config.get("HeartbeatInterval") == "300"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key=st.sampled_from([s.name for s in CORE_KEYS] + ["Unknown", ""]),
+    value=st.text(max_size=600),
+)
+def test_change_never_raises(db: Database, key: str, value: str) -> None:
+    config = store(db)
+    answer = config.change(key, value)
+    assert answer in ("Accepted", "Rejected", "NotSupported")
+    if answer == "Accepted":
+        assert config.get(key) == store(db).get(key)
+
+
+# ---------------------------------------------------------------- GetConfiguration
+
+
+def test_get_configuration_all(db: Database) -> None:
+    known, unknown = store(db).get_configuration(None)
+    assert unknown == []
+    assert [entry["key"] for entry in known] == [e[0] for e in EXPECTED if e[1] is not Access.W]
+    for entry in known:
+        assert set(entry) == {"key", "readonly", "value"}
+        assert isinstance(entry["value"], str)
+    readonly = {entry["key"] for entry in known if entry["readonly"]}
+    assert readonly == {e[0] for e in EXPECTED if e[1] is Access.R}
+    assert store(db).get_configuration([]) == (known, [])
+
+
+def test_get_configuration_by_name(db: Database) -> None:
+    known, unknown = store(db).get_configuration(
+        ["HeartbeatInterval", "NumberOfConnectors", "Foo", "AuthorizationKey", "HeartbeatInterval"]
+    )
+    assert known == [
+        {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+        {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+    ]
+    assert unknown == ["Foo", "AuthorizationKey"]
+
+
+def test_authorization_key_is_write_only(db: Database) -> None:
+    config = store(db)
+    assert config.change("AuthorizationKey", "0123456789abcdef0123") == "Accepted"
+    known, _ = config.get_configuration(None)
+    assert "AuthorizationKey" not in {entry["key"] for entry in known}
+    assert all("0123456789abcdef0123" not in str(entry["value"]) for entry in known)
+    assert config.get("AuthorizationKey") == "0123456789abcdef0123"
+
+
+# ---------------------------------------------------------------- persistence and precedence
+
+
+def test_changes_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = Database(path)
+    config = store(first)
+    assert config.change("HeartbeatInterval", "42") == "Accepted"
+    assert config.change("MeterValuesSampledData", "Voltage") == "Accepted"
+    assert config.change("AuthorizationKey", "k" * 16) == "Accepted"
+    first.close()
+    second = Database(path)
+    config = store(second, {"HeartbeatInterval": "60"})
+    assert config.get_int("HeartbeatInterval") == 42
+    assert config.get_csl("MeterValuesSampledData") == ["Voltage"]
+    assert config.get("AuthorizationKey") == "k" * 16
+    second.close()
+
+
+def test_yaml_initial_wins_over_default(db: Database) -> None:
+    config = store(db, {"HeartbeatInterval": "60", "LocalPreAuthorize": "TRUE"})
+    assert config.get_int("HeartbeatInterval") == 60
+    assert config.get("LocalPreAuthorize") == "true"
+
+
+def test_persisted_wins_over_yaml(db: Database) -> None:
+    assert store(db, {"HeartbeatInterval": "60"}).change("HeartbeatInterval", "90") == "Accepted"
+    assert store(db, {"HeartbeatInterval": "60"}).get_int("HeartbeatInterval") == 90
+
+
+def test_read_only_keys_come_from_yaml(db: Database) -> None:
+    config = store(db, {"SupportedFeatureProfiles": "core", "GetConfigurationMaxKeys": "50"})
+    assert config.get("SupportedFeatureProfiles") == "Core"
+    assert config.get_int("GetConfigurationMaxKeys") == 50
+
+
+def test_stored_read_only_values_are_ignored(db: Database) -> None:
+    db.execute("INSERT INTO config (key, value) VALUES ('GetConfigurationMaxKeys', '5')")
+    assert store(db).get_int("GetConfigurationMaxKeys") == 100
+
+
+def test_invalid_stored_value_is_ignored(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    db.execute("INSERT INTO config (key, value) VALUES ('MeterValuesSampledData', 'SoC')")
+    db.execute("INSERT INTO config (key, value) VALUES ('HeartbeatInterval', 'soon')")
+    db.execute("INSERT INTO config (key, value) VALUES ('RetiredKey', 'x')")
+    facts = StationFacts(2, supported_measurands(has_bms=False))
+    config = store(db, {"HeartbeatInterval": "60"}, facts=facts)
+    assert config.get("MeterValuesSampledData") == ENERGY
+    assert config.get_int("HeartbeatInterval") == 60
+    assert "ignoring the stored value of MeterValuesSampledData" in caplog.text
+    assert "ignoring the stored value of HeartbeatInterval" in caplog.text
+
+
+def test_stored_list_longer_than_a_lowered_max_length_is_ignored(db: Database) -> None:
+    assert store(db).change("StopTxnSampledData", "Voltage,SoC") == "Accepted"
+    config = store(db, {"StopTxnSampledDataMaxLength": "1"})
+    assert config.get("StopTxnSampledData") == ""
+
+
+# ---------------------------------------------------------------- YAML initial errors
+
+INITIAL_ERRORS: list[tuple[dict[str, str], str]] = [
+    ({"HeartBeatInterva": "60"}, "ocpp.config.HeartBeatInterva: unknown OCPP configuration key"),
+    ({"HeartbeatInterval": "-1"}, "ocpp.config.HeartbeatInterval: must be between 0 and"),
+    ({"HeartbeatInterval": "soon"}, "ocpp.config.HeartbeatInterval: must be a decimal integer"),
+    ({"LocalPreAuthorize": "yes"}, "ocpp.config.LocalPreAuthorize: must be true or false"),
+    ({"NumberOfConnectors": "3"}, "ocpp.config.NumberOfConnectors: must equal the number of"),
+    ({"MeterValuesSampledData": "RPM"}, "ocpp.config.MeterValuesSampledData: measurand 'RPM'"),
+    (
+        {"SupportedFeatureProfiles": "Core,Teleport"},
+        "ocpp.config.SupportedFeatureProfiles: 'Teleport' is not one of",
+    ),
+    (
+        {"SupportedFeatureProfilesMaxLength": "0"},
+        "ocpp.config.SupportedFeatureProfiles: the default 'Core' does not fit this station "
+        "(has 1 items, at most 0 allowed); set a value",
+    ),
+    ({"AuthorizationKey": "short"}, "ocpp.config.AuthorizationKey: must be at least 16"),
+    (
+        {"HeartbeatInterval": "1", "heartbeatinterval": "2"},
+        "ocpp.config.heartbeatinterval: HeartbeatInterval is given twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("initial", "message"), INITIAL_ERRORS)
+def test_initial_value_errors(db: Database, initial: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        store(db, initial)
+    assert str(caught.value).startswith(message)
+
+
+def test_default_that_does_not_fit_the_station(db: Database) -> None:
+    facts = StationFacts(1, frozenset({"Voltage"}))
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.MeterValuesAlignedData: the default"):
+        store(db, facts=facts)
+    config = store(db, {"MeterValuesAlignedData": "", "MeterValuesSampledData": "voltage"}, facts)
+    assert config.get_csl("MeterValuesSampledData") == ["Voltage"]
+
+
+def test_yaml_may_set_the_right_number_of_connectors(db: Database) -> None:
+    assert store(db, {"NumberOfConnectors": "2"}).get_int("NumberOfConnectors") == 2
+
+
+def test_duplicate_key_specs_are_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="defined twice"):
+        store(db, keys=(*CORE_KEYS, KeySpec("heartbeatinterval", Access.RW, "int", "1")))
+
+
+# ---------------------------------------------------------------- subscribers
+
+
+def test_subscribers_hear_accepted_changes(db: Database) -> None:
+    config = store(db)
+    heard: list[tuple[str, str]] = []
+    config.subscribe(lambda key, value: heard.append((key, value)))
+    config.change("heartbeatinterval", "30")
+    config.change("HeartbeatInterval", "-1")
+    config.change("NumberOfConnectors", "2")
+    config.change("Nope", "1")
+    config.change("HeartbeatInterval", "30")
+    config.change("LocalPreAuthorize", "True")
+    assert heard == [("HeartbeatInterval", "30"), ("LocalPreAuthorize", "true")]
+
+
+def test_change_is_persisted_before_subscribers_run(db: Database) -> None:
+    config = store(db)
+    seen: list[object] = []
+
+    def check(key: str, _value: str) -> None:
+        row = db.query_one("SELECT value FROM config WHERE key = ?", (key,))
+        seen.append(row["value"] if row is not None else None)
+
+    config.subscribe(check)
+    config.change("HeartbeatInterval", "30")
+    assert seen == ["30"]
+
+
+def test_failing_subscriber_does_not_break_the_change(db: Database) -> None:
+    config = store(db)
+    heard: list[str] = []
+
+    def broken(_key: str, _value: str) -> None:
+        raise RuntimeError("boom")
+
+    config.subscribe(broken)
+    config.subscribe(lambda key, _v: heard.append(key))
+    assert config.change("HeartbeatInterval", "30") == "Accepted"
+    assert heard == ["HeartbeatInterval"]

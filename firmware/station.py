@@ -260,14 +260,20 @@ class Station:
     # ------------------------------------------------------------ periodic work
 
     async def run_polling(self) -> None:
-        """Poll every connector's meter and timers."""
+        """Poll every connector's meter and timers; wake early for a due sample."""
         while True:
             for controller in self.connectors.values():
                 try:
                     await controller.poll()
                 except Exception:
                     log.exception("connector %d poll failed", controller.id)
-            await asyncio.sleep(self.ctx.meter_poll_s)
+            now = self.ctx.clock.monotonic()
+            wake = now + self.ctx.meter_poll_s
+            for controller in self.connectors.values():
+                due = controller.next_sample_due()
+                if due is not None:
+                    wake = min(wake, due)
+            await asyncio.sleep(max(0.0, wake - now))
 
     async def run_clock_aligned(self, send: Callable[[dict[str, Any]], None]) -> None:
         """Clock-aligned meter values every ClockAlignedDataInterval."""

@@ -12,58 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
 from firmware.connector.context import ConnectorContext
+from firmware.connector.power import PowerPath
+from firmware.connector.sampling import Sampler
+from firmware.connector.session import ActiveTx, PendingAuth
 from firmware.connector.status import FATAL, Status, StatusInputs, derive_status
-from firmware.connector.transactions import TxRecord
-from firmware.metering import ENERGY, Sample, meter_value, sampled_values
+from firmware.metering import Sample
 from firmware.queue import MessageDropped
-from hal.errors import HalError, LockError, MeterError, RelayError
+from hal.errors import MeterError
 from hal.interfaces import ConnectorHardware, Fault, MeterReading, PilotState
 
 log = logging.getLogger("firmware.connector")
 
 MIN_CURRENT_A = 6.0
 DRAWING_THRESHOLD_A = 0.5
-
-
-@dataclass(slots=True)
-class PendingAuth:
-    """An accepted authorization waiting for the vehicle (tap-first, remote start)."""
-
-    id_tag: str
-    info: IdTagInfo
-    offline: bool
-    expires_at: float
-    remote: bool = False
-    charging_profile: dict[str, Any] | None = None
-
-
-@dataclass(slots=True)
-class ActiveTx:
-    record: TxRecord
-    info: IdTagInfo
-    offline: bool
-    start_seq: int
-    confirmed: bool = False
-    energy_allowed: bool = False
-    invalid: bool = False  # StartTransaction.conf not Accepted, energy withheld
-    energy_cap_wh: float | None = None  # MaxEnergyOnInvalidId
-    next_sample_at: float = 0.0
-    charging_profile: dict[str, Any] | None = None
-
-    @property
-    def local_id(self) -> int:
-        return self.record.local_id
-
-    @property
-    def id_tag(self) -> str:
-        return self.record.id_tag
 
 
 class ConnectorController:
@@ -81,7 +48,8 @@ class ConnectorController:
         self.finishing = False
         self.limit_a: float | None = None  # smart charging limit, None = none
         self.reading: MeterReading | None = None
-        self._relay_closed_at = 0.0
+        self.power = PowerPath(hw, ctx.clock.monotonic)
+        self.sampler = Sampler(ctx, self.id)
         self._last_persist = 0.0
         self.status: Status | None = None
         self._on_status: list[Callable[[int, Status], None]] = []
@@ -121,7 +89,7 @@ class ConnectorController:
         grace = 2 * self.ctx.meter_poll_s
         if (
             self.hw.relay.commanded_closed
-            and self.ctx.clock.monotonic() - self._relay_closed_at < grace
+            and self.ctx.clock.monotonic() - self.power.closed_at < grace
         ):
             drawing = True
         return StatusInputs(
@@ -166,7 +134,7 @@ class ConnectorController:
                 callback(self.id, status)
 
     async def _reconcile(self) -> None:
-        """Drive offer and relay towards what the state allows; open on any doubt."""
+        """Drive offer and relay towards what the state allows."""
         tx = self.tx
         target = self.offered_target_a()
         allowed = (
@@ -178,43 +146,12 @@ class ConnectorController:
             and self.pilot.plugged
             and target >= MIN_CURRENT_A
         )
-        offer = target if allowed else 0.0
-        close = allowed and self.pilot.requests_energy
-        try:
-            if not close and self.hw.relay.commanded_closed:
-                await self._open_relay()
-            if self.hw.evse.offered_current_a != offer:
-                await self.hw.evse.offer_current(offer)
-            if close and not self.hw.relay.commanded_closed:
-                await self.hw.relay.close()
-                self._relay_closed_at = self.ctx.clock.monotonic()
-                log.info("connector %d relay closed", self.id)
-        except RelayError as err:
-            log.error("connector %d contactor failed to close: %s", self.id, err)
-            self.faults.add(Fault.CONTACTOR_FAILED_TO_CLOSE)
-            await self._withdraw()
-        except (HalError, ValueError) as err:
-            log.error("connector %d hardware error: %s; withdrawing energy", self.id, err)
-            await self._withdraw()
-
-    async def _open_relay(self) -> None:
-        try:
-            await self.hw.relay.open()
-            log.info("connector %d relay opened", self.id)
-        except RelayError as err:
-            log.error("connector %d contactor welded: %s", self.id, err)
-            self.faults.add(Fault.CONTACTOR_WELDED)
+        self.faults |= await self.power.drive(
+            target if allowed else 0.0, allowed and self.pilot.requests_energy
+        )
 
     async def _withdraw(self) -> None:
-        """Stop offering and open the relay, whatever fails on the way."""
-        try:
-            await self.hw.evse.offer_current(0.0)
-        except Exception as err:
-            log.error("connector %d cannot stop offering: %s", self.id, err)
-        try:
-            await self._open_relay()
-        except Exception as err:
-            log.error("connector %d cannot open relay: %s", self.id, err)
+        self.faults |= await self.power.withdraw()
 
     async def _read(self) -> MeterReading | None:
         try:
@@ -329,13 +266,9 @@ class ConnectorController:
         auth, self.pending = self.pending, None
         assert auth is not None
         self.finishing = False
-        if self.hw.lock is not None and not self.hw.lock.locked:
-            try:
-                await self.hw.lock.lock()
-            except (LockError, HalError) as err:
-                log.error("connector %d cannot lock the cable: %s", self.id, err)
-                self.faults.add(Fault.LOCK_FAILURE)
-                return None
+        if not await self.power.lock():
+            self.faults.add(Fault.LOCK_FAILURE)
+            return None
         await self._read()
         meter_start = round(self._energy_wh())
         now = self.ctx.clock.now()
@@ -351,7 +284,9 @@ class ConnectorController:
                 self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now
             )
             seq = self.ctx.outbox.enqueue("StartTransaction", payload, record.local_id)
-            self._store_stop_sample(record.local_id, "StopTxnSampledData", "Transaction.Begin", now)
+            self.sampler.keep_for_stop(
+                record.local_id, "StopTxnSampledData", "Transaction.Begin", now, self._sample()
+            )
         self.tx = ActiveTx(
             record,
             auth.info,
@@ -451,7 +386,9 @@ class ConnectorController:
         if id_tag is not None:
             payload["idTag"] = id_tag
         with self.ctx.db.transaction():
-            self._store_stop_sample(tx.local_id, "StopTxnSampledData", "Transaction.End", now)
+            self.sampler.keep_for_stop(
+                tx.local_id, "StopTxnSampledData", "Transaction.End", now, self._sample()
+            )
             data = self.ctx.transactions.samples(tx.local_id)
             if data:
                 payload["transactionData"] = data
@@ -475,15 +412,10 @@ class ConnectorController:
             self._apply_availability(self.scheduled_operative)
 
     async def _unlock_quietly(self) -> bool:
-        if self.hw.lock is None:
+        if await self.power.unlock():
             return True
-        try:
-            await self.hw.lock.unlock()
-            return True
-        except (LockError, HalError) as err:
-            log.error("connector %d cannot unlock: %s", self.id, err)
-            self.faults.add(Fault.LOCK_FAILURE)
-            return False
+        self.faults.add(Fault.LOCK_FAILURE)
+        return False
 
     # ------------------------------------------------------------ CSMS commands
 
@@ -526,16 +458,15 @@ class ConnectorController:
 
     # ------------------------------------------------------------ metering
 
+    def next_sample_due(self) -> float | None:
+        """Monotonic time of the next periodic sample, None without one."""
+        tx = self.tx
+        if tx is None or self._sample_interval() <= 0:
+            return None
+        return tx.next_sample_at
+
     def _sample_interval(self) -> int:
         return self.ctx.config.get_int("MeterValueSampleInterval")
-
-    def _store_stop_sample(self, local_id: int, key: str, context: str, at: datetime) -> None:
-        measurands = self.ctx.config.get_csl(key)
-        sample = self._sample()
-        if measurands and sample is not None:
-            values = sampled_values(sample, measurands, context)
-            if values:
-                self.ctx.transactions.add_sample(local_id, meter_value(at, values))
 
     async def poll(self) -> None:
         """One meter poll: readings, periodic samples, timeouts, energy caps."""
@@ -560,63 +491,28 @@ class ConnectorController:
             await self._stop("DeAuthorized", None)
             return
         interval = self._sample_interval()
-        if interval > 0 and now_mono >= tx.next_sample_at:
+        if interval > 0 and now_mono >= tx.next_sample_at - 0.005:
             tx.next_sample_at = max(tx.next_sample_at + interval, now_mono + interval / 2)
-            self._periodic_sample(tx, now)
+            sample = self._sample()
+            if sample is not None:
+                self.sampler.periodic(tx.local_id, sample, now)
             self._last_persist = now_mono
         elif now_mono - self._last_persist >= 15:
             self.ctx.transactions.record_meter(tx.local_id, energy, now)
             self._last_persist = now_mono
 
-    def _periodic_sample(self, tx: ActiveTx, now: datetime) -> None:
-        sample = self._sample()
-        if sample is None:
-            return
-        with self.ctx.db.transaction():
-            self.ctx.transactions.record_meter(tx.local_id, sample.reading.energy_wh, now)
-            values = sampled_values(
-                sample, self.ctx.config.get_csl("MeterValuesSampledData"), "Sample.Periodic"
-            )
-            if values:
-                self.ctx.outbox.enqueue(
-                    "MeterValues",
-                    {"connectorId": self.id, "meterValue": [meter_value(now, values)]},
-                    tx.local_id,
-                )
-            self._store_stop_sample(tx.local_id, "StopTxnSampledData", "Sample.Periodic", now)
-
     async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:
-        """Clock-aligned sample. Queued durably in a transaction; returned for
-        direct sending otherwise."""
+        """Clock-aligned sample: queued in a transaction, returned for sending otherwise."""
         async with self._lock:
             await self._read()
             sample = self._sample()
             if sample is None:
                 return None
-            values = sampled_values(
-                sample, self.ctx.config.get_csl("MeterValuesAlignedData"), "Sample.Clock"
-            )
-            message = {"connectorId": self.id, "meterValue": [meter_value(at, values)]}
-            tx = self.tx
-            if tx is None:
-                return message if values else None
-            with self.ctx.db.transaction():
-                if values:
-                    self.ctx.outbox.enqueue("MeterValues", message, tx.local_id)
-                self._store_stop_sample(tx.local_id, "StopTxnAlignedData", "Sample.Clock", at)
-            return None
+            return self.sampler.aligned(self.tx.local_id if self.tx else None, sample, at)
 
-    def triggered_values(self, context: str = "Trigger") -> dict[str, Any] | None:
+    def triggered_values(self) -> dict[str, Any] | None:
         sample = self._sample()
         if sample is None:
             return None
-        values = sampled_values(sample, self.ctx.config.get_csl("MeterValuesSampledData"), context)
-        if not values:
-            values = sampled_values(sample, [ENERGY], context)
-        message: dict[str, Any] = {
-            "connectorId": self.id,
-            "meterValue": [meter_value(self.ctx.clock.now(), values)],
-        }
-        if self.tx is not None and self.tx.record.csms_id is not None:
-            message["transactionId"] = self.tx.record.csms_id
-        return message
+        csms_id = self.tx.record.csms_id if self.tx else None
+        return self.sampler.triggered(sample, csms_id, self.ctx.clock.now())

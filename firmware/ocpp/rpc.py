@@ -26,7 +26,6 @@ from firmware.ocpp.errors import (
     CallTimeout,
     InvalidResponse,
     NotConnected,
-    OcppError,
     ProtocolViolation,
 )
 
@@ -153,8 +152,6 @@ class Rpc:
             async with asyncio.TaskGroup() as handlers:
                 async for message in ws:
                     self._on_frame(ws, message, handlers)
-        except OcppError:
-            raise
         except Exception as err:  # connection closed abnormally
             log.info("connection closed: %s", err)
         finally:

@@ -1,0 +1,43 @@
+"""What a connector remembers about its current authorization and transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.auth.cache import IdTagInfo
+from firmware.connector.transactions import TxRecord
+
+
+@dataclass(slots=True)
+class PendingAuth:
+    """An accepted authorization waiting for the vehicle (tap-first, remote start)."""
+
+    id_tag: str
+    info: IdTagInfo
+    offline: bool
+    expires_at: float
+    remote: bool = False
+    charging_profile: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ActiveTx:
+    record: TxRecord
+    info: IdTagInfo
+    offline: bool
+    start_seq: int
+    confirmed: bool = False
+    energy_allowed: bool = False
+    invalid: bool = False  # StartTransaction.conf not Accepted, energy withheld
+    energy_cap_wh: float | None = None  # MaxEnergyOnInvalidId
+    next_sample_at: float = 0.0
+    charging_profile: dict[str, Any] | None = None
+
+    @property
+    def local_id(self) -> int:
+        return self.record.local_id
+
+    @property
+    def id_tag(self) -> str:
+        return self.record.id_tag

@@ -1,0 +1,102 @@
+"""Transaction messages: persisted before sending, retried, delivered in order with the CSMS id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from hil.csms import CallErrorReply
+from tests.integration.harness import Daemon, charge_session_start, wait_until
+
+MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+
+def _ts(payload: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00"))
+
+
+async def test_callerror_is_retried_after_the_retry_interval(daemon: Daemon) -> None:
+    failures = iter([CallErrorReply("InternalError", "database busy")])
+    daemon.csms.handlers["StartTransaction"] = lambda _cp, _p: next(failures, None)
+    await daemon.sim(cp_state="C")
+    await daemon.tap("DE01")
+    await wait_until(lambda: len(daemon.log.calls("StartTransaction")) == 2, 8, "a retry")
+    first, second = daemon.log.calls("StartTransaction")
+    assert first == second  # the same message, with the time the session began
+    starts = [f for f in daemon.log.frames
+              if f.direction == "in" and f.message and f.message[0] == 2
+              and f.message[2] == "StartTransaction"]  # fmt: skip
+    assert starts[1].at - starts[0].at >= 0.9  # TransactionMessageRetryInterval (1 s) × 1
+    await daemon.wait_connector(lambda c: c["relay_closed"] and c["transaction_id"] is not None)
+
+
+async def test_message_dropped_after_attempts(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={"config": {"TransactionMessageAttempts": 1, "MeterValueSampleInterval": 1}}
+    )
+    d.csms.handlers["MeterValues"] = lambda _cp, _p: CallErrorReply("GenericError", "no")
+    await charge_session_start(d)
+    first = await d.log.wait_for("MeterValues")
+    await wait_until(lambda: len(d.log.calls("MeterValues")) >= 2, 8, "the retry")
+    assert d.log.calls("MeterValues")[1] == first  # one retry of the same sample...
+    del d.csms.handlers["MeterValues"]
+    await d.tap("AABBCCDD")
+    await d.log.wait_for("StopTransaction", timeout=10)  # ...then it was given up
+    assert (await d.get("/status"))["ocpp"]["dropped"] == 1
+
+
+async def test_offline_session_is_delivered_in_order_with_the_csms_id(
+    make_daemon: MakeDaemon,
+) -> None:
+    d = await make_daemon(
+        ocpp={"config": {"AllowOfflineTxForUnknownId": True, "MeterValueSampleInterval": 1}}
+    )
+    d.csms.next_transaction_id = 70001
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.sim(cp_state="C")
+    await d.tap("0FF10AD1")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    for _ in range(60):  # StartTransaction and MeterValues wait in the queue
+        if (await d.get("/status"))["ocpp"]["queued"] >= 3:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("messages were not queued while offline")
+    await d.tap("0FF10AD1")
+    await d.wait_connector(lambda c: c["transaction_id"] is None and not c["relay_closed"])
+    stopped_at = datetime.now().astimezone()
+    d.csms.refuse = False
+    await d.log.wait_for("StopTransaction", timeout=15)
+    actions = [f.message[2] for f in d.log.frames
+               if f.direction == "in" and f.message and f.message[0] == 2
+               and f.message[2] in ("StartTransaction", "MeterValues", "StopTransaction")]  # fmt: skip
+    assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
+    assert set(actions[1:-1]) == {"MeterValues"}
+    for mv in d.log.calls("MeterValues"):
+        if "transactionId" in mv:
+            assert mv["transactionId"] == 70001
+    stop = d.log.calls("StopTransaction")[0]
+    assert stop["transactionId"] == 70001 and stop["reason"] == "Local"
+    assert _ts(stop) <= stopped_at  # when it happened, not when it was sent
+    await d.wait_queue_empty()
+
+
+async def test_max_energy_on_invalid_id(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={"config": {"AllowOfflineTxForUnknownId": True, "MaxEnergyOnInvalidId": 20}}
+    )
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.sim(cp_state="C")
+    await d.tap("0BAD")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    d.csms.handlers["StartTransaction"] = lambda _cp, _p: {
+        "transactionId": 31, "idTagInfo": {"status": "Invalid"}}  # fmt: skip
+    d.csms.refuse = False
+    stop = await d.log.wait_for("StopTransaction", timeout=20)
+    start = d.log.calls("StartTransaction")[0]
+    assert stop["reason"] == "DeAuthorized" and stop["transactionId"] == 31
+    assert stop["meterStop"] - start["meterStart"] >= 20

@@ -1,0 +1,51 @@
+"""The local API over real HTTP: status, and the sim routes without a plant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from firmware.api import build_app
+from hal.interfaces import BoardSettings
+from hal.sim.backend import build
+
+
+def _status() -> dict[str, Any]:
+    return {"charge_point_id": "CP", "ocpp": {"connected": False}, "connectors": []}
+
+
+@pytest.fixture
+async def no_plant() -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_app(_status, None))) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/sim/connectors/1", "/api/v1/sim/rfid", "/api/v1/sim/faults/1"]
+)
+async def test_sim_routes_are_404_without_a_plant(
+    no_plant: TestClient[Any, Any], path: str
+) -> None:
+    response = await no_plant.post(path, json={"cp_state": "B"})
+    assert response.status == 404
+    assert "no simulated" in (await response.json())["error"]
+
+
+async def test_status_and_unknown_route(no_plant: TestClient[Any, Any]) -> None:
+    response = await no_plant.get("/api/v1/status")
+    assert response.status == 200 and (await response.json())["charge_point_id"] == "CP"
+    missing = await no_plant.get("/api/v1/nothing")
+    assert missing.status == 404 and "error" in await missing.json()
+
+
+async def test_oversized_body_is_rejected() -> None:
+    backend = build({}, 1, BoardSettings())
+    async with TestClient(TestServer(build_app(_status, backend.plant))) as client:
+        response = await client.post("/api/v1/sim/rfid", data=b"{" + b" " * 20000 + b"}")
+        assert response.status == 413
+        ok = await client.post("/api/v1/sim/connectors/1", json={"cp_state": "B"})
+        assert ok.status == 200
+        assert backend.connectors[1].evse.pilot.value == "B"

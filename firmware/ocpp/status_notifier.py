@@ -30,6 +30,7 @@ class _Report:
     at: datetime
     due: float
     generation: int
+    resync: bool = False
 
 
 class StatusNotifier:
@@ -43,6 +44,7 @@ class StatusNotifier:
         self.current: dict[int, tuple[Status, datetime]] = {}
         self._queue: asyncio.Queue[_Report] = asyncio.Queue()
         self._generation = 0
+        self._last_sent: dict[int, Status] = {}
 
     def report(self, connector_id: int, status: Status) -> None:
         """A connector's status changed (called synchronously by controllers)."""
@@ -64,7 +66,9 @@ class StatusNotifier:
         now = self.clock.monotonic()
         for connector_id in sorted(self.current):
             status, at = self.current[connector_id]
-            self._queue.put_nowait(_Report(connector_id, status, at, now, self._generation))
+            self._queue.put_nowait(
+                _Report(connector_id, status, at, now, self._generation, resync=True)
+            )
 
     def payload(self, connector_id: int, status: Status, at: datetime) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -98,7 +102,10 @@ class StatusNotifier:
                 continue
             if self.current.get(report.connector_id, (None,))[0] != report.status:
                 continue  # superseded before it lasted MinimumStatusDuration
+            if not report.resync and self._last_sent.get(report.connector_id) == report.status:
+                continue  # the CSMS already has it (a change that came back)
             await self.ready.wait()
             if report.generation != self._generation:
                 continue
+            self._last_sent[report.connector_id] = report.status
             await self._send(report.connector_id, report.status, report.at)

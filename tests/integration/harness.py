@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from hil.csms import BenchCsms, StationLog
+from hil.csms import BenchCsms, Frame, StationLog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -257,6 +257,18 @@ class Daemon:
         if self.proc.returncode is None:
             self.proc.kill()
         await self.proc.wait()
+
+
+def call_frames(log: StationLog, *actions: str) -> list[Frame]:
+    """CALL frames the station sent, in order (only those of ``actions`` if given)."""
+    return [
+        f
+        for f in log.frames
+        if f.direction == "in"
+        and f.message
+        and f.message[0] == 2
+        and (not actions or f.message[2] in actions)
+    ]
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -102,3 +103,16 @@ async def test_lock_failure_prevents_energizing(daemon: Daemon) -> None:
     await daemon.log.wait_for("Authorize")
     assert daemon.log.calls("StartTransaction") == []
     assert (await daemon.connector())["relay_closed"] is False
+
+
+async def test_minimum_status_duration(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"MinimumStatusDuration": 1}})
+    await d.wait_status("Available")
+    await d.sim(cp_state="B")
+    await asyncio.sleep(0.3)
+    await d.sim(cp_state="A")  # Preparing lasted 0.3 s: never reported
+    await asyncio.sleep(1.5)
+    await d.sim(cp_state="B")
+    await d.wait_status("Preparing", timeout=5)
+    statuses = [p["status"] for p in d.log.calls("StatusNotification") if p["connectorId"] == 1]
+    assert statuses == ["Available", "Preparing"]

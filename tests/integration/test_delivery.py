@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hil.csms import CallErrorReply
-from tests.integration.harness import Daemon, charge_session_start, wait_until
+from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
@@ -25,10 +25,8 @@ async def test_callerror_is_retried_after_the_retry_interval(daemon: Daemon) -> 
     await wait_until(lambda: len(daemon.log.calls("StartTransaction")) == 2, 8, "a retry")
     first, second = daemon.log.calls("StartTransaction")
     assert first == second  # the same message, with the time the session began
-    starts = [f for f in daemon.log.frames
-              if f.direction == "in" and f.message and f.message[0] == 2
-              and f.message[2] == "StartTransaction"]  # fmt: skip
-    assert starts[1].at - starts[0].at >= 0.9  # TransactionMessageRetryInterval (1 s) × 1
+    starts = call_frames(daemon.log, "StartTransaction")
+    assert starts[1].at - starts[0].at >= 0.9  # TransactionMessageRetryInterval (1 s) x 1
     await daemon.wait_connector(lambda c: c["relay_closed"] and c["transaction_id"] is not None)
 
 
@@ -70,9 +68,8 @@ async def test_offline_session_is_delivered_in_order_with_the_csms_id(
     stopped_at = datetime.now().astimezone()
     d.csms.refuse = False
     await d.log.wait_for("StopTransaction", timeout=15)
-    actions = [f.message[2] for f in d.log.frames
-               if f.direction == "in" and f.message and f.message[0] == 2
-               and f.message[2] in ("StartTransaction", "MeterValues", "StopTransaction")]  # fmt: skip
+    tx_messages = call_frames(d.log, "StartTransaction", "MeterValues", "StopTransaction")
+    actions = [f.message[2] for f in tx_messages if f.message]
     assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
     assert set(actions[1:-1]) == {"MeterValues"}
     for mv in d.log.calls("MeterValues"):

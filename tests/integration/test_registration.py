@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hil.csms import BenchCsms, StationLog
-from tests.integration.harness import Daemon, wait_until
+from tests.integration.harness import Daemon, call_frames, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
@@ -57,11 +57,7 @@ async def test_pending_then_accepted(make_daemon: MakeDaemon, csms: BenchCsms) -
     assert answer["configurationKey"]
     await wait_until(lambda: len(d.log.calls("BootNotification")) >= 2, 5, "boot retry")
     # Pending: nothing but BootNotification from the station.
-    assert {
-        f.message[2]
-        for f in d.log.frames
-        if f.direction == "in" and f.message and f.message[0] == 2
-    } == {"BootNotification"}
+    assert {f.message[2] for f in call_frames(d.log) if f.message} == {"BootNotification"}
     csms.boot_status = "Accepted"
     await d.log.wait_for("StatusNotification", timeout=5)
     assert (await d.get("/status"))["ocpp"]["registration"] == "Accepted"
@@ -82,14 +78,7 @@ async def test_rejected_sends_nothing_until_interval(
     assert replies == []  # while Rejected the station does not answer either
     csms.boot_status = "Accepted"
     await wait_until(lambda: len(d.log.calls("BootNotification")) >= 2, 6, "boot after interval")
-    second = [
-        f
-        for f in d.log.frames
-        if f.direction == "in"
-        and f.message
-        and f.message[0] == 2
-        and f.message[2] == "BootNotification"
-    ][1]
+    second = call_frames(d.log, "BootNotification")[1]
     assert second.at - boot_at >= 2.9
     await d.log.wait_for("StatusNotification", timeout=5)
 

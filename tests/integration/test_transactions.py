@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hil.csms import NO_REPLY
-from tests.integration.harness import Daemon, charge_session_start, wait_until
+from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
@@ -317,8 +317,7 @@ async def test_one_call_in_flight_and_response_timeout(make_daemon: MakeDaemon) 
     await d.log.wait_for("StatusNotification")
     await d.sim(cp_state="B")
     await d.log.wait_for("StatusNotification", lambda p: p["status"] == "Preparing", timeout=10)
-    ins = [f for f in d.log.frames if f.direction == "in" and f.message and f.message[0] == 2]
-    statuses = [f for f in ins if f.message and f.message[2] == "StatusNotification"]
+    statuses = call_frames(d.log, "StatusNotification")
     # Unanswered: each next CALL waited for the response timeout (3 s).
     for a, b in itertools.pairwise(statuses):
         assert b.at - a.at >= 2.9

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmware.clock import Clock, iso
-from firmware.ocpp.errors import CallFailed, NotConnected
+from firmware.ocpp.errors import CallFailed, InvalidRequest, NotConnected
 from firmware.ocpp.rpc import Rpc
 from firmware.storage.db import Database
 
@@ -67,7 +67,6 @@ class Outbox:
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, list[ResultHandler]] = {}
         self.dropped = 0
-        self.delivered = 0
 
     # ------------------------------------------------------------ producer side
 
@@ -169,6 +168,10 @@ class Outbox:
                 result = await self.rpc.call(message.action, payload)
             except NotConnected:
                 continue  # no attempt spent while offline
+            except InvalidRequest as err:
+                log.error("dropping %s #%d: %s", message.action, message.seq, err)
+                self._give_up(message, str(err))
+                continue
             except CallFailed as err:
                 await self._failed(message, err)
                 continue
@@ -181,7 +184,6 @@ class Outbox:
             for handler in self._handlers.get(message.action, []):
                 handler(message.local_tx, result)
             self._remove(message.seq)
-        self.delivered += 1
         future = self._waiters.pop(message.seq, None)
         if future is not None and not future.done():
             future.set_result(result)

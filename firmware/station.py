@@ -230,7 +230,7 @@ class Station:
         else:
             info, offline = IdTagInfo("Accepted"), not self.ctx.online()
         taken = await target.authorize(
-            id_tag, info, offline=offline, remote=True, charging_profile=charging_profile
+            id_tag, info, offline=offline, charging_profile=charging_profile
         )
         if not taken:
             log.warning("remote start for %s: connector %d no longer free", id_tag, target.id)

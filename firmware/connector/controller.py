@@ -233,7 +233,6 @@ class ConnectorController:
         info: IdTagInfo,
         *,
         offline: bool,
-        remote: bool = False,
         charging_profile: dict[str, Any] | None = None,
     ) -> bool:
         """An accepted authorization for this connector. False if it cannot be taken."""
@@ -246,7 +245,6 @@ class ConnectorController:
                 info,
                 offline,
                 self.ctx.clock.monotonic() + timeout,
-                remote,
                 charging_profile,
             )
             seq = None
@@ -509,10 +507,3 @@ class ConnectorController:
             if sample is None:
                 return None
             return self.sampler.aligned(self.tx.local_id if self.tx else None, sample, at)
-
-    def triggered_values(self) -> dict[str, Any] | None:
-        sample = self._sample()
-        if sample is None:
-            return None
-        csms_id = self.tx.record.csms_id if self.tx else None
-        return self.sampler.triggered(sample, csms_id, self.ctx.clock.now())

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from firmware.connector.context import ConnectorContext
-from firmware.metering import ENERGY, Sample, meter_value, sampled_values
+from firmware.metering import Sample, meter_value, sampled_values
 
 
 class Sampler:
@@ -50,15 +50,3 @@ class Sampler:
                 self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
             self.keep_for_stop(local_id, "StopTxnAlignedData", "Sample.Clock", at, sample)
         return None
-
-    def triggered(
-        self, sample: Sample, csms_id: int | None, at: datetime, context: str = "Trigger"
-    ) -> dict[str, Any]:
-        """MeterValues on request (TriggerMessage), with the energy register at least."""
-        values = sampled_values(sample, self.ctx.config.get_csl("MeterValuesSampledData"), context)
-        if not values:
-            values = sampled_values(sample, [ENERGY], context)
-        message = self._message(values, at)
-        if csms_id is not None:
-            message["transactionId"] = csms_id
-        return message

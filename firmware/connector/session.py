@@ -17,7 +17,6 @@ class PendingAuth:
     info: IdTagInfo
     offline: bool
     expires_at: float
-    remote: bool = False
     charging_profile: dict[str, Any] | None = None
 
 

@@ -51,5 +51,5 @@ class InvalidResponse(CallFailed):
     """The CSMS answered with a CALLRESULT that violates the response schema."""
 
 
-class NotAllowed(CallFailed):
-    """Registration state forbids sending this message now (Pending/Rejected)."""
+class InvalidRequest(CallFailed):
+    """Our own CALL payload violates its schema; it is never sent."""

@@ -24,6 +24,7 @@ from firmware.ocpp import frames
 from firmware.ocpp.errors import (
     CallErrorReceived,
     CallTimeout,
+    InvalidRequest,
     InvalidResponse,
     NotConnected,
     ProtocolViolation,
@@ -111,7 +112,11 @@ class Rpc:
 
         Raises NotConnected, CallTimeout, CallErrorReceived or InvalidResponse.
         """
-        frames.validate_call(action, payload)  # our own bug if this fails: let it raise
+        try:
+            frames.validate_call(action, payload)
+        except ProtocolViolation as err:
+            log.error("refusing to send an invalid %s: %s", action, err.description)
+            raise InvalidRequest(f"{action}: {err.description}") from err
         async with self._lock:
             ws = self._ws
             if ws is None:

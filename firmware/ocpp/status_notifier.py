@@ -81,11 +81,6 @@ class StatusNotifier:
             payload["vendorErrorCode"] = status.vendor_error_code
         return payload
 
-    async def send_current(self, connector_id: int) -> None:
-        """Send one connector's current status now (TriggerMessage)."""
-        status, at = self.current[connector_id]
-        await self._send(connector_id, status, at)
-
     async def _send(self, connector_id: int, status: Status, at: datetime) -> None:
         try:
             await self.rpc.call("StatusNotification", self.payload(connector_id, status, at))

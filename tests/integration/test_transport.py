@@ -113,3 +113,24 @@ async def test_websocket_ping_interval(
     caplog.clear()
     await asyncio.sleep(1.5)
     assert not [r for r in caplog.records if "< PING" in r.getMessage()]
+
+
+async def test_authorization_key_change_reconnects_with_the_new_key(
+    make_daemon: MakeDaemon, csms: BenchCsms
+) -> None:
+    csms.passwords["CP-1"] = "first-password-0001"
+    d = await make_daemon(ocpp={"password": "first-password-0001"})
+    answer = await d.log.call(
+        "ChangeConfiguration", {"key": "AuthorizationKey", "value": "second-password-002"}
+    )
+    assert answer["status"] == "Accepted"
+    csms.passwords["CP-1"] = "second-password-002"
+    await wait_until(lambda: d.log.connections == 2 and d.log.connected, 5, "reconnect")
+    assert len(d.log.calls("BootNotification")) == 1
+    listed = await d.log.call("GetConfiguration", {"key": ["AuthorizationKey"]})
+    assert listed["configurationKey"] == [] and listed["unknownKey"] == ["AuthorizationKey"]
+    assert "second-password-002" not in d.log_path.read_text()  # not even in frame logs
+    # The new key survives a restart.
+    await d.stop()
+    await d.start()
+    assert d.log.connections == 3

@@ -59,6 +59,17 @@ def _connector_id(request: web.Request) -> int:
         raise ApiError(404, f"no connector {request.match_info['id']!r}") from None
 
 
+def _drive(action: Callable[[], None], connector: object) -> web.Response:
+    """Run one plant command; the plant's KeyError/ValueError become 404/400."""
+    try:
+        action()
+    except KeyError:
+        raise ApiError(404, f"no connector {connector}") from None
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+    return web.json_response({"ok": True})
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -98,31 +109,24 @@ def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Applica
         cp_state = body.get("cp_state")
         if cp_state is not None and cp_state not in PilotState.__members__:
             raise ApiError(400, f"cp_state must be one of A..F, got {cp_state!r}")
-        try:
-            target.set_ev(
+        return _drive(
+            lambda: target.set_ev(
                 connector_id,
                 cp_state=PilotState(cp_state) if cp_state is not None else None,
                 ev_max_current_a=body.get("ev_max_current_a"),
                 soc=body.get("soc"),
-            )
-        except KeyError:
-            raise ApiError(404, f"no connector {connector_id}") from None
-        except ValueError as err:
-            raise ApiError(400, str(err)) from None
-        return web.json_response({"ok": True})
+            ),
+            connector_id,
+        )
 
     async def sim_rfid(request: web.Request) -> web.Response:
         target = require_plant()
         body = await _body(request, {"uid": (str,), "connector": (int,)})
         if "uid" not in body:
             raise ApiError(400, "field 'uid' is required")
-        try:
-            target.present_token(body["uid"], body.get("connector"))
-        except KeyError:
-            raise ApiError(404, f"no connector {body.get('connector')}") from None
-        except ValueError as err:
-            raise ApiError(400, str(err)) from None
-        return web.json_response({"ok": True})
+        return _drive(
+            lambda: target.present_token(body["uid"], body.get("connector")), body.get("connector")
+        )
 
     async def sim_fault(request: web.Request) -> web.Response:
         target = require_plant()
@@ -132,13 +136,8 @@ def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Applica
             raise ApiError(400, "fields 'fault' and 'active' are required")
         if body["fault"] not in SIM_FAULTS:
             raise ApiError(400, f"fault must be one of {', '.join(sorted(SIM_FAULTS))}")
-        try:
-            target.set_fault(connector_id, Fault(body["fault"]), body["active"])
-        except KeyError:
-            raise ApiError(404, f"no connector {connector_id}") from None
-        except ValueError as err:
-            raise ApiError(400, str(err)) from None
-        return web.json_response({"ok": True})
+        fault = Fault(body["fault"])
+        return _drive(lambda: target.set_fault(connector_id, fault, body["active"]), connector_id)
 
     app.router.add_get("/api/v1/status", get_status)
     app.router.add_post("/api/v1/sim/connectors/{id}", sim_connector)

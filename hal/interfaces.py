@@ -118,8 +118,9 @@ class Relay(Protocol):
     async def close(self) -> None:
         """Energize the coil and verify by feedback.
 
-        Raises ``RelayError`` when the contactor does not close (or when it is
-        known to be welded and must not be used).
+        Raises ``RelayError`` when the contactor does not close (the coil is
+        released again before raising) or when it is known to be welded and
+        must not be used.
         """
 
     async def open(self) -> None:
@@ -131,7 +132,12 @@ class Relay(Protocol):
 
     @property
     def commanded_closed(self) -> bool:
-        """What the firmware last commanded (True = closed)."""
+        """Whether the coil is driven now (True = closed).
+
+        Drops to False when the hardware releases the coil on its own (RCD
+        trip, safe state), so the firmware never believes a tripped relay is
+        still closed.
+        """
 
     @property
     def feedback_closed(self) -> bool | None:
@@ -172,7 +178,8 @@ class EvseController(Protocol):
     async def offer_current(self, current_a: float) -> None:
         """Offer ``current_a`` to the EV (PWM duty per IEC 61851); 0 stops offering.
 
-        Values between 0 and 6 A are invalid (raise ``ValueError``).
+        Values between 0 and 6 A, above 80 A, negative or NaN are invalid
+        (raise ``ValueError``).
         """
 
 
@@ -241,7 +248,10 @@ class HalBackend(Protocol):
         """The plant driver for simulated/emulated backends, None on real hardware."""
 
     async def run(self) -> None:
-        """Run the backend's background work until cancelled (polling, physics)."""
+        """Run the backend's background work until cancelled (polling, physics).
+
+        Ports and buses the backend opened are released when it is cancelled.
+        """
 
     async def safe_state(self) -> None:
         """Open every relay and stop offering current. Must not raise."""

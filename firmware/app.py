@@ -85,6 +85,8 @@ class App:
             ready=self.registration.ready,
             attempts=lambda: self.ocpp_config.get_int("TransactionMessageAttempts"),
             retry_interval_s=lambda: self.ocpp_config.get_int("TransactionMessageRetryInterval"),
+            max_messages=config.queue.max_messages,
+            max_bytes=config.queue.max_bytes,
         )
         self.cache = AuthCache(self.db, self.clock)
         self.authorizer = Authorizer(
@@ -204,6 +206,7 @@ class App:
                 "registration": self.registration.status,
                 "queued": self.outbox.pending(),
                 "dropped": self.outbox.dropped,
+                "thinned": self.outbox.thinned,
             },
             "connectors": [c.snapshot() for c in self.station.connectors.values()],
         }
@@ -224,7 +227,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, "Reboot", False)
-        recovered = self.station.recover_after_power_loss()
+        recovered = await self.station.recover_after_power_loss()
         if recovered:
             log.warning("%d transaction(s) ended with reason PowerLoss", recovered)
         try:

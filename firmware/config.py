@@ -58,6 +58,14 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Bounds of the durable transaction-message queue."""
+
+    max_messages: int = 200_000
+    max_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -75,6 +83,7 @@ class Config:
     log_level: str = "INFO"
     shutdown_timeout_s: float = 10.0
     meter_poll_s: float = 1.0
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -279,6 +288,7 @@ _TOP = (
     "log_level",
     "shutdown_timeout_s",
     "meter_poll_s",
+    "queue",
 )
 _OCPP = (
     "csms_url",
@@ -294,6 +304,7 @@ _OCPP = (
 _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
 _API = ("host", "port")
+_QUEUE = ("max_messages", "max_bytes")
 
 
 def parse_config(data: object, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
@@ -324,6 +335,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         log_level=log_level.upper(),
         shutdown_timeout_s=top.number("shutdown_timeout_s", defaults.shutdown_timeout_s),
         meter_poll_s=top.number("meter_poll_s", defaults.meter_poll_s),
+        queue=_queue(top.section("queue", _QUEUE)),
     )
 
 
@@ -475,6 +487,14 @@ def _state_dir(top: _Section, default: Path, base_dir: Path | None) -> Path:
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return path.absolute()
+
+
+def _queue(s: _Section) -> QueueSettings:
+    d = QueueSettings()
+    return QueueSettings(
+        max_messages=s.integer("max_messages", d.max_messages, 10),
+        max_bytes=s.integer("max_bytes", d.max_bytes, 64 * 1024),
+    )
 
 
 def _api(s: _Section) -> ApiSettings:

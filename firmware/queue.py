@@ -8,6 +8,11 @@ Messages of a transaction are stored without ``transactionId``; the id the
 CSMS assigned (from the StartTransaction.conf ahead of them in the queue) is
 filled in at send time, so a transaction started offline never goes out with
 a placeholder id.
+
+The queue is bounded (messages and bytes). When it is full, queued
+MeterValues are thinned (every other one goes) to make room; StartTransaction
+and StopTransaction are never dropped. The queue is read one message at a
+time, so its length does not cost memory.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class QueuedMessage:
     payload: dict[str, Any]
     local_tx: int | None
     attempts: int
+    size: int
 
 
 class MessageDropped(Exception):
@@ -56,6 +62,8 @@ class Outbox:
         ready: asyncio.Event,
         attempts: Callable[[], int],
         retry_interval_s: Callable[[], int],
+        max_messages: int = 200_000,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.db = db
         self.rpc = rpc
@@ -66,7 +74,62 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, list[ResultHandler]] = {}
-        self.dropped = 0
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._count, self._bytes = self._measure()
+        self._over_limit_logged = False
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _measure(self) -> tuple[int, int]:
+        row = self.db.query_one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(payload)), 0) AS b FROM outbox"
+        )
+        return (int(row["n"]), int(row["b"])) if row else (0, 0)
+
+    def _counter(self, name: str) -> int:
+        row = self.db.query_one("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(row["value"]) if row else 0
+
+    def _count_up(self, name: str, by: int = 1) -> None:
+        self.db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Messages given up after their attempts (or without a CSMS transaction id)."""
+        return self._counter("outbox_dropped")
+
+    @property
+    def thinned(self) -> int:
+        """MeterValues dropped to keep the queue within its bounds."""
+        return self._counter("outbox_thinned")
+
+    def _full(self, incoming: int) -> bool:
+        return self._count + 1 > self.max_messages or self._bytes + incoming > self.max_bytes
+
+    def _make_room(self, incoming: int) -> bool:
+        """Thin queued MeterValues until ``incoming`` bytes fit; False if they cannot."""
+        while self._full(incoming):
+            cursor = self.db.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM (SELECT seq, ROW_NUMBER() "
+                "OVER (ORDER BY seq) AS n FROM outbox WHERE action = 'MeterValues') "
+                "WHERE n % 2 = 0)"
+            )
+            if cursor.rowcount <= 0:
+                return False
+            self._count_up("outbox_thinned", cursor.rowcount)
+            self._count, self._bytes = self._measure()
+            log.warning(
+                "queue full (%d messages, %d bytes): dropped %d queued MeterValues",
+                self._count,
+                self._bytes,
+                cursor.rowcount,
+            )
+        return True
 
     # ------------------------------------------------------------ producer side
 
@@ -75,10 +138,21 @@ class Outbox:
         to make it atomic with the state change it reports."""
         if action not in TRANSACTION_ACTIONS:
             raise ValueError(f"{action} is not a transaction message")
+        data = json.dumps(payload, separators=(",", ":"))
+        if self._full(len(data)) and not self._make_room(len(data)):
+            if action == "MeterValues":
+                self._count_up("outbox_thinned")
+                log.warning("queue full of Start/StopTransaction: MeterValues not queued")
+                return 0
+            if not self._over_limit_logged:
+                log.error("queue over its bounds; %s is queued anyway", action)
+                self._over_limit_logged = True
         cursor = self.db.execute(
             "INSERT INTO outbox (action, payload, local_tx, created_at) VALUES (?, ?, ?, ?)",
-            (action, json.dumps(payload, separators=(",", ":")), local_tx, iso(self.clock.now())),
+            (action, data, local_tx, iso(self.clock.now())),
         )
+        self._count += 1
+        self._bytes += len(data)
         self._wakeup.set()
         seq = cursor.lastrowid
         assert seq is not None
@@ -97,11 +171,11 @@ class Outbox:
         return future
 
     def pending(self) -> int:
-        row = self.db.query_one("SELECT COUNT(*) AS n FROM outbox")
-        return int(row["n"]) if row else 0
+        """Messages waiting to be delivered."""
+        return self._count
 
     def is_empty(self) -> bool:
-        return self.db.query_one("SELECT 1 FROM outbox LIMIT 1") is None
+        return self._count == 0
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until the queue is empty (or the timeout); True when empty."""
@@ -129,6 +203,7 @@ class Outbox:
             json.loads(row["payload"]),
             row["local_tx"],
             int(row["attempts"]),
+            len(row["payload"]),
         )
 
     def _with_transaction_id(self, message: QueuedMessage) -> dict[str, Any] | None:
@@ -141,8 +216,11 @@ class Outbox:
             return None
         return {**message.payload, "transactionId": int(row["csms_id"])}
 
-    def _remove(self, seq: int) -> None:
-        self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+    def _remove(self, message: QueuedMessage) -> None:
+        cursor = self.db.execute("DELETE FROM outbox WHERE seq = ?", (message.seq,))
+        if cursor.rowcount > 0:  # it may have been thinned while in flight
+            self._count -= 1
+            self._bytes -= message.size
 
     async def run(self) -> None:
         """Deliver queued messages in order, forever."""
@@ -179,11 +257,12 @@ class Outbox:
 
     def _delivered(self, message: QueuedMessage, result: dict[str, Any]) -> None:
         # Handlers first (they persist what the answer says, e.g. the CSMS
-        # transaction id), then the message leaves the queue.
-        with self.db.transaction():
+        # transaction id), then the message leaves the queue. Forgetting a
+        # delivered MeterValues in a power cut only sends it twice: no fsync.
+        with self.db.transaction(durable=message.action != "MeterValues"):
             for handler in self._handlers.get(message.action, []):
                 handler(message.local_tx, result)
-            self._remove(message.seq)
+            self._remove(message)
         future = self._waiters.pop(message.seq, None)
         if future is not None and not future.done():
             future.set_result(result)
@@ -211,8 +290,9 @@ class Outbox:
         await asyncio.sleep(delay)
 
     def _give_up(self, message: QueuedMessage, why: str) -> None:
-        self._remove(message.seq)
-        self.dropped += 1
+        with self.db.transaction():
+            self._remove(message)
+            self._count_up("outbox_dropped")
         future = self._waiters.pop(message.seq, None)
         if future is not None and not future.done():
             future.set_exception(MessageDropped(why))

@@ -14,6 +14,7 @@ from firmware.connector.context import ConnectorContext
 from firmware.connector.controller import ConnectorController
 from firmware.connector.status import Status, derive_station_status
 from firmware.metering import next_aligned
+from hal.errors import HalError
 from hal.interfaces import (
     Fault,
     FaultChanged,
@@ -52,11 +53,30 @@ class Station:
 
     # ------------------------------------------------------------ start-up
 
-    def recover_after_power_loss(self) -> int:
-        """End every transaction left open by a crash or power cut (reason PowerLoss)."""
+    async def _boot_reading_wh(self, connector_id: int) -> float | None:
+        hw = self.hal.connectors.get(connector_id)
+        if hw is None:
+            return None
+        try:
+            async with asyncio.timeout(2):
+                return (await hw.meter.read()).energy_wh
+        except (HalError, TimeoutError) as err:
+            log.warning("connector %d meter not readable at boot: %s", connector_id, err)
+            return None
+
+    async def recover_after_power_loss(self) -> int:
+        """End every transaction left open by a crash or power cut (reason PowerLoss).
+
+        meterStop is the meter's register at boot when it can be read (it kept
+        counting until the power went), else the last reading saved; the
+        timestamp is the last time the transaction was known to run.
+        """
         open_txs = self.ctx.transactions.open_transactions()
         for record in open_txs:
             meter_stop = max(round(record.last_meter_wh), record.meter_start_wh)
+            at_boot = await self._boot_reading_wh(record.connector_id)
+            if at_boot is not None and at_boot >= meter_stop:
+                meter_stop = round(at_boot)
             payload: dict[str, Any] = {
                 "meterStop": meter_stop,
                 "timestamp": iso(record.last_seen_at),

@@ -31,6 +31,9 @@ log = logging.getLogger("firmware.connector")
 
 MIN_CURRENT_A = 6.0
 DRAWING_THRESHOLD_A = 0.5
+# How often the running transaction's meter reading is saved when no periodic
+# sample does it (the meterStop of a transaction ended by a power cut).
+METER_SNAPSHOT_S = 15.0
 
 
 class ConnectorController:
@@ -495,8 +498,9 @@ class ConnectorController:
             if sample is not None:
                 self.sampler.periodic(tx.local_id, sample, now)
             self._last_persist = now_mono
-        elif now_mono - self._last_persist >= 15:
-            self.ctx.transactions.record_meter(tx.local_id, energy, now)
+        elif now_mono - self._last_persist >= METER_SNAPSHOT_S:
+            with self.ctx.db.transaction(durable=False):
+                self.ctx.transactions.record_meter(tx.local_id, energy, now)
             self._last_persist = now_mono
 
     async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:

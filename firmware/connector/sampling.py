@@ -28,8 +28,9 @@ class Sampler:
                 self.ctx.transactions.add_sample(local_id, meter_value(at, values))
 
     def periodic(self, local_id: int, sample: Sample, at: datetime) -> None:
-        """Sample.Periodic MeterValues of a transaction, queued durably."""
-        with self.ctx.db.transaction():
+        """Sample.Periodic MeterValues of a transaction, queued (committed but not
+        fsync'd: a periodic sample is not worth a flash write cycle; Start/Stop are)."""
+        with self.ctx.db.transaction(durable=False):
             self.ctx.transactions.record_meter(local_id, sample.reading.energy_wh, at)
             values = sampled_values(
                 sample, self.ctx.config.get_csl("MeterValuesSampledData"), "Sample.Periodic"
@@ -45,7 +46,7 @@ class Sampler:
         )
         if local_id is None:
             return self._message(values, at) if values else None
-        with self.ctx.db.transaction():
+        with self.ctx.db.transaction(durable=False):
             if values:
                 self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
             self.keep_for_stop(local_id, "StopTxnAlignedData", "Sample.Clock", at, sample)

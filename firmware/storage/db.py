@@ -1,8 +1,11 @@
 """SQLite state database: WAL, numbered migrations, explicit transactions.
 
 One connection, used from the event loop thread. Every commit is durable
-(``synchronous=FULL``): state written before a SIGKILL or a power cut is there
-after the restart.
+(``synchronous=FULL``: fsync'd) unless a caller asks for a non-durable
+transaction: such a commit survives a crash of the process (SIGKILL) but may
+be lost in a power cut until the next durable commit, and costs no fsync.
+Board flash lives longer when frequent, non-critical writes (periodic meter
+samples) take that path.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Database:
         except (sqlite3.Error, OSError) as err:
             raise StorageError(f"cannot open state database {path}: {err}") from err
         self._depth = 0
+        self._durable = True
 
     @property
     def schema_version(self) -> int:
@@ -94,25 +98,40 @@ class Database:
         return row
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group statements into one atomic, durable commit (nestable)."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Group statements into one atomic commit (nestable).
+
+        ``durable=False``: no fsync at commit. A nested durable transaction
+        inside a non-durable one is a programming error (durability is
+        decided when the outermost transaction begins).
+        """
         if self._depth:
+            if durable and not self._durable:
+                raise StorageError("a durable transaction cannot nest in a non-durable one")
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
             return
-        self.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        if not durable:
+            self.execute("PRAGMA synchronous=NORMAL")
+        self._durable = durable
         try:
-            yield
-        except BaseException:
+            self.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
             self._depth = 0
-            self._conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.execute("COMMIT")
+            self.execute("COMMIT")
+        finally:
+            if not durable:
+                self.execute("PRAGMA synchronous=FULL")
+            self._durable = True
 
     def close(self) -> None:
         self._conn.close()

@@ -91,9 +91,46 @@ async def test_max_energy_on_invalid_id(make_daemon: MakeDaemon) -> None:
     await d.tap("0BAD")
     await d.wait_connector(lambda c: c["relay_closed"])
     d.csms.handlers["StartTransaction"] = lambda _cp, _p: {
-        "transactionId": 31, "idTagInfo": {"status": "Invalid"}}  # fmt: skip
+        "transactionId": 31,
+        "idTagInfo": {"status": "Invalid"},
+    }
     d.csms.refuse = False
     stop = await d.log.wait_for("StopTransaction", timeout=20)
     start = d.log.calls("StartTransaction")[0]
     assert stop["reason"] == "DeAuthorized" and stop["transactionId"] == 31
     assert stop["meterStop"] - start["meterStart"] >= 20
+
+
+async def test_bounded_queue_thins_meter_values_while_offline(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={
+            "config": {
+                "LocalAuthorizeOffline": True,
+                "AllowOfflineTxForUnknownId": True,
+                "MeterValueSampleInterval": 1,
+            }
+        },
+        queue={"max_messages": 10},
+    )
+    d.csms.next_transaction_id = 900
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.sim(cp_state="C")
+    await d.tap("B0DE")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    for _ in range(150):
+        ocpp = (await d.get("/status"))["ocpp"]
+        if ocpp["thinned"] >= 4:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"never thinned: {ocpp}")
+    assert ocpp["queued"] <= 10
+    await d.tap("B0DE")
+    await d.wait_connector(lambda c: not c["relay_closed"])
+    d.csms.refuse = False
+    stop = await d.log.wait_for("StopTransaction", timeout=15)
+    assert len(d.log.calls("StartTransaction")) == 1
+    assert stop["transactionId"] == 900 and stop["reason"] == "Local"
+    await d.wait_queue_empty()
+    assert (await d.get("/status"))["ocpp"]["thinned"] >= 4

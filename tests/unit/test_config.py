@@ -459,7 +459,7 @@ ERRORS: list[tuple[str, object, str]] = [
         "unknown top-level key, nothing close",
         minimal(zzz=1),
         "cp.yaml: zzz: unknown key (known: ocpp, identity, connectors, hal, board, state_dir, "
-        "api, log_level, shutdown_timeout_s, meter_poll_s)",
+        "api, log_level, shutdown_timeout_s, meter_poll_s, queue)",
     ),
     ("empty", None, "cp.yaml: the file is empty; an 'ocpp' section is required"),
     ("list", ["ocpp"], "cp.yaml: must be a mapping of sections, got list"),
@@ -528,3 +528,20 @@ def test_file_error_names_the_path(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{path}: connectors: must be an integer between 1 and 16, got 'two'"
     )
+
+
+def test_queue_bounds() -> None:
+    config = parse_config(
+        {
+            "ocpp": {"csms_url": "ws://h/ocpp", "charge_point_id": "CP"},
+            "queue": {"max_messages": 500, "max_bytes": 100000},
+        }
+    )
+    assert (config.queue.max_messages, config.queue.max_bytes) == (500, 100000)
+    with pytest.raises(ConfigError, match=r"queue\.max_messages"):
+        parse_config(
+            {
+                "ocpp": {"csms_url": "ws://h/ocpp", "charge_point_id": "CP"},
+                "queue": {"max_messages": 1},
+            }
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import tracemalloc
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -60,4 +62,78 @@ async def test_order_id_rewrite_and_poison_message(tmp_path: Path) -> None:
     assert [p["idTag"] for p in log.calls("StartTransaction")] == ["AB01"]
     assert outbox.dropped == 1 and outbox.is_empty()
     assert log.violations == []
+    db.close()
+
+
+def _outbox(db: Database, **bounds: int) -> Outbox:
+    rpc = Rpc(response_timeout_s=2, max_frame_bytes=65536, spawn=lambda coro: coro.close())
+    return Outbox(
+        db,
+        rpc,
+        Clock(),
+        ready=asyncio.Event(),
+        attempts=lambda: 1,
+        retry_interval_s=lambda: 0,
+        **bounds,
+    )
+
+
+MV = {
+    "connectorId": 1,
+    "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}],
+}
+START = {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"}
+
+
+async def test_full_queue_thins_meter_values_and_keeps_start_stop(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _outbox(db, max_messages=10)
+    outbox.enqueue("StartTransaction", START, 1)
+    for i in range(40):
+        outbox.enqueue("MeterValues", {**MV, "connectorId": 1 + i % 2}, 1)
+    outbox.enqueue("StopTransaction", {"meterStop": 5, "timestamp": "2026-01-01T00:00:00Z"}, 1)
+    actions = [r["action"] for r in db.query("SELECT action FROM outbox ORDER BY seq")]
+    assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
+    assert outbox.pending() == len(actions) <= 11
+    assert outbox.thinned == 40 - (len(actions) - 2)
+    # The counters survive a restart; the in-memory size matches the table.
+    again = _outbox(db, max_messages=10)
+    assert again.thinned == outbox.thinned and again.pending() == outbox.pending()
+    db.close()
+
+
+async def test_queue_of_only_start_stop_is_never_thinned(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _outbox(db, max_messages=10)
+    for i in range(12):
+        outbox.enqueue("StartTransaction", {**START, "meterStart": i}, i)
+    assert outbox.pending() == 12  # over the bound, but nothing is dropped
+    assert outbox.enqueue("MeterValues", MV, 1) == 0  # a new sample is what gives way
+    assert outbox.pending() == 12 and outbox.thinned == 1
+    db.close()
+
+
+def test_a_queue_of_100000_costs_no_memory(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    payload = json.dumps(MV)
+    with db.transaction():
+        db.execute(
+            "INSERT INTO outbox (action, payload, local_tx, created_at) VALUES "
+            "('StartTransaction', ?, 1, 'x')",
+            (json.dumps(START),),
+        )
+        db._conn.executemany(
+            "INSERT INTO outbox (action, payload, local_tx, created_at) "
+            "VALUES ('MeterValues', ?, 1, 'x')",
+            ((payload,) for _ in range(100_000)),
+        )
+    tracemalloc.start()
+    outbox = _outbox(db)
+    head = outbox._head()
+    pending = outbox.pending()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert head is not None and head.action == "StartTransaction"
+    assert pending == 100_001
+    assert peak < 2 * 1024 * 1024  # one row at a time, not the queue
     db.close()

@@ -227,6 +227,9 @@ class Outbox:
         while True:
             message = self._head()
             if message is None:
+                # Resynchronise the counters (an enqueue whose enclosing
+                # transaction rolled back left them one ahead).
+                self._count, self._bytes = self._measure()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue

@@ -23,6 +23,7 @@ from firmware.errors import StorageError
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
+PAGE_SIZE = 1024  # applies to databases created from now on
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -48,6 +49,9 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
+            # Small pages: every commit appends whole pages to the WAL, and the
+            # rows written per commit here are small (flash wear, see README).
+            self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")

@@ -74,6 +74,7 @@ class SimOptions:
     cable_rating_a: float | None = 32.0  # None: fixed cable / unknown rating
     ev_max_current_a: float = 32.0
     battery_kwh: float | None = 60.0  # None: no battery model, no SoC
+    meter_start_wh: float = 0.0  # energy register at start (a real meter keeps counting)
 
     @classmethod
     def parse(cls, options: Mapping[str, object]) -> SimOptions:
@@ -109,6 +110,7 @@ class SimOptions:
             battery_kwh=_nullable(
                 "battery_kwh", get("battery_kwh"), "no SoC", low=0.0, low_open=True
             ),
+            meter_start_wh=_option("meter_start_wh", get("meter_start_wh"), low=0.0),
         )
 
 
@@ -142,6 +144,7 @@ class SimBackend:
             board,
             ev_max_current_a=opts.ev_max_current_a,
             battery_kwh=opts.battery_kwh,
+            meter_start_wh=opts.meter_start_wh,
             clock=clock,
         )
         self._events: asyncio.Queue[HalEvent] = asyncio.Queue()

@@ -79,6 +79,7 @@ class World:
         *,
         ev_max_current_a: float = 32.0,
         battery_kwh: float | None = 60.0,
+        meter_start_wh: float = 0.0,
         clock: Clock = time.monotonic,
     ) -> None:
         self.board = board
@@ -87,7 +88,8 @@ class World:
         self._offset_s = 0.0
         self._last_s = self.now()
         self._connectors = {
-            cid: ConnectorState(cid, ev_max_current_a) for cid in range(1, connectors + 1)
+            cid: ConnectorState(cid, ev_max_current_a, energy_wh=meter_start_wh)
+            for cid in range(1, connectors + 1)
         }
         self.station_faults: set[Fault] = set()
 

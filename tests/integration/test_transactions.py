@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,10 @@ from hil.csms import NO_REPLY
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+
+def _ts(payload: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00"))
 
 
 async def test_plug_first_session_local_stop(daemon: Daemon) -> None:
@@ -262,17 +267,33 @@ async def test_sigterm_stops_with_reboot_and_exits_zero(daemon: Daemon) -> None:
     assert stop["reason"] == "Reboot"
 
 
-async def test_power_loss_on_restart(daemon: Daemon) -> None:
-    start = await charge_session_start(daemon)
-    c = await daemon.wait_connector(lambda c: c["energy_wh"] > start["meterStart"] + 5)
-    await daemon.kill()
-    await daemon.start()
-    stop = await daemon.log.wait_for("StopTransaction")
+async def test_power_loss_uses_last_saved_reading(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"MeterValueSampleInterval": 1}})
+    start = await charge_session_start(d)
+    sample = await d.log.wait_for("MeterValues", lambda p: "transactionId" in p)
+    c = await d.connector()
+    last_sent = float(sample["meterValue"][0]["sampledValue"][0]["value"])
+    await d.kill()
+    started_again = datetime.now(UTC)
+    await d.start()  # the simulated meter starts again from 0: not usable
+    stop = await d.log.wait_for("StopTransaction")
     assert stop["reason"] == "PowerLoss"
     assert stop["transactionId"] == c["transaction_id"]
-    assert stop["meterStop"] >= start["meterStart"]
-    c = await daemon.connector()
+    assert last_sent <= stop["meterStop"] and stop["meterStop"] >= start["meterStart"]
+    assert _ts(stop) < started_again  # when it was last known to run
+    c = await d.connector()
     assert c["relay_closed"] is False and c["transaction_id"] is None
+
+
+async def test_power_loss_uses_the_meter_at_boot(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon()
+    start = await charge_session_start(d)
+    await d.kill()
+    d.write_config({"hal": {"meter_start_wh": 50_000}})  # the meter kept its register
+    await d.start()
+    stop = await d.log.wait_for("StopTransaction")
+    assert stop["reason"] == "PowerLoss" and stop["meterStop"] == 50_000
+    assert stop["meterStop"] > start["meterStart"]
 
 
 async def test_emergency_stop(daemon: Daemon) -> None:

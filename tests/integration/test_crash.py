@@ -1,0 +1,206 @@
+"""Crash test: sessions under random SIGKILLs and CSMS outages lose nothing.
+
+The station's own database says which transactions it committed; the CSMS
+must have received, for every one of them, exactly one StartTransaction and
+one StopTransaction carrying the CSMS-assigned id, and monotonic meter values
+in between. A message sent again after a kill between send and
+acknowledgement is counted and reported (the CSMS recognises it as the same
+transaction, as production central systems do), never failed on; a loss fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hil.csms import BenchCsms
+from tests.integration.harness import Daemon
+
+MakeDaemon = Callable[..., Awaitable[Daemon]]
+
+SESSIONS = int(os.environ.get("CRASH_SESSIONS", "10"))
+
+
+class LedgerCsms:
+    """Bench CSMS answers that recognise a StartTransaction sent twice."""
+
+    def __init__(self, csms: BenchCsms) -> None:
+        self.ids: dict[tuple[Any, ...], int] = {}
+        self.start_duplicates = 0
+        self.next_id = 5000
+        csms.handlers["StartTransaction"] = self.start
+
+    def start(self, _cp: str, p: dict[str, Any]) -> dict[str, Any]:
+        key = (p["connectorId"], p["idTag"], p["meterStart"], p["timestamp"])
+        if key in self.ids:
+            self.start_duplicates += 1
+        else:
+            self.next_id += 1
+            self.ids[key] = self.next_id
+        return {"transactionId": self.ids[key], "idTagInfo": {"status": "Accepted"}}
+
+
+class Chaos:
+    """Random outages and kills, from a seed that is printed for replay."""
+
+    def __init__(self, d: Daemon, rng: random.Random) -> None:
+        self.d = d
+        self.rng = rng
+        self.kills = 0
+        self.outages = 0
+        self._restore: asyncio.Task[None] | None = None
+
+    async def outage(self) -> None:
+        self.outages += 1
+        self.d.csms.refuse = True
+        await self.d.csms.drop(self.d.cp_id)
+        if self._restore is not None:
+            self._restore.cancel()
+        self._restore = asyncio.create_task(self._come_back(self.rng.uniform(0.3, 2.5)))
+
+    async def _come_back(self, after: float) -> None:
+        await asyncio.sleep(after)
+        self.d.csms.refuse = False
+
+    async def kill(self) -> None:
+        self.kills += 1
+        await self.d.kill()
+        await self.d.start(wait_boot=False)
+
+    async def maybe(self) -> bool:
+        """Between two steps of a session: maybe an outage, maybe a kill (True)."""
+        roll = self.rng.random()
+        if roll < 0.12:
+            await self.outage()
+        elif roll < 0.24:
+            await self.kill()
+            return True
+        elif roll < 0.30:  # a kill while the backlog is being replayed
+            self.d.csms.refuse = False
+            await asyncio.sleep(self.rng.uniform(0.0, 0.4))
+            await self.kill()
+            return True
+        return False
+
+    async def settle(self) -> None:
+        if self._restore is not None:
+            self._restore.cancel()
+        self.d.csms.refuse = False
+
+
+async def _session(d: Daemon, chaos: Chaos, tag: str) -> None:
+    steps: list[Callable[[], Awaitable[None]]] = [
+        lambda: d.sim(cp_state="B"),
+        lambda: d.tap(tag),
+        lambda: asyncio.sleep(chaos.rng.uniform(0.2, 0.6)),
+        lambda: d.sim(cp_state="C"),
+        lambda: asyncio.sleep(chaos.rng.uniform(0.5, 2.0)),
+        lambda: d.tap(tag) if chaos.rng.random() < 0.6 else d.sim(cp_state="A"),
+        lambda: asyncio.sleep(chaos.rng.uniform(0.0, 0.5)),
+        lambda: d.sim(cp_state="A"),
+        lambda: asyncio.sleep(0.3),
+    ]
+    for step in steps:
+        if await chaos.maybe():
+            return  # the session ended in a power loss
+        try:
+            await step()
+        except (aiohttp.ClientError, OSError):
+            return
+
+
+def _energy(mv: dict[str, Any]) -> list[float]:
+    return [
+        float(sv["value"])
+        for value in mv["meterValue"]
+        for sv in value["sampledValue"]
+        if sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register"
+    ]
+
+
+async def test_no_transaction_is_lost(
+    make_daemon: MakeDaemon, csms: BenchCsms, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    ledger = LedgerCsms(csms)
+    d = await make_daemon(
+        ocpp={
+            "reconnect_max_s": 0.5,
+            "config": {
+                "MeterValueSampleInterval": 1,
+                "AllowOfflineTxForUnknownId": True,
+                "TransactionMessageRetryInterval": 1,
+            },
+        }
+    )
+    chaos = Chaos(d, rng)
+    for i in range(SESSIONS):
+        await _session(d, chaos, f"C0DE{i:04X}")
+    await chaos.settle()
+    await d.wait_queue_empty(timeout=30)
+    await d.stop()
+
+    with sqlite3.connect(d.state_dir / "state.db") as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM transactions ORDER BY local_id").fetchall()
+    stops = csms.station(d.cp_id).calls("StopTransaction")
+    meter_values = csms.station(d.cp_id).calls("MeterValues")
+    stop_payloads = Counter(
+        tuple(sorted((k, str(v)) for k, v in s.items() if k != "transactionData")) for s in stops
+    )
+    stops_by_id: dict[int, list[dict[str, Any]]] = {}
+    for s in stops:
+        stops_by_id.setdefault(s["transactionId"], []).append(s)
+    duplicates = ledger.start_duplicates + sum(n - 1 for n in stop_payloads.values())
+    summary = (
+        f"crash test seed={seed}: {SESSIONS} sessions, {len(rows)} transactions, "
+        f"{chaos.kills} kills, {chaos.outages} outages, {duplicates} duplicate deliveries"
+    )
+    with capsys.disabled():
+        print(f"\n{summary}")
+
+    assert rows, summary
+    problems: list[str] = []
+    for row in rows:
+        key = (row["connector_id"], row["id_tag"], row["meter_start_wh"], row["started_at"])
+        if row["stopped_at"] is None:
+            problems.append(f"local tx {row['local_id']} never stopped")
+            continue
+        if key not in ledger.ids:
+            problems.append(f"local tx {row['local_id']} ({row['id_tag']}): no StartTransaction")
+            continue
+        csms_id = ledger.ids[key]
+        if row["csms_id"] != csms_id:
+            problems.append(f"local tx {row['local_id']} has id {row['csms_id']}, CSMS {csms_id}")
+        stopped = {s["reason"] for s in stops_by_id.get(csms_id, [])}
+        if len(stopped) != 1:
+            problems.append(f"transaction {csms_id}: StopTransaction reasons {stopped}")
+            continue
+        stop = stops_by_id[csms_id][0]
+        readings = [
+            e for mv in meter_values if mv.get("transactionId") == csms_id for e in _energy(mv)
+        ]
+        if readings != sorted(readings):
+            problems.append(f"transaction {csms_id}: meter values not monotonic {readings}")
+        if readings and not (
+            row["meter_start_wh"] <= readings[0] and readings[-1] <= stop["meterStop"] + 1
+        ):
+            problems.append(
+                f"transaction {csms_id}: readings {readings[0]}..{readings[-1]} outside "
+                f"{row['meter_start_wh']}..{stop['meterStop']}"
+            )
+    unknown = set(stops_by_id) - set(ledger.ids.values())
+    if unknown:
+        problems.append(f"StopTransaction for unknown transaction ids {unknown}")
+    if len(ledger.ids) != len(rows):
+        problems.append(f"{len(ledger.ids)} transactions at the CSMS, {len(rows)} at the station")
+    assert not problems, f"{summary}\n" + "\n".join(problems)

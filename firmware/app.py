@@ -106,6 +106,8 @@ class App:
             offline_decision=lambda tag: self.authorizer.offline_decision(tag).accepted,
             response_timeout_s=config.ocpp.response_timeout_s,
             meter_poll_s=config.meter_poll_s,
+            overcurrent_margin_a=config.safety.overcurrent_margin_a,
+            overcurrent_time_s=config.safety.overcurrent_time_s,
         )
         self.station = Station(self.hal, ctx, self.authorizer, self.notifier.report)
         self.core = CoreHandlers(

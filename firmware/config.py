@@ -66,6 +66,14 @@ class QueueSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetySettings:
+    """Reactions the firmware takes on its own measurements."""
+
+    overcurrent_margin_a: float = 2.0  # measured current above the offer by more than this
+    overcurrent_time_s: float = 5.0  # ... for longer than this → OverCurrentFailure
+
+
+@dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -84,6 +92,7 @@ class Config:
     shutdown_timeout_s: float = 10.0
     meter_poll_s: float = 1.0
     queue: QueueSettings = field(default_factory=QueueSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -289,6 +298,7 @@ _TOP = (
     "shutdown_timeout_s",
     "meter_poll_s",
     "queue",
+    "safety",
 )
 _OCPP = (
     "csms_url",
@@ -305,6 +315,7 @@ _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
 _API = ("host", "port")
 _QUEUE = ("max_messages", "max_bytes")
+_SAFETY = ("overcurrent_margin_a", "overcurrent_time_s")
 
 
 def parse_config(data: object, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
@@ -336,6 +347,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         shutdown_timeout_s=top.number("shutdown_timeout_s", defaults.shutdown_timeout_s),
         meter_poll_s=top.number("meter_poll_s", defaults.meter_poll_s),
         queue=_queue(top.section("queue", _QUEUE)),
+        safety=_safety(top.section("safety", _SAFETY)),
     )
 
 
@@ -487,6 +499,14 @@ def _state_dir(top: _Section, default: Path, base_dir: Path | None) -> Path:
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return path.absolute()
+
+
+def _safety(s: _Section) -> SafetySettings:
+    d = SafetySettings()
+    return SafetySettings(
+        overcurrent_margin_a=s.number("overcurrent_margin_a", d.overcurrent_margin_a),
+        overcurrent_time_s=s.number("overcurrent_time_s", d.overcurrent_time_s),
+    )
 
 
 def _queue(s: _Section) -> QueueSettings:

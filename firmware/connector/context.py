@@ -29,3 +29,5 @@ class ConnectorContext:
     offline_decision: Callable[[str], bool]
     response_timeout_s: float
     meter_poll_s: float
+    overcurrent_margin_a: float = 2.0
+    overcurrent_time_s: float = 5.0

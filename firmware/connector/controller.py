@@ -18,6 +18,7 @@ from typing import Any
 from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
 from firmware.connector.context import ConnectorContext
+from firmware.connector.overcurrent import OvercurrentMonitor
 from firmware.connector.power import PowerPath
 from firmware.connector.sampling import Sampler
 from firmware.connector.session import ActiveTx, PendingAuth
@@ -52,6 +53,7 @@ class ConnectorController:
         self.limit_a: float | None = None  # smart charging limit, None = none
         self.reading: MeterReading | None = None
         self.power = PowerPath(hw, ctx.clock.monotonic)
+        self.overcurrent = OvercurrentMonitor(ctx.overcurrent_margin_a, ctx.overcurrent_time_s)
         self.sampler = Sampler(ctx, self.id)
         self._last_persist = 0.0
         self.status: Status | None = None
@@ -196,6 +198,7 @@ class ConnectorController:
             log.info("connector %d pilot %s -> %s", self.id, previous.value, state.value)
             if state is PilotState.A:
                 self.finishing = False
+                self.faults.discard(Fault.OVERCURRENT)  # latched until the vehicle leaves
                 if self.tx is not None:
                     if (
                         self.ctx.config.get_bool("StopTransactionOnEVSideDisconnect")
@@ -474,6 +477,7 @@ class ConnectorController:
         async with self._lock:
             now_mono = self.ctx.clock.monotonic()
             await self._read()
+            self._check_overcurrent(now_mono)
             if self.pending is not None and now_mono >= self.pending.expires_at:
                 log.info(
                     "connector %d authorization for %s timed out", self.id, self.pending.id_tag
@@ -484,6 +488,21 @@ class ConnectorController:
                 await self._poll_transaction(tx, now_mono)
             await self._reconcile()
             self._refresh()
+
+    def _check_overcurrent(self, now_mono: float) -> None:
+        reading = self.reading
+        if reading is None or Fault.OVERCURRENT in self.faults:
+            return
+        measured = max(reading.current_a)
+        if self.overcurrent.update(now_mono, measured, self.hw.evse.offered_current_a):
+            log.error(
+                "connector %d overcurrent: %.1f A drawn, %.1f A offered; cutting off",
+                self.id,
+                measured,
+                self.hw.evse.offered_current_a,
+            )
+            self.faults.add(Fault.OVERCURRENT)
+            self.overcurrent.reset()
 
     async def _poll_transaction(self, tx: ActiveTx, now_mono: float) -> None:
         energy = self._energy_wh()

@@ -21,6 +21,11 @@ from hil.csms import BenchCsms, Frame, StationLog
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The end-to-end suite runs against every backend with a plant behind the
+# local API: `HAL_BACKEND=emulated pytest tests/integration` for the real drivers.
+HAL_BACKEND = os.environ.get("HAL_BACKEND", "simulated")
+HAL_OPTIONS: dict[str, dict[str, Any]] = {"simulated": {"tick_s": 0.05}, "emulated": {}}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -62,12 +67,13 @@ def base_config(csms: BenchCsms, state_dir: Path, api_port: int) -> dict[str, An
             "firmware_version": "9.9.9",
         },
         "connectors": 1,
-        "hal": {"backend": "simulated", "tick_s": 0.05},
+        "hal": {"backend": HAL_BACKEND, **HAL_OPTIONS[HAL_BACKEND]},
         "state_dir": str(state_dir),
         "api": {"host": "127.0.0.1", "port": api_port},
         "log_level": "DEBUG",
         "meter_poll_s": 0.2,
         "shutdown_timeout_s": 8,
+        "safety": {"overcurrent_time_s": 0.5},
     }
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-
-import pytest
+from typing import Any
 
 from tests.integration.harness import Daemon, charge_session_start
 
@@ -49,28 +48,57 @@ async def test_multi_connector_station(make_daemon: MakeDaemon) -> None:
     assert second["idTag"] == "AA02"
 
 
-@pytest.mark.parametrize(
-    ("fault", "error_code"),
-    [
-        ("contactor_welded", "PowerSwitchFailure"),
-        ("rcd_trip", "GroundFailure"),
-        ("overcurrent", "OverCurrentFailure"),
-        ("lock_failure", "ConnectorLockFailure"),
-    ],
-)
-async def test_faults_in_a_session(daemon: Daemon, fault: str, error_code: str) -> None:
+async def _leaves_faulted(d: Daemon) -> dict[str, Any]:
+    return await d.log.wait_for(
+        "StatusNotification",
+        lambda p: p["connectorId"] == 1 and p["status"] != "Faulted",
+        since=d._since,
+    )
+
+
+async def test_welded_contactor_is_found_when_it_must_open(daemon: Daemon) -> None:
     await charge_session_start(daemon)
-    daemon.mark()
-    await daemon.fault(fault)
+    await daemon.fault("contactor_welded")
+    await daemon.tap("AABBCCDD")  # stopping opens the contactor: its contacts stay closed
+    assert (await daemon.log.wait_for("StopTransaction"))["reason"] == "Local"
     status = await daemon.wait_status("Faulted")
-    assert status["errorCode"] == error_code
+    assert status["errorCode"] == "PowerSwitchFailure"
+    assert (await daemon.connector())["relay_closed"] is False
+    await daemon.fault("contactor_welded", active=False)
+    assert (await _leaves_faulted(daemon))["errorCode"] == "NoError"
+
+
+async def test_rcd_trip_opens_the_relay(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault("rcd_trip")
+    assert (await daemon.wait_status("Faulted"))["errorCode"] == "GroundFailure"
     c = await daemon.connector()
     assert c["relay_closed"] is False and c["offered_current_a"] == 0
-    await daemon.fault(fault, active=False)
-    status = await daemon.log.wait_for(
-        "StatusNotification", lambda p: p["status"] != "Faulted", since=daemon._since
-    )
-    assert status["errorCode"] == "NoError"
+    await daemon.fault("rcd_trip", active=False)
+    await _leaves_faulted(daemon)
+    await daemon.wait_connector(lambda c: c["relay_closed"])  # the session goes on
+
+
+async def test_overcurrent_cuts_off_until_unplugged(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault("overcurrent")  # the vehicle draws more than offered
+    assert (await daemon.wait_status("Faulted"))["errorCode"] == "OverCurrentFailure"
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["offered_current_a"] == 0
+    await daemon.fault("overcurrent", active=False)
+    await daemon.sim(cp_state="A")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["reason"] == "EVDisconnected"
+    await daemon.wait_status("Available")
+
+
+async def test_lock_failure_in_a_session(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault("lock_failure")
+    assert (await daemon.wait_status("Faulted"))["errorCode"] == "ConnectorLockFailure"
+    assert (await daemon.connector())["relay_closed"] is False
+    await daemon.fault("lock_failure", active=False)
+    await _leaves_faulted(daemon)
 
 
 async def test_pilot_error_states(daemon: Daemon) -> None:

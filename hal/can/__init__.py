@@ -1,0 +1,1 @@
+"""CAN drivers: EVSE pilot/proximity controller and CHAdeMO vehicle BMS (python-can, cantools)."""

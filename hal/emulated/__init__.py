@@ -1,0 +1,1 @@
+"""Real drivers against emulated devices (``hal: {backend: emulated}``)."""

@@ -1,0 +1,280 @@
+"""The emulated backend: every real driver, against an emulator of its device.
+
+The plant physics are the simulator's (``hal.sim.world.World``); what differs
+from the simulated backend is that nothing reaches the firmware except through
+a real protocol:
+
+- contactor and cable lock: gpiozero drivers on mock pins, wired to a plant
+  whose contacts follow their coils with delays (``GpioPlant``);
+- EVSE pilot controller: CAN frames encoded with the DBC file, on a
+  python-can ``virtual`` bus, from an emulated controller;
+- vehicle BMS: CHAdeMO frames on a CAN bus of each connector;
+- energy meter: Modbus RTU over a pair of pseudo-terminals, served by a
+  pymodbus server with an SDM630 register map;
+- RFID: a PN532 on a pseudo-terminal for the station, and a UID-per-line
+  reader for each connector.
+
+``plant`` drives the far side exactly like the simulated backend's, so the
+end-to-end suite runs unchanged against both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import can
+from gpiozero.pins.mock import MockFactory
+
+from hal.can.bms import ChademoBms
+from hal.can.evse import CanEvseController
+from hal.emulated.plant import EmulatedPlant, LineReaderDevice
+from hal.emulators.ev_bms import EmulatedChademoVehicle
+from hal.emulators.evse_controller import EmulatedEvseController
+from hal.emulators.gpio_plant import GpioPlant, GpioWiring
+from hal.emulators.meter_server import EmulatedMeter
+from hal.emulators.pn532_device import Pn532Device
+from hal.emulators.pty_pair import PtyPair
+from hal.emulators.serial_link import SerialLink
+from hal.errors import HalConfigError
+from hal.gpio.inputs import GpioEmergencyStop
+from hal.gpio.lock import GpioLock
+from hal.gpio.relay import GpioRelay
+from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
+from hal.modbus.meter import ModbusMeter
+from hal.serial.line_reader import LineReader
+from hal.serial.pn532 import Pn532Reader
+from hal.sim.world import World
+
+log = logging.getLogger("hal.emulated")
+
+MAX_CONNECTORS = 4  # pins on the emulated 40-pin header: five per connector
+ESTOP_PIN = 26
+STATION_READER = "pn532"
+
+
+def wiring(connector_id: int) -> GpioWiring:
+    """BCM pins of connector ``connector_id`` on the emulated board."""
+    base = 4 + 5 * (connector_id - 1)
+    return GpioWiring(
+        coil_pin=base,
+        feedback_pin=base + 1,
+        lock_pin=base + 2,
+        unlock_pin=base + 3,
+        lock_feedback_pin=base + 4,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatedOptions:
+    cable_rating_a: float = 32.0
+    ev_max_current_a: float = 32.0
+    battery_kwh: float | None = 60.0
+    meter_start_wh: float = 0.0
+    meter_map: str = "sdm630"
+    relay_delay_s: float = 0.03
+    lock_delay_s: float = 0.05
+
+    @classmethod
+    def parse(cls, options: Mapping[str, object]) -> EmulatedOptions:
+        known = {f for f in cls.__dataclass_fields__}
+        values: dict[str, object] = {}
+        for key, value in options.items():
+            if key not in known:
+                raise HalConfigError(
+                    f"hal.{key}: unknown option of the emulated backend "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+            if key == "meter_map":
+                if not isinstance(value, str):
+                    raise HalConfigError(f"hal.meter_map: must be a map name, got {value!r}")
+            elif key == "battery_kwh" and value is None:
+                pass
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise HalConfigError(f"hal.{key}: must be a number >= 0, got {value!r}")
+            values[key] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Parts:
+    """Everything the backend started, for ``run`` and clean-up."""
+
+    emulators: list[object] = field(default_factory=list)
+    drivers: list[object] = field(default_factory=list)
+    buses: list[can.BusABC] = field(default_factory=list)
+
+
+class EmulatedBackend:
+    def __init__(self, connectors: int, board: BoardSettings, options: EmulatedOptions) -> None:
+        if not 1 <= connectors <= MAX_CONNECTORS:
+            raise HalConfigError(
+                f"connectors: the emulated board has room for 1..{MAX_CONNECTORS}, got {connectors}"
+            )
+        self.options = options
+        self.world = World(
+            connectors,
+            board,
+            ev_max_current_a=options.ev_max_current_a,
+            battery_kwh=options.battery_kwh,
+            meter_start_wh=options.meter_start_wh,
+        )
+        self._events: asyncio.Queue[HalEvent] = asyncio.Queue()
+        self._dir = Path(tempfile.mkdtemp(prefix="chargepoint-emulated-"))
+        self._parts = _Parts()
+        self.factory = MockFactory()
+        channel = f"emulated-{uuid.uuid4().hex[:8]}"
+
+        wirings = {cid: wiring(cid) for cid in self.world.connector_ids}
+        self.gpio_plant = GpioPlant(
+            self.world,
+            self.factory,
+            wirings,
+            relay_delay_s=options.relay_delay_s,
+            lock_delay_s=options.lock_delay_s,
+            estop_pin=ESTOP_PIN,
+        )
+        self._parts.emulators.append(self.gpio_plant)
+        self._parts.drivers.append(
+            GpioEmergencyStop(self._events, pin=ESTOP_PIN, pin_factory=self.factory)
+        )
+
+        hardware: dict[int, ConnectorHardware] = {}
+        self.line_readers: dict[int, LineReaderDevice] = {}
+        for cid in self.world.connector_ids:
+            w = wirings[cid]
+            relay = GpioRelay(
+                cid,
+                self._events,
+                pin=w.coil_pin,
+                feedback_pin=w.feedback_pin,
+                pin_factory=self.factory,
+            )
+            lock = None
+            if board.has_lock:
+                assert w.lock_pin is not None and w.unlock_pin is not None
+                assert w.lock_feedback_pin is not None
+                lock = GpioLock(
+                    cid,
+                    self._events,
+                    lock_pin=w.lock_pin,
+                    unlock_pin=w.unlock_pin,
+                    feedback_pin=w.lock_feedback_pin,
+                    pulse_s=0.05,
+                    settle_s=0.3,
+                    pin_factory=self.factory,
+                )
+            evse_bus = self._bus(channel)
+            evse = CanEvseController(
+                cid,
+                self._events,
+                evse_bus,
+                status_id=0x200 + 0x10 * (cid - 1),
+                command_id=0x201 + 0x10 * (cid - 1),
+            )
+            self._parts.emulators.append(
+                EmulatedEvseController(
+                    self.world,
+                    self._bus(channel),
+                    cid,
+                    status_id=0x200 + 0x10 * (cid - 1),
+                    command_id=0x201 + 0x10 * (cid - 1),
+                    cable_rating_a=options.cable_rating_a,
+                )
+            )
+            bms = None
+            if board.has_bms:
+                bms_channel = f"{channel}-bms{cid}"
+                bms = ChademoBms(cid, self._events, self._bus(bms_channel))
+                self._parts.emulators.append(
+                    EmulatedChademoVehicle(self.world, self._bus(bms_channel), cid)
+                )
+            pair = PtyPair(self._dir, f"meter{cid}")
+            self._parts.emulators.append(pair)
+            self._parts.emulators.append(
+                EmulatedMeter(self.world, cid, str(pair.server_path), map=options.meter_map)
+            )
+            meter = ModbusMeter(
+                cid,
+                self._events,
+                port=str(pair.client_path),
+                map=options.meter_map,
+                timeout_s=0.1,
+                retries=1,
+                loss_after=2,
+            )
+            link = SerialLink(self._dir, f"reader{cid}")
+            self.line_readers[cid] = LineReaderDevice(link)
+            self._parts.emulators.append(self.line_readers[cid])
+            self._parts.drivers.append(
+                LineReader(self._events, port=str(link.path), baudrate=9600, connector_id=cid)
+            )
+            self._parts.drivers += [relay, evse, meter] + [d for d in (lock, bms) if d is not None]
+            hardware[cid] = ConnectorHardware(cid, relay, evse, meter, lock, bms)
+        station_link = SerialLink(self._dir, "reader-station")
+        self.pn532 = Pn532Device(station_link)
+        self._parts.emulators.append(self.pn532)
+        self._parts.drivers.append(
+            Pn532Reader(self._events, port=str(station_link.path), baudrate=115200)
+        )
+        self._connectors = MappingProxyType(hardware)
+        self._plant = EmulatedPlant(self.world, self._events, self)
+
+    def _bus(self, channel: str) -> can.BusABC:
+        bus = can.Bus(interface="virtual", channel=channel)
+        self._parts.buses.append(bus)
+        return bus
+
+    # ------------------------------------------------------------ HalBackend
+
+    @property
+    def connectors(self) -> Mapping[int, ConnectorHardware]:
+        return self._connectors
+
+    @property
+    def events(self) -> asyncio.Queue[HalEvent]:
+        return self._events
+
+    @property
+    def plant(self) -> EmulatedPlant:
+        return self._plant
+
+    async def run(self) -> None:
+        log.info(
+            "emulated plant running: %d connector(s); drivers on mock GPIO, CAN virtual bus, "
+            "Modbus RTU and serial readers on pseudo-terminals under %s",
+            len(self._connectors),
+            self._dir,
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for part in [*self._parts.emulators, *self._parts.drivers]:
+                    run = getattr(part, "run", None)
+                    if run is not None:
+                        tg.create_task(run(), name=type(part).__name__)
+        finally:
+            for bus in self._parts.buses:
+                bus.shutdown()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    async def safe_state(self) -> None:
+        for hw in self._connectors.values():
+            try:
+                await hw.evse.offer_current(0.0)
+            except Exception as err:
+                log.error("connector %d: cannot stop offering: %s", hw.connector_id, err)
+            try:
+                await hw.relay.open()
+            except Exception as err:
+                log.error("connector %d: cannot open the relay: %s", hw.connector_id, err)
+
+
+def build(options: Mapping[str, object], connectors: int, board: BoardSettings) -> EmulatedBackend:
+    return EmulatedBackend(connectors, board, EmulatedOptions.parse(options))

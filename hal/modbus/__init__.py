@@ -1,0 +1,1 @@
+"""Modbus RTU energy meters: register maps as data (``config/meters``) and the driver."""

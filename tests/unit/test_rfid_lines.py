@@ -1,0 +1,182 @@
+"""Readers that print one UID per line, and the reopen backoff shared by all readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hal.emulators.serial_link import SerialLink
+from hal.interfaces import Fault, FaultChanged, HalEvent, TokenPresented
+from hal.serial.line_reader import LineParser, LineReader, parse_uid_line
+from hal.serial.port import SerialPort, SerialPortError
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def link(tmp_path: Path) -> Iterator[SerialLink]:
+    with SerialLink(tmp_path, "lines") as link:
+        yield link
+
+
+@pytest.fixture
+def events() -> asyncio.Queue[HalEvent]:
+    return asyncio.Queue()
+
+
+@contextlib.asynccontextmanager
+async def running(*coros: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(c) for c in coros]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+
+async def next_event(events: asyncio.Queue[HalEvent], timeout: float = 1.0) -> HalEvent:
+    return await asyncio.wait_for(events.get(), timeout)
+
+
+async def quiet(events: asyncio.Queue[HalEvent], for_s: float) -> list[HalEvent]:
+    await asyncio.sleep(for_s)
+    got = []
+    while not events.empty():
+        got.append(events.get_nowait())
+    return got
+
+
+def reader(events: asyncio.Queue[HalEvent], port: str, **options: Any) -> LineReader:
+    settings: dict[str, Any] = {
+        "reopen_min_s": 0.05,
+        "reopen_max_s": 0.2,
+        "present_timeout_s": 0.3,
+    }
+    settings.update(options)
+    return LineReader(events, port=port, **settings)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("line", "uid"),
+    [
+        ("04:a1:b2:c3", "04A1B2C3"),
+        ("04 A1 B2 C3", "04A1B2C3"),
+        ("04-a1-b2-c3-d4-e5-f6", "04A1B2C3D4E5F6"),
+        ("  deadbeef\t", "DEADBEEF"),
+        ("0005025961", "0005025961"),
+        ("", None),
+        (" : ", None),
+        ("UID: 04A1B2C3", None),
+        ("hello", None),
+        ("0x04A1", None),
+        ("0" * 21, None),
+    ],
+)
+def test_parse_uid_line(line: str, uid: str | None) -> None:
+    assert parse_uid_line(line) == uid
+
+
+def test_line_parser_splits_on_any_line_end() -> None:
+    parser = LineParser()
+    assert parser.feed(b"04A1\r\nB2") == ["04A1"]
+    assert parser.feed(b"C3\rD4\n\n") == ["B2C3", "D4"]
+    assert parser.feed(b"x" * 300) == []
+    assert parser.feed(b"still too long\r\nAABB\n") == ["AABB"]
+
+
+# ---------------------------------------------------------------- driver
+
+
+async def test_lines_with_separators_and_junk(
+    link: SerialLink, events: asyncio.Queue[HalEvent]
+) -> None:
+    drv = reader(events, str(link.path), connector_id=1)
+    async with running(link.run(), drv.run()):
+        await asyncio.sleep(0.1)
+        link.write(b"04:a1:b2:c3\r\njunk line\r\n\xff\xfe\r\n")
+        assert await next_event(events) == TokenPresented("04A1B2C3", 1)
+        link.write(b"04 A1 B2 C3\r\n")  # the same card again at once: still held
+        link.write(b"dead")
+        await asyncio.sleep(0.05)
+        link.write(b"beef\n")
+        assert await next_event(events) == TokenPresented("DEADBEEF", 1)
+        assert await quiet(events, 0.4) == []
+        link.write(b"04A1B2C3\n")  # presented again later
+        assert await next_event(events) == TokenPresented("04A1B2C3", 1)
+
+
+async def test_unplugged_reader_goes_offline_and_comes_back(
+    link: SerialLink, events: asyncio.Queue[HalEvent]
+) -> None:
+    drv = reader(events, str(link.path))
+    async with running(link.run(), drv.run()):
+        await asyncio.sleep(0.1)
+        assert drv.online
+        link.unplug()
+        assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, True)
+        link.replug()
+        assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, False)
+        link.write(b"AABBCCDD\n")
+        assert await next_event(events) == TokenPresented("AABBCCDD", None)
+
+
+async def test_reopen_backs_off_exponentially(
+    tmp_path: Path, events: asyncio.Queue[HalEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[float] = []
+    real_open = SerialPort.open
+
+    async def counting_open(path: str, baudrate: int) -> SerialPort:
+        attempts.append(asyncio.get_running_loop().time())
+        return await real_open(path, baudrate)
+
+    monkeypatch.setattr(SerialPort, "open", counting_open)
+    drv = reader(events, str(tmp_path / "missing"), reopen_min_s=0.04, reopen_max_s=0.16)
+    async with running(drv.run()):
+        assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, True)
+        await asyncio.sleep(0.8)
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert len(gaps) >= 5
+    for gap, expected in zip(gaps, [0.04, 0.08, 0.16, 0.16, 0.16], strict=False):
+        assert expected * 0.9 <= gap <= expected * 1.5 + 0.03
+    assert events.empty()
+
+
+async def test_serial_port_reports_a_vanished_device(link: SerialLink) -> None:
+    port = await SerialPort.open(str(link.path), 9600)
+    try:
+        link.write(b"abc")
+        assert await asyncio.wait_for(port.read(), 1.0) == b"abc"
+        await port.write(b"xyz")
+        assert await asyncio.wait_for(link.read(), 1.0) == b"xyz"
+        link.unplug()
+        with pytest.raises(SerialPortError):
+            await asyncio.wait_for(port.read(), 1.0)
+        with pytest.raises(SerialPortError):
+            await port.write(b"more")
+    finally:
+        port.close()
+    with pytest.raises(SerialPortError):
+        await SerialPort.open(str(link.path), 9600)
+
+
+async def test_serial_port_read_survives_cancellation(link: SerialLink) -> None:
+    async with await SerialPort.open(str(link.path), 9600) as port:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(port.read(), 0.05)
+        link.write(b"late")
+        assert await asyncio.wait_for(port.read(), 1.0) == b"late"
+    assert not port.is_open

@@ -35,8 +35,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
+# Tests mostly wait on sockets, ptys and timers: four workers share two cores well.
+# The end-to-end suite runs a second time with the real drivers (emulated devices).
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 4
+	HAL_BACKEND=emulated $(BIN)/pytest -q -p no:cacheprovider -n 4 tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

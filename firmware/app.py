@@ -229,17 +229,18 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, "Reboot", False)
-        recovered = await self.station.recover_after_power_loss()
-        if recovered:
-            log.warning("%d transaction(s) ended with reason PowerLoss", recovered)
         try:
             await self.hal.safe_state()
             await self.api.start()
             self.api_port = self.api.port
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                tasks = [
-                    tg.create_task(self.hal.run(), name="hal"),
+                tasks = [tg.create_task(self.hal.run(), name="hal")]
+                # With the HAL running (meters polled, emulators up), before anything is sent.
+                recovered = await self.station.recover_after_power_loss()
+                if recovered:
+                    log.warning("%d transaction(s) ended with reason PowerLoss", recovered)
+                tasks += [
                     tg.create_task(self.station.run_events(), name="hal-events"),
                     tg.create_task(self.connection.run(), name="connection"),
                     tg.create_task(self.registration.run(), name="registration"),

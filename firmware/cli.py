@@ -61,7 +61,10 @@ def _run(config: Config) -> int:
         return await app.run()
 
     try:
-        restart = asyncio.run(go())
+        try:
+            restart = asyncio.run(go())
+        except ExceptionGroup as group:  # raised inside the app's TaskGroup
+            raise _first_known(group) from group
     except (HalConfigError, ConfigError) as err:
         print(f"chargepoint: configuration error: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -75,6 +78,17 @@ def _run(config: Config) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "firmware", *sys.argv[1:]])
     log.info("stopped")
     return 0
+
+
+def _first_known(group: ExceptionGroup[Exception]) -> Exception:
+    """The configuration or firmware error in ``group``, else the group itself."""
+    for kind in ((HalConfigError, ConfigError), FirmwareError):
+        found: Exception | None = group.subgroup(kind)
+        while isinstance(found, ExceptionGroup):
+            found = found.exceptions[0]
+        if found is not None:
+            return found
+    return group
 
 
 def _status(args: argparse.Namespace) -> int:

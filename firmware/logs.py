@@ -38,5 +38,5 @@ def setup(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("websockets", "aiohttp.access", "asyncio"):
+    for noisy in ("websockets", "aiohttp.access", "asyncio", "pymodbus"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

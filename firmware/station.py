@@ -28,6 +28,7 @@ log = logging.getLogger("firmware.station")
 
 # Faults reported on connector 0 that concern every connector.
 STATION_WIDE = frozenset({Fault.EMERGENCY_STOP})
+BOOT_METER_WAIT_S = 3.0  # how long a power-loss recovery waits for a meter to answer
 
 
 class Station:
@@ -57,12 +58,20 @@ class Station:
         hw = self.hal.connectors.get(connector_id)
         if hw is None:
             return None
+        # A meter powered up with the board may take a moment to answer.
+        problem: BaseException | None = None
         try:
-            async with asyncio.timeout(2):
-                return (await hw.meter.read()).energy_wh
-        except (HalError, TimeoutError) as err:
-            log.warning("connector %d meter not readable at boot: %s", connector_id, err)
-            return None
+            async with asyncio.timeout(BOOT_METER_WAIT_S):
+                while True:
+                    try:
+                        return (await hw.meter.read()).energy_wh
+                    except HalError as err:
+                        problem = err
+                    await asyncio.sleep(0.2)
+        except TimeoutError as err:
+            problem = problem or err
+        log.warning("connector %d meter not readable at boot: %s", connector_id, problem)
+        return None
 
     async def recover_after_power_loss(self) -> int:
         """End every transaction left open by a crash or power cut (reason PowerLoss).

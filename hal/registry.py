@@ -17,6 +17,7 @@ from hal.interfaces import BoardSettings, HalBackend
 BACKENDS: dict[str, str] = {
     "simulated": "hal.sim.backend:build",
     "emulated": "hal.emulated.backend:build",
+    "hardware": "hal.hardware.backend:build",
 }
 
 BackendFactory = Callable[[Mapping[str, object], int, BoardSettings], HalBackend]

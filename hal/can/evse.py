@@ -1,7 +1,7 @@
 """EVSE controller of one connector behind a pilot/proximity controller on CAN.
 
 The controller sends ``EVSE_Status`` cyclically (pilot state, cable rating,
-measured duty, RCD and diode faults, contactor feedback); the host sends
+measured duty, RCD, diode and temperature faults, contactor feedback); the host sends
 ``EVSE_Command`` (PWM duty setpoint and enable) on every change and again
 every ``command_period_s`` from ``run()``, so a controller that restarts gets
 the offer back. Frame layouts come from a DBC file (``config/can/evse.dbc``);
@@ -9,7 +9,8 @@ the identifiers are per connector so one bus serves several connectors.
 
 Events go to the backend queue: ``PilotChanged`` when the reported pilot
 changes, ``FaultChanged`` on edges of ``Fault_RCD_Trip`` (``RCD_TRIP``) and
-``Fault_DiodeMissing`` (``DIODE_FAULT``). When no valid status arrives for
+``Fault_DiodeMissing`` (``DIODE_FAULT``) and ``Fault_OverTemperature``
+(``OVER_TEMPERATURE``). When no valid status arrives for
 ``status_timeout_s``, the driver reports ``EV_COMMUNICATION_LOST``, withdraws
 its offer (sends 0 A) and reports the pilot as F until a valid status
 arrives again; the offer stays withdrawn after the recovery. Malformed
@@ -39,6 +40,7 @@ PP_AMPACITY = "PP_Ampacity"
 CP_DUTY_ACTUAL = "CP_DutyActual"
 FAULT_RCD_TRIP = "Fault_RCD_Trip"
 FAULT_DIODE_MISSING = "Fault_DiodeMissing"
+FAULT_OVER_TEMPERATURE = "Fault_OverTemperature"
 CONTACTOR_FEEDBACK = "Contactor_Feedback"
 PWM_DUTY_SETPOINT = "PWM_DutySetpoint"
 PWM_ENABLE = "PWM_Enable"
@@ -48,6 +50,7 @@ STATUS_SIGNALS = (
     CP_DUTY_ACTUAL,
     FAULT_RCD_TRIP,
     FAULT_DIODE_MISSING,
+    FAULT_OVER_TEMPERATURE,
     CONTACTOR_FEEDBACK,
 )
 COMMAND_SIGNALS = (PWM_DUTY_SETPOINT, PWM_ENABLE)
@@ -64,6 +67,7 @@ PILOT_STATES: tuple[PilotState, ...] = (
 STATUS_FAULTS: tuple[tuple[str, Fault], ...] = (
     (FAULT_RCD_TRIP, Fault.RCD_TRIP),
     (FAULT_DIODE_MISSING, Fault.DIODE_FAULT),
+    (FAULT_OVER_TEMPERATURE, Fault.OVER_TEMPERATURE),
 )
 
 

@@ -21,12 +21,14 @@ end-to-end suite runs unchanged against both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,15 +51,19 @@ from hal.gpio.lock import GpioLock
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
 from hal.modbus.meter import ModbusMeter
+from hal.registry import BackendFactory
 from hal.serial.line_reader import LineReader
 from hal.serial.pn532 import Pn532Reader
-from hal.sim.world import World
+from hal.sim.backend import nullable_option, number_option
+from hal.sim.world import MAX_CURRENT_A, MIN_OFFER_A, Clock, World
 
 log = logging.getLogger("hal.emulated")
 
 MAX_CONNECTORS = 4  # pins on the emulated 40-pin header: five per connector
 ESTOP_PIN = 26
-STATION_READER = "pn532"
+SAFE_STATE_TIMEOUT_S = 2.0
+READER_HOLD_OFF_S = 0.3  # same card ignored this long after its last sighting
+READER_REOPEN_S = (0.2, 1.0)  # backoff of a reader that went away: first and longest wait
 
 
 def wiring(connector_id: int) -> GpioWiring:
@@ -74,9 +80,11 @@ def wiring(connector_id: int) -> GpioWiring:
 
 @dataclass(frozen=True, slots=True)
 class EmulatedOptions:
+    """Options of the emulated backend (the ``hal:`` mapping minus ``backend``)."""
+
     cable_rating_a: float = 32.0
     ev_max_current_a: float = 32.0
-    battery_kwh: float | None = 60.0
+    battery_kwh: float | None = 60.0  # None: no battery model, no SoC
     meter_start_wh: float = 0.0
     meter_map: str = "sdm630"
     relay_delay_s: float = 0.03
@@ -84,23 +92,39 @@ class EmulatedOptions:
 
     @classmethod
     def parse(cls, options: Mapping[str, object]) -> EmulatedOptions:
-        known = {f for f in cls.__dataclass_fields__}
-        values: dict[str, object] = {}
-        for key, value in options.items():
+        """Validate ``options``; ``HalConfigError`` names ``hal.<option>`` and the problem."""
+        if not isinstance(options, Mapping):
+            raise HalConfigError(f"hal: options must be a mapping, got {options!r}")
+        known = {f.name for f in fields(cls)}
+        for key in options:
             if key not in known:
                 raise HalConfigError(
                     f"hal.{key}: unknown option of the emulated backend "
                     f"(known: {', '.join(sorted(known))})"
                 )
-            if key == "meter_map":
-                if not isinstance(value, str):
-                    raise HalConfigError(f"hal.meter_map: must be a map name, got {value!r}")
-            elif key == "battery_kwh" and value is None:
-                pass
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise HalConfigError(f"hal.{key}: must be a number >= 0, got {value!r}")
-            values[key] = value
-        return cls(**values)  # type: ignore[arg-type]
+        default = cls()
+
+        def get(name: str) -> object:
+            return options.get(name, getattr(default, name))
+
+        meter_map = get("meter_map")
+        if not isinstance(meter_map, str) or not meter_map:
+            raise HalConfigError(f"hal.meter_map: must be a register map name, got {meter_map!r}")
+        return cls(
+            cable_rating_a=number_option(
+                "cable_rating_a", get("cable_rating_a"), low=MIN_OFFER_A, high=MAX_CURRENT_A
+            ),
+            ev_max_current_a=number_option(
+                "ev_max_current_a", get("ev_max_current_a"), low=0.0, high=MAX_CURRENT_A
+            ),
+            battery_kwh=nullable_option(
+                "battery_kwh", get("battery_kwh"), "no SoC", low=0.0, low_open=True
+            ),
+            meter_start_wh=number_option("meter_start_wh", get("meter_start_wh"), low=0.0),
+            meter_map=meter_map,
+            relay_delay_s=number_option("relay_delay_s", get("relay_delay_s"), low=0.0, high=1.0),
+            lock_delay_s=number_option("lock_delay_s", get("lock_delay_s"), low=0.0, high=1.0),
+        )
 
 
 @dataclass
@@ -113,7 +137,14 @@ class _Parts:
 
 
 class EmulatedBackend:
-    def __init__(self, connectors: int, board: BoardSettings, options: EmulatedOptions) -> None:
+    def __init__(
+        self,
+        connectors: int,
+        board: BoardSettings,
+        options: EmulatedOptions,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
         if not 1 <= connectors <= MAX_CONNECTORS:
             raise HalConfigError(
                 f"connectors: the emulated board has room for 1..{MAX_CONNECTORS}, got {connectors}"
@@ -125,10 +156,12 @@ class EmulatedBackend:
             ev_max_current_a=options.ev_max_current_a,
             battery_kwh=options.battery_kwh,
             meter_start_wh=options.meter_start_wh,
+            clock=clock,
         )
         self._events: asyncio.Queue[HalEvent] = asyncio.Queue()
         self._dir = Path(tempfile.mkdtemp(prefix="chargepoint-emulated-"))
         self._parts = _Parts()
+        self._buses_down = False
         self.factory = MockFactory()
         channel = f"emulated-{uuid.uuid4().hex[:8]}"
 
@@ -214,7 +247,15 @@ class EmulatedBackend:
             self.line_readers[cid] = LineReaderDevice(link)
             self._parts.emulators.append(self.line_readers[cid])
             self._parts.drivers.append(
-                LineReader(self._events, port=str(link.path), baudrate=9600, connector_id=cid)
+                LineReader(
+                    self._events,
+                    port=str(link.path),
+                    baudrate=9600,
+                    connector_id=cid,
+                    present_timeout_s=READER_HOLD_OFF_S,
+                    reopen_min_s=READER_REOPEN_S[0],
+                    reopen_max_s=READER_REOPEN_S[1],
+                )
             )
             self._parts.drivers += [relay, evse, meter] + [d for d in (lock, bms) if d is not None]
             hardware[cid] = ConnectorHardware(cid, relay, evse, meter, lock, bms)
@@ -222,7 +263,15 @@ class EmulatedBackend:
         self.pn532 = Pn532Device(station_link)
         self._parts.emulators.append(self.pn532)
         self._parts.drivers.append(
-            Pn532Reader(self._events, port=str(station_link.path), baudrate=115200)
+            Pn532Reader(
+                self._events,
+                port=str(station_link.path),
+                baudrate=115200,
+                poll_s=0.1,
+                present_timeout_s=READER_HOLD_OFF_S,
+                reopen_min_s=READER_REOPEN_S[0],
+                reopen_max_s=READER_REOPEN_S[1],
+            )
         )
         self._connectors = MappingProxyType(hardware)
         self._plant = EmulatedPlant(self.world, self._events, self)
@@ -260,6 +309,11 @@ class EmulatedBackend:
                     if run is not None:
                         tg.create_task(run(), name=type(part).__name__)
         finally:
+            # Stop offering and open the relays while the buses and pins still work.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SAFE_STATE_TIMEOUT_S):
+                    await self.safe_state()
+            self._buses_down = True
             for bus in self._parts.buses:
                 bus.shutdown()
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -267,7 +321,8 @@ class EmulatedBackend:
     async def safe_state(self) -> None:
         for hw in self._connectors.values():
             try:
-                await hw.evse.offer_current(0.0)
+                if not self._buses_down:  # else withdrawn when run() ended
+                    await hw.evse.offer_current(0.0)
             except Exception as err:
                 log.error("connector %d: cannot stop offering: %s", hw.connector_id, err)
             try:
@@ -276,5 +331,15 @@ class EmulatedBackend:
                 log.error("connector %d: cannot open the relay: %s", hw.connector_id, err)
 
 
-def build(options: Mapping[str, object], connectors: int, board: BoardSettings) -> EmulatedBackend:
-    return EmulatedBackend(connectors, board, EmulatedOptions.parse(options))
+def build(
+    options: Mapping[str, object],
+    connectors: int,
+    board: BoardSettings,
+    *,
+    clock: Clock = time.monotonic,
+) -> EmulatedBackend:
+    """Factory for ``hal.registry``; ``clock`` is the plant's (the drivers keep real time)."""
+    return EmulatedBackend(connectors, board, EmulatedOptions.parse(options), clock=clock)
+
+
+_FACTORY: BackendFactory = build  # mypy: EmulatedBackend must satisfy HalBackend

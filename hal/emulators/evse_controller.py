@@ -3,7 +3,7 @@
 ``EmulatedEvseController`` plays the controller side of ``config/can/evse.dbc``
 for one connector: every ``period_s`` it sends ``EVSE_Status`` with the
 world's pilot state, the cable rating, the duty cycle it generates, the
-connector's RCD / diode faults and the contactor's contacts; each
+connector's RCD / diode / over-temperature faults and the contactor's contacts; each
 ``EVSE_Command`` it receives sets the current the vehicle reads from the
 PWM as the world's offer (0 when the PWM is disabled or the duty is not a
 valid offer).
@@ -29,6 +29,7 @@ from hal.can.evse import (
     CP_DUTY_ACTUAL,
     CP_STATE,
     FAULT_DIODE_MISSING,
+    FAULT_OVER_TEMPERATURE,
     FAULT_RCD_TRIP,
     PILOT_STATES,
     PP_AMPACITY,
@@ -102,6 +103,7 @@ class EmulatedEvseController:
             CP_DUTY_ACTUAL: self._duty or 0.0,
             FAULT_RCD_TRIP: int(Fault.RCD_TRIP in faults),
             FAULT_DIODE_MISSING: int(Fault.DIODE_FAULT in faults),
+            FAULT_OVER_TEMPERATURE: int(Fault.OVER_TEMPERATURE in faults),
             CONTACTOR_FEEDBACK: int(self._state.contact),
         }
 

@@ -34,6 +34,11 @@ class GpioLock:
     times; then ``LOCK_FAILURE`` is reported and ``LockError`` raised. The
     next successful operation clears the fault (event with ``active=False``).
     ``locked`` is the position switch as read now. Operations are serialised.
+
+    ``run()`` watches the switch between operations: after a confirmed lock or
+    unlock it must stay there. When it leaves that position for ``supervise_s``
+    (a bolt forced back, a broken switch), ``LOCK_FAILURE`` is reported; it
+    clears when the switch returns or the next operation succeeds.
     """
 
     def __init__(
@@ -48,6 +53,7 @@ class GpioLock:
         pulse_s: float = 0.3,
         settle_s: float = 0.5,
         retries: int = 2,
+        supervise_s: float = 0.2,
         pin_factory: object | None = None,
     ) -> None:
         name = f"lock of connector {connector_id}"
@@ -60,6 +66,7 @@ class GpioLock:
         check_flag(f"{name}: feedback_active_high", feedback_active_high)
         self._pulse_s = check_duration(f"{name}: pulse_s", pulse_s, positive=True)
         self._settle_s = check_duration(f"{name}: settle_s", settle_s)
+        self._supervise_s = check_duration(f"{name}: supervise_s", supervise_s)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise HalConfigError(f"{name}: retries must be a whole number >= 0, got {retries!r}")
         self._retries = retries
@@ -67,6 +74,8 @@ class GpioLock:
         self._name = name
         self._events = events
         self._failed = False
+        self._expected: bool | None = None  # position confirmed by the last operation
+        self._moved_alone = False  # the fault came from supervision, not an operation
         self._operation = asyncio.Lock()
         opened: list[OutputPin | InputPin] = []
         try:
@@ -107,6 +116,31 @@ class GpioLock:
     async def unlock(self) -> None:
         await self._drive(False)
 
+    async def run(self) -> None:
+        """Supervise the position switch between operations until cancelled."""
+        since: float | None = None
+        while True:
+            await asyncio.sleep(POLL_S)
+            expected = self._expected
+            if expected is None or self._operation.locked():
+                since = None
+                continue
+            if self.locked is expected:
+                since = None
+                if self._moved_alone:
+                    self._moved_alone = False
+                    log.info("%s: position switch back where it was put", self._name)
+                    self._report(False)
+                continue
+            now = time.monotonic()
+            if since is None:
+                since = now
+            elif now - since >= self._supervise_s and not self._failed:
+                where = "locked" if expected else "unlocked"
+                log.error("%s: position switch left the %s position", self._name, where)
+                self._moved_alone = True
+                self._report(True)
+
     def release_pins(self) -> None:
         """Stop driving and give the GPIO lines back (the driver is unusable after)."""
         self._lock_out.off()
@@ -128,11 +162,15 @@ class GpioLock:
                 finally:
                     drive.off()
                 if await self._wait_for(locked):
+                    self._expected = locked
+                    self._moved_alone = False
                     self._report(False)
                     return
                 log.warning(
                     "%s: %s attempt %d of %d not confirmed", self._name, verb, attempt, attempts
                 )
+            self._expected = None
+            self._moved_alone = False
             self._report(True)
             raise LockError(
                 f"{self._name}: did not {verb} after {attempts} attempt(s) (feedback unchanged)"

@@ -28,7 +28,7 @@ from hal.sim.world import MAX_CURRENT_A, MIN_OFFER_A, Clock, World
 log = logging.getLogger("hal.sim")
 
 
-def _option(
+def number_option(
     name: str,
     value: object,
     *,
@@ -49,7 +49,7 @@ def _option(
     return number
 
 
-def _nullable(
+def nullable_option(
     name: str,
     value: object,
     meaning: str,
@@ -61,7 +61,7 @@ def _nullable(
     if value is None:
         return None
     null = f"null ({meaning}) or "
-    return _option(name, value, low=low, high=high, low_open=low_open, null=null)
+    return number_option(name, value, low=low, high=high, low_open=low_open, null=null)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +94,23 @@ class SimOptions:
             return options.get(name, getattr(default, name))
 
         return cls(
-            tick_s=_option("tick_s", get("tick_s"), low=0.0, low_open=True),
-            relay_delay_s=_option("relay_delay_s", get("relay_delay_s"), low=0.0),
-            lock_delay_s=_option("lock_delay_s", get("lock_delay_s"), low=0.0),
-            cable_rating_a=_nullable(
+            tick_s=number_option("tick_s", get("tick_s"), low=0.0, low_open=True),
+            relay_delay_s=number_option("relay_delay_s", get("relay_delay_s"), low=0.0),
+            lock_delay_s=number_option("lock_delay_s", get("lock_delay_s"), low=0.0),
+            cable_rating_a=nullable_option(
                 "cable_rating_a",
                 get("cable_rating_a"),
                 "fixed cable",
                 low=MIN_OFFER_A,
                 high=MAX_CURRENT_A,
             ),
-            ev_max_current_a=_option(
+            ev_max_current_a=number_option(
                 "ev_max_current_a", get("ev_max_current_a"), low=0.0, high=MAX_CURRENT_A
             ),
-            battery_kwh=_nullable(
+            battery_kwh=nullable_option(
                 "battery_kwh", get("battery_kwh"), "no SoC", low=0.0, low_open=True
             ),
-            meter_start_wh=_option("meter_start_wh", get("meter_start_wh"), low=0.0),
+            meter_start_wh=number_option("meter_start_wh", get("meter_start_wh"), low=0.0),
         )
 
 

@@ -56,11 +56,10 @@ async def test_pilot_follows_the_vehicle(rig: Rig, state: PilotState) -> None:
 
 
 async def test_pilot_change_emits_one_event_per_change(rig: Rig) -> None:
-    rig.plant.set_ev(1, cp_state=PilotState.B)
-    rig.plant.set_ev(1, cp_state=PilotState.B)
-    rig.plant.set_ev(1, cp_state=PilotState.C)
-    rig.plant.set_ev(2, cp_state=PilotState.B)
-    rig.plant.set_ev(1, cp_state=PilotState.A)
+    # Each state lasts long enough to be seen (a pilot is sampled, not watched).
+    for connector, state in [(1, "B"), (1, "B"), (1, "C"), (2, "B"), (1, "A")]:
+        rig.plant.set_ev(connector, cp_state=PilotState(state))
+        await rig.settle()
     assert await drain(rig) == [
         PilotChanged(1, PilotState.B),
         PilotChanged(1, PilotState.C),

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hal.errors import MeterError, RelayError
 from hal.interfaces import BoardSettings, EnergyMeter, Fault, MeterReading, PilotState
-from tests.contract.rigs import MakeRig, OpenRig, Rig, start_charging
+from tests.contract.rigs import MakeRig, OpenRig, Rig, open_rig, start_charging
 
 VOLTS = 230.0
 HOUR_S = 3600.0
 
 
 def approx(value: float | tuple[float, ...]) -> Any:
-    return pytest.approx(value, rel=1e-3, abs=1e-3)
+    # A pilot PWM carries the offer in 0.1 % duty steps (0.06 A): up to 0.4 % off at 10 A.
+    return pytest.approx(value, rel=5e-3, abs=1e-3)
 
 
 def meter_of(rig: Rig, connector_id: int = 1) -> EnergyMeter:
@@ -197,13 +199,24 @@ _ops = st.one_of(
 )
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# One property, two budgets: an emulated rig waits for real CAN, GPIO and Modbus timing.
+@settings(max_examples=60, deadline=None)
 @given(charging=st.booleans(), ops=st.lists(_ops, max_size=25))
-async def test_energy_never_decreases_and_flows_only_when_allowed(
+async def test_energy_never_decreases_and_flows_only_when_allowed_simulated(
+    charging: bool, ops: list[tuple[str, Any]]
+) -> None:
+    await _energy_never_decreases(functools.partial(open_rig, "simulated"), charging, ops)
+
+
+@settings(max_examples=4, deadline=None)
+@given(charging=st.booleans(), ops=st.lists(_ops, min_size=3, max_size=6))
+async def test_energy_never_decreases_and_flows_only_when_allowed_emulated(
+    charging: bool, ops: list[tuple[str, Any]]
+) -> None:
+    await _energy_never_decreases(functools.partial(open_rig, "emulated"), charging, ops)
+
+
+async def _energy_never_decreases(
     rig_opener: OpenRig, charging: bool, ops: list[tuple[str, Any]]
 ) -> None:
     async with rig_opener(connectors=1, board=BoardSettings(phases=3)) as rig:

@@ -14,13 +14,14 @@ from hal.interfaces import (
     EvseController,
     Fault,
     FaultChanged,
+    HalEvent,
     PilotChanged,
     PilotState,
     PlantControl,
     Relay,
     TokenPresented,
 )
-from tests.contract.rigs import Rig, drain, start_charging
+from tests.contract.rigs import Rig, collect, drain, start_charging
 
 STATION_FAULTS = [Fault.READER_OFFLINE, Fault.EMERGENCY_STOP]
 
@@ -85,7 +86,9 @@ async def test_set_ev_accepts_bounds(rig: Rig, value: float) -> None:
 async def test_token_uid_is_upper_case_hex(rig: Rig, uid: str, expected: str) -> None:
     rig.plant.present_token(uid)
     rig.plant.present_token(uid, 2)
-    assert await drain(rig) == [TokenPresented(expected, None), TokenPresented(expected, 2)]
+    got = await collect(rig, 2)  # two readers: in either order
+    assert set(got) == {TokenPresented(expected, None), TokenPresented(expected, 2)}
+    assert len(got) == 2
 
 
 @pytest.mark.parametrize("uid", ["", "0", "F" * 21, "XYZ123", "04 A2", "04:A2:B3", "0x04"])
@@ -104,25 +107,25 @@ async def test_token_for_unknown_connector(rig: Rig, connector_id: int) -> None:
 
 async def test_token_ignored_while_station_reader_offline(rig: Rig) -> None:
     rig.plant.set_fault(0, Fault.READER_OFFLINE, True)
-    await drain(rig)
+    assert await collect(rig, 1) == [FaultChanged(0, Fault.READER_OFFLINE, True)]
     rig.plant.present_token("04A2")
     rig.plant.present_token("04A2", 1)
     assert await drain(rig) == []
     rig.plant.set_fault(0, Fault.READER_OFFLINE, False)
+    assert await collect(rig, 1) == [FaultChanged(0, Fault.READER_OFFLINE, False)]
     rig.plant.present_token("04A2")
-    assert await drain(rig) == [
-        FaultChanged(0, Fault.READER_OFFLINE, False),
-        TokenPresented("04A2"),
-    ]
+    assert await collect(rig, 1) == [TokenPresented("04A2")]
 
 
 async def test_token_ignored_while_connector_reader_offline(rig: Rig) -> None:
     rig.plant.set_fault(1, Fault.READER_OFFLINE, True)
-    await drain(rig)
+    assert await collect(rig, 1) == [FaultChanged(1, Fault.READER_OFFLINE, True)]
     rig.plant.present_token("04A2", 1)
     rig.plant.present_token("04A3", 2)
     rig.plant.present_token("04A4")
-    assert await drain(rig) == [TokenPresented("04A3", 2), TokenPresented("04A4")]
+    got = await collect(rig, 2)
+    assert set(got) == {TokenPresented("04A3", 2), TokenPresented("04A4")}
+    assert len(got) == 2
 
 
 # ---------------------------------------------------------------- faults
@@ -130,18 +133,25 @@ async def test_token_ignored_while_connector_reader_offline(rig: Rig) -> None:
 
 @pytest.mark.parametrize("fault", list(Fault))
 async def test_fault_events_once_per_change(rig: Rig, fault: Fault) -> None:
+    seen = fault in rig.idle_faults  # else found by a driver when it acts, or by the firmware
+
+    async def faults() -> list[HalEvent]:  # a silent controller also shows pilot F
+        events = await collect(rig, 1) if seen else await drain(rig)
+        return [e for e in events if isinstance(e, FaultChanged)]
+
     rig.plant.set_fault(2, fault, True)
     rig.plant.set_fault(2, fault, True)
+    assert await faults() == ([FaultChanged(2, fault, True)] if seen else [])
     rig.plant.set_fault(2, fault, False)
     rig.plant.set_fault(2, fault, False)
-    assert await drain(rig) == [FaultChanged(2, fault, True), FaultChanged(2, fault, False)]
+    assert await faults() == ([FaultChanged(2, fault, False)] if seen else [])
 
 
-@pytest.mark.parametrize("fault", STATION_FAULTS)
+@pytest.mark.parametrize("fault", sorted(STATION_FAULTS))
 async def test_station_faults_on_connector_zero(rig: Rig, fault: Fault) -> None:
     rig.plant.set_fault(0, fault, True)
     rig.plant.set_fault(0, fault, True)
-    assert await drain(rig) == [FaultChanged(0, fault, True)]
+    assert await collect(rig, 1) == [FaultChanged(0, fault, True)]
 
 
 @pytest.mark.parametrize("fault", [f for f in Fault if f not in STATION_FAULTS])
@@ -158,9 +168,9 @@ async def test_fault_on_unknown_connector(rig: Rig, connector_id: int) -> None:
 
 
 async def test_faults_of_connectors_are_separate(rig: Rig) -> None:
-    rig.plant.set_fault(1, Fault.RCD_TRIP, True)
-    rig.plant.set_fault(2, Fault.RCD_TRIP, True)
-    rig.plant.set_fault(1, Fault.RCD_TRIP, False)
+    for connector, active in [(1, True), (2, True), (1, False)]:
+        rig.plant.set_fault(connector, Fault.RCD_TRIP, active)
+        await rig.settle()
     assert await drain(rig) == [
         FaultChanged(1, Fault.RCD_TRIP, True),
         FaultChanged(2, Fault.RCD_TRIP, True),

@@ -65,6 +65,34 @@ def test_unknown_hal_backend_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "quantum" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("hal", "needle"),
+    [
+        (
+            "{backend: hardware, gpio: {factory: mock}, relay: {pin: 17},"
+            " lock: {driver: none}, can: {interface: virtual}, meter: {port: /dev/ttyNOPE7}}",
+            "hal.meter.port: /dev/ttyNOPE7",
+        ),
+        (
+            "{backend: hardware, gpio: {factory: mock}}",
+            "hal.relay: required setting(s) missing: pin",
+        ),
+        ("{backend: hardware, relay: {driver: spi}}", "hal.relay.driver: unknown driver 'spi'"),
+        ("{backend: emulated, relay_delay_s: soon}", "hal.relay_delay_s"),
+    ],
+)
+def test_bad_hardware_settings_exit_2(tmp_path: Path, hal: str, needle: str) -> None:
+    path = tmp_path / "cp.yaml"
+    path.write_text(
+        "ocpp: {csms_url: 'ws://127.0.0.1:1', charge_point_id: CP}\n"
+        f"hal: {hal}\nstate_dir: {tmp_path}\n"
+    )
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_status_api_contract(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     data = await daemon.get("/status")

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from tests.integration.harness import Daemon, charge_session_start
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -34,8 +36,12 @@ async def test_status_sequence_of_a_session(daemon: Daemon) -> None:
 
 async def test_multi_connector_station(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(connectors=2)
-    for connector in (0, 1, 2):
-        await d.wait_status("Available", connector=connector)
+    for connector in (0, 1, 2):  # in no particular order
+        await d.log.wait_for(
+            "StatusNotification",
+            lambda p, c=connector: p["connectorId"] == c and p["status"] == "Available",
+        )
+    d.mark()
     await d.sim(2, cp_state="B")
     await d.wait_status("Preparing", connector=2)
     await d.tap("AA01")  # goes to the plugged connector
@@ -95,10 +101,13 @@ async def test_overcurrent_cuts_off_until_unplugged(daemon: Daemon) -> None:
 async def test_lock_failure_in_a_session(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("lock_failure")
+    # The simulator reports it at once; a lock driver finds it when the unlock fails.
+    await daemon.tap("AABBCCDD")
     assert (await daemon.wait_status("Faulted"))["errorCode"] == "ConnectorLockFailure"
-    assert (await daemon.connector())["relay_closed"] is False
+    assert (await daemon.log.wait_for("StopTransaction"))["reason"] == "Local"
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["locked"] is True
     await daemon.fault("lock_failure", active=False)
-    await _leaves_faulted(daemon)
 
 
 async def test_pilot_error_states(daemon: Daemon) -> None:
@@ -124,11 +133,13 @@ async def test_meter_and_reader_failures(daemon: Daemon) -> None:
 
 
 async def test_lock_failure_prevents_energizing(daemon: Daemon) -> None:
+    # Found at once by the simulator, by the lock driver when it fails to lock (emulated).
     await daemon.fault("lock_failure")
-    await daemon.wait_status("Faulted")
     await daemon.sim(cp_state="C")
     await daemon.tap("BB01")
     await daemon.log.wait_for("Authorize")
+    status = await daemon.wait_status("Faulted")
+    assert status["errorCode"] == "ConnectorLockFailure"
     assert daemon.log.calls("StartTransaction") == []
     assert (await daemon.connector())["relay_closed"] is False
 
@@ -144,3 +155,31 @@ async def test_minimum_status_duration(make_daemon: MakeDaemon) -> None:
     await d.wait_status("Preparing", timeout=5)
     statuses = [p["status"] for p in d.log.calls("StatusNotification") if p["connectorId"] == 1]
     assert statuses == ["Available", "Preparing"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_code"),
+    [
+        ("diode_fault", "EVCommunicationError"),
+        ("ev_communication_lost", "EVCommunicationError"),
+        ("over_temperature", "HighTemperature"),
+    ],
+)
+async def test_controller_faults_in_a_session(daemon: Daemon, fault: str, error_code: str) -> None:
+    await charge_session_start(daemon)
+    await daemon.fault(fault)
+    assert (await daemon.wait_status("Faulted"))["errorCode"] == error_code
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["offered_current_a"] == 0
+    await daemon.fault(fault, active=False)
+    assert (await _leaves_faulted(daemon))["errorCode"] == "NoError"
+
+
+async def test_contactor_that_does_not_close(daemon: Daemon) -> None:
+    await daemon.fault("contactor_failed_to_close")
+    await daemon.sim(cp_state="C")
+    await daemon.tap("AABBCCDD")  # known at once (simulator) or when the close fails (driver)
+    status = await daemon.wait_status("Faulted")
+    assert status["errorCode"] == "PowerSwitchFailure"
+    c = await daemon.connector()
+    assert c["relay_closed"] is False and c["offered_current_a"] == 0

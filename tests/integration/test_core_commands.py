@@ -87,9 +87,12 @@ async def test_change_availability_accepted_scheduled_rejected_and_persisted(
     ] == "Rejected"
     # Persisted across a restart.
     await daemon.stop()
+    daemon.mark()
     await daemon.start()
-    c = await daemon.connector()
-    assert c["status"] == "Unavailable"
+    first = await daemon.log.wait_for(
+        "StatusNotification", lambda p: p["connectorId"] == 1, since=daemon._since
+    )
+    assert first["status"] == "Unavailable"  # never shown Available after the restart
     daemon.mark()
     await daemon.log.call("ChangeAvailability", {"connectorId": 0, "type": "Operative"})
     await daemon.wait_status("Available")

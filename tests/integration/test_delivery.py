@@ -64,7 +64,7 @@ async def test_offline_session_is_delivered_in_order_with_the_csms_id(
     else:
         raise AssertionError("messages were not queued while offline")
     await d.tap("0FF10AD1")
-    await d.wait_connector(lambda c: c["transaction_id"] is None and not c["relay_closed"])
+    await d.wait_connector(lambda c: c["local_transaction_id"] is None)
     stopped_at = datetime.now().astimezone()
     d.csms.refuse = False
     await d.log.wait_for("StopTransaction", timeout=15)

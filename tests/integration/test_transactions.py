@@ -158,15 +158,14 @@ async def test_cache_survives_restart_and_offline_start(make_daemon: MakeDaemon)
     await d.start(wait_boot=False)
     await d.sim(cp_state="B")
     await d.tap("CA02")  # offline: LocalAuthorizeOffline (default true) + cached Accepted
-    c = await d.wait_connector(lambda c: c["local_transaction_id"] is not None)
+    await d.wait_connector(lambda c: c["local_transaction_id"] is not None)
     await d.sim(cp_state="C")
-    c = await d.wait_connector(lambda c: c["relay_closed"])
-    assert c["status"] == "Charging"
+    await d.wait_connector(lambda c: c["relay_closed"] and c["status"] == "Charging")
     d.csms.refuse = False
     start = await d.log.wait_for(
         "StartTransaction", lambda p: p["idTag"] == "CA02", since=1, timeout=15
     )
-    c = await d.wait_connector(lambda c: c["transaction_id"] is not None)
+    await d.wait_connector(lambda c: c["transaction_id"] is not None)
     assert start["idTag"] == "CA02"
 
 
@@ -221,8 +220,8 @@ async def test_ev_disconnect_keeps_transaction_when_configured(make_daemon: Make
     await charge_session_start(d)
     await d.sim(cp_state="A")
     await d.wait_status("SuspendedEV")
-    c = await d.connector()
-    assert c["transaction_id"] is not None and c["locked"] is True and not c["relay_closed"]
+    c = await d.wait_connector(lambda c: not c["relay_closed"])
+    assert c["transaction_id"] is not None and c["locked"] is True
     await d.sim(cp_state="C")
     await d.wait_connector(lambda c: c["relay_closed"])
     assert d.log.calls("StopTransaction") == []

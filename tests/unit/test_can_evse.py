@@ -177,6 +177,7 @@ def status_frame(frame_id: int = 0x200, **changes: int | float) -> can.Message:
         "CP_DutyActual": 0.0,
         "Fault_RCD_Trip": 0,
         "Fault_DiodeMissing": 0,
+        "Fault_OverTemperature": 0,
         "Contactor_Feedback": 0,
     }
     values.update(changes)
@@ -201,6 +202,7 @@ def test_evse_dbc_layout_and_round_trip() -> None:
         "CP_DutyActual": 53.3,
         "Fault_RCD_Trip": 1,
         "Fault_DiodeMissing": 0,
+        "Fault_OverTemperature": 1,
         "Contactor_Feedback": 1,
     }
     assert decode(status, status.encode(values)) == pytest.approx(values)
@@ -295,7 +297,7 @@ async def test_command_is_repeated_cyclically(open_bus: OpenBus, tasks: Tasks) -
 # ---------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("fault", [Fault.RCD_TRIP, Fault.DIODE_FAULT])
+@pytest.mark.parametrize("fault", [Fault.RCD_TRIP, Fault.DIODE_FAULT, Fault.OVER_TEMPERATURE])
 async def test_fault_bits_produce_fault_events(
     open_bus: OpenBus, tasks: Tasks, fault: Fault
 ) -> None:

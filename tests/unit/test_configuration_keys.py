@@ -110,7 +110,9 @@ def test_every_key_readable_with_its_type(
         getattr(config, other)(name)
 
 
-@pytest.mark.parametrize("spec", [s for s in CORE_KEYS if s.name != "AuthorizationKey"], ids=str)
+@pytest.mark.parametrize(
+    "spec", [s for s in CORE_KEYS if s.name != "AuthorizationKey"], ids=lambda s: s.name
+)
 def test_every_default_is_valid(spec: KeySpec) -> None:
     ctx = CheckContext(
         FACTS, lambda key: next(s.default_for(FACTS) for s in CORE_KEYS if s.name == key)

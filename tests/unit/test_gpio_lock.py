@@ -186,12 +186,11 @@ async def test_retries_then_lock_failure_with_event() -> None:
 
 async def test_no_retries() -> None:
     async with bench(retries=0) as b:
-        await b.lock.lock()
         b.world.set_fault(1, Fault.LOCK_FAILURE, True)
         with pytest.raises(LockError, match="1 attempt"):
-            await b.lock.unlock()
-        assert len(pulses(b.factory, UNLOCK)) == 1
-        assert b.lock.locked is True
+            await b.lock.lock()
+        assert len(pulses(b.factory, LOCK)) == 1
+        assert b.lock.locked is False
 
 
 async def test_already_in_position_is_success_even_with_a_stuck_motor() -> None:
@@ -204,14 +203,13 @@ async def test_already_in_position_is_success_even_with_a_stuck_motor() -> None:
 
 async def test_success_after_failure_clears_the_fault() -> None:
     async with bench(retries=0) as b:
-        await b.lock.lock()
         b.world.set_fault(1, Fault.LOCK_FAILURE, True)
         with pytest.raises(LockError):
-            await b.lock.unlock()
-        assert b.lock.locked is True  # keeps its position
+            await b.lock.lock()
+        assert b.lock.locked is False  # keeps its position
         b.world.set_fault(1, Fault.LOCK_FAILURE, False)
-        await b.lock.unlock()
-        assert b.lock.locked is False
+        await b.lock.lock()
+        assert b.lock.locked is True
         assert b.lock.failed is False
         assert drain(b.events) == [
             FaultChanged(1, Fault.LOCK_FAILURE, True),
@@ -267,3 +265,43 @@ def test_bad_configuration(kwargs: dict[str, Any]) -> None:
         GpioLock(1, asyncio.Queue(), pin_factory=factory, **kwargs)
     # whatever was taken before the error was given back
     assert factory.pin(LOCK).function == "input"
+
+
+# ---------------------------------------------------------------- supervision
+
+
+async def test_supervision_reports_a_lock_that_breaks_open_and_its_return() -> None:
+    async with bench() as b, running(b.lock.run()):
+        await b.lock.lock()
+        b.world.set_locked(1, False)  # the bolt is forced back
+        await until(lambda: b.lock.failed)
+        assert b.lock.locked is False
+        assert drain(b.events) == [FaultChanged(1, Fault.LOCK_FAILURE, True)]
+        b.world.set_locked(1, True)  # it springs back
+        await until(lambda: not b.lock.failed)
+        assert b.lock.locked is True
+        assert drain(b.events) == [FaultChanged(1, Fault.LOCK_FAILURE, False)]
+
+
+async def test_supervision_ignores_a_blip_shorter_than_supervise_s() -> None:
+    async with bench() as b, running(b.lock.run()):
+        await b.lock.lock()
+        b.world.set_locked(1, False)
+        await asyncio.sleep(0.05)
+        b.world.set_locked(1, True)
+        await asyncio.sleep(0.3)
+        assert b.lock.failed is False
+        assert drain(b.events) == []
+
+
+async def test_supervision_waits_for_a_confirmed_position() -> None:
+    async with bench() as b, running(b.lock.run()):
+        b.world.set_locked(1, True)  # moved by hand before any operation: nothing expected
+        await asyncio.sleep(0.3)
+        assert drain(b.events) == []
+        await b.lock.unlock()
+        b.world.set_locked(1, True)  # now it must stay unlocked
+        await until(lambda: b.lock.failed)
+        assert drain(b.events) == [FaultChanged(1, Fault.LOCK_FAILURE, True)]
+        await b.lock.unlock()  # a confirmed operation clears it
+        assert drain(b.events) == [FaultChanged(1, Fault.LOCK_FAILURE, False)]

@@ -1,0 +1,1 @@
+"""Real drivers on a real board (``hal: {backend: hardware}``)."""

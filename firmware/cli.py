@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as err:
-        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
         print(f"{args.config}: OK")
@@ -54,16 +54,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     logs.setup(config.log_level)
+    logs.add_secret(config.ocpp.password)
     from firmware.app import App
 
     async def go() -> bool:
         app = App(config)
+        # The key the CSMS set (persisted) and every later one are secrets too.
+        logs.add_secret(app.ocpp_config.get("AuthorizationKey"))
+        app.ocpp_config.subscribe(_secret_keys)
         return await app.run()
 
     try:
         restart = asyncio.run(go())
     except (HalConfigError, ConfigError) as err:
-        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
         return EXIT_CONFIG
     except FirmwareError as err:
         log.critical("cannot run: %s", err)
@@ -77,13 +81,18 @@ def _run(config: Config) -> int:
     return 0
 
 
+def _secret_keys(key: str, value: str) -> None:
+    if key == "AuthorizationKey":
+        logs.add_secret(value)
+
+
 def _status(args: argparse.Namespace) -> int:
     base = args.api
     if base is None and args.config is not None:
         try:
             config = load_config(args.config)
         except ConfigError as err:
-            print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+            print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
             return EXIT_CONFIG
         base = f"http://{config.api.host}:{config.api.port}"
     base = (base or "http://127.0.0.1:8180").rstrip("/")

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as err:
-        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
         print(f"{args.config}: OK")
@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     logs.setup(config.log_level)
+    logs.add_secret(config.ocpp.password)
     from firmware.app import App
 
     async def go() -> bool:
         app = App(config)
+        # The key the CSMS set (persisted) and every later one are secrets too.
+        logs.add_secret(app.ocpp_config.get("AuthorizationKey"))
+        app.ocpp_config.subscribe(_secret_keys)
         return await app.run()
 
     try:
@@ -66,7 +70,7 @@ def _run(config: Config) -> int:
         except ExceptionGroup as group:  # raised inside the app's TaskGroup
             raise _first_known(group) from group
     except (HalConfigError, ConfigError) as err:
-        print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+        print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
         return EXIT_CONFIG
     except FirmwareError as err:
         log.critical("cannot run: %s", err)
@@ -91,13 +95,18 @@ def _first_known(group: ExceptionGroup[Exception]) -> Exception:
     return group
 
 
+def _secret_keys(key: str, value: str) -> None:
+    if key == "AuthorizationKey":
+        logs.add_secret(value)
+
+
 def _status(args: argparse.Namespace) -> int:
     base = args.api
     if base is None and args.config is not None:
         try:
             config = load_config(args.config)
         except ConfigError as err:
-            print(f"chargepoint: configuration error: {err}", file=sys.stderr)
+            print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
             return EXIT_CONFIG
         base = f"http://{config.api.host}:{config.api.port}"
     base = (base or "http://127.0.0.1:8180").rstrip("/")

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from firmware import logs
 from firmware.clock import Clock, iso
 from firmware.ocpp.errors import CallFailed, InvalidRequest, NotConnected
 from firmware.ocpp.rpc import Rpc
@@ -234,29 +235,34 @@ class Outbox:
                 await self._wakeup.wait()
                 continue
             await self._ready.wait()
-            payload = self._with_transaction_id(message)
-            if payload is None:
-                log.error(
-                    "dropping %s #%d: transaction %s has no CSMS transactionId "
-                    "(its StartTransaction was never confirmed)",
-                    message.action,
-                    message.seq,
-                    message.local_tx,
-                )
-                self._give_up(message, "transaction has no CSMS id")
-                continue
-            try:
-                result = await self.rpc.call(message.action, payload)
-            except NotConnected:
-                continue  # no attempt spent while offline
-            except InvalidRequest as err:
-                log.error("dropping %s #%d: %s", message.action, message.seq, err)
-                self._give_up(message, str(err))
-                continue
-            except CallFailed as err:
-                await self._failed(message, err)
-                continue
-            self._delivered(message, result)
+            with logs.context(transaction=message.local_tx):
+                await self._send(message)
+
+    async def _send(self, message: QueuedMessage) -> None:
+        """One attempt at delivering the head of the queue."""
+        payload = self._with_transaction_id(message)
+        if payload is None:
+            log.error(
+                "dropping %s #%d: transaction %s has no CSMS transactionId "
+                "(its StartTransaction was never confirmed)",
+                message.action,
+                message.seq,
+                message.local_tx,
+            )
+            self._give_up(message, "transaction has no CSMS id")
+            return
+        try:
+            result = await self.rpc.call(message.action, payload)
+        except NotConnected:
+            return  # no attempt spent while offline
+        except InvalidRequest as err:
+            log.error("dropping %s #%d: %s", message.action, message.seq, err)
+            self._give_up(message, str(err))
+            return
+        except CallFailed as err:
+            await self._failed(message, err)
+            return
+        self._delivered(message, result)
 
     def _delivered(self, message: QueuedMessage, result: dict[str, Any]) -> None:
         # Handlers first (they persist what the answer says, e.g. the CSMS

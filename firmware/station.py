@@ -104,6 +104,7 @@ class Station:
                 record.local_id,
                 record.connector_id,
                 meter_stop,
+                extra={"connector": record.connector_id, "transaction": record.local_id},
             )
         return len(open_txs)
 
@@ -295,7 +296,11 @@ class Station:
                 try:
                     await controller.poll()
                 except Exception:
-                    log.exception("connector %d poll failed", controller.id)
+                    log.exception(
+                        "connector %d poll failed",
+                        controller.id,
+                        extra={"connector": controller.id},
+                    )
             now = self.ctx.clock.monotonic()
             wake = now + self.ctx.meter_poll_s
             for controller in self.connectors.values():

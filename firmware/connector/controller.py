@@ -1,7 +1,8 @@
 """One connector: session sequencing, hardware reconciliation, status.
 
 Every public coroutine runs under the connector's lock, so events are handled
-one at a time. After each event ``_reconcile`` drives the hardware towards
+one at a time; while it is held, log lines carry the connector and its
+transaction. After each event ``_reconcile`` drives the hardware towards
 what the state allows (offered current, relay) and ``_refresh`` reports the
 derived status. The relay opens on any doubt: whenever a step fails, the
 desired state is recomputed and energy is withdrawn first.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from firmware import logs
 from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
 from firmware.connector.context import ConnectorContext
@@ -131,6 +134,15 @@ class ConnectorController:
 
     # ------------------------------------------------------------ plumbing
 
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        async with self._lock:
+            with logs.context(connector=self.id, transaction=self._transaction_id):
+                yield
+
+    def _transaction_id(self) -> int | None:
+        return self.tx.local_id if self.tx is not None else None
+
     def _refresh(self) -> None:
         status = derive_status(self._status_inputs())
         if status != self.status:
@@ -186,14 +198,14 @@ class ConnectorController:
     # ------------------------------------------------------------ events
 
     async def start(self) -> None:
-        async with self._lock:
+        async with self._turn():
             self.pilot = self.hw.evse.pilot
             await self._read()
             await self._reconcile()
             self._refresh()
 
     async def on_pilot(self, state: PilotState) -> None:
-        async with self._lock:
+        async with self._turn():
             previous, self.pilot = self.pilot, state
             log.info("connector %d pilot %s -> %s", self.id, previous.value, state.value)
             if state is PilotState.A:
@@ -220,7 +232,7 @@ class ConnectorController:
             self._refresh()
 
     async def on_fault(self, fault: Fault, active: bool) -> None:
-        async with self._lock:
+        async with self._turn():
             if active:
                 self.faults.add(fault)
                 log.warning("connector %d fault %s", self.id, fault.value)
@@ -242,7 +254,7 @@ class ConnectorController:
         charging_profile: dict[str, Any] | None = None,
     ) -> bool:
         """An accepted authorization for this connector. False if it cannot be taken."""
-        async with self._lock:
+        async with self._turn():
             if self.tx is not None or not self.effective_operative or self.fatal:
                 return False
             timeout = self.ctx.config.get_int("ConnectionTimeOut")
@@ -259,7 +271,8 @@ class ConnectorController:
             await self._reconcile()
             self._refresh()
         if seq is not None:
-            await self._await_confirmation(seq)
+            with logs.context(connector=self.id, transaction=self._transaction_id):
+                await self._await_confirmation(seq)
         return True
 
     def _spawn_confirmation_wait(self, seq: int) -> None:
@@ -323,7 +336,7 @@ class ConnectorController:
             log.warning(
                 "connector %d StartTransaction not confirmed (%s)", self.id, err or "timeout"
             )
-        async with self._lock:
+        async with self._turn():
             if self.tx is tx and not tx.confirmed and not tx.energy_allowed:
                 decision = self.ctx.offline_decision(tx.id_tag)
                 if decision:
@@ -340,7 +353,7 @@ class ConnectorController:
         self.ctx.spawn(self._apply_confirmation(local_id, csms_id, info))
 
     async def _apply_confirmation(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
-        async with self._lock:
+        async with self._turn():
             tx = self.tx
             if tx is None or tx.local_id != local_id:
                 return
@@ -370,7 +383,7 @@ class ConnectorController:
             self._refresh()
 
     async def stop(self, reason: str, id_tag: str | None = None) -> bool:
-        async with self._lock:
+        async with self._turn():
             if self.tx is None:
                 return False
             await self._stop(reason, id_tag)
@@ -424,7 +437,7 @@ class ConnectorController:
     # ------------------------------------------------------------ CSMS commands
 
     async def unlock(self) -> str:
-        async with self._lock:
+        async with self._turn():
             if self.hw.lock is None:
                 return "NotSupported"
             if self.tx is not None:
@@ -437,7 +450,7 @@ class ConnectorController:
             return "Unlocked" if ok else "UnlockFailed"
 
     async def set_availability(self, operative: bool) -> str:
-        async with self._lock:
+        async with self._turn():
             if self.tx is not None and not operative:
                 self.scheduled_operative = operative
                 self.ctx.availability.set(self.id, operative)
@@ -456,7 +469,7 @@ class ConnectorController:
 
     async def refresh(self) -> None:
         """Re-evaluate after a station-wide change (availability, limit)."""
-        async with self._lock:
+        async with self._turn():
             await self._reconcile()
             self._refresh()
 
@@ -474,7 +487,7 @@ class ConnectorController:
 
     async def poll(self) -> None:
         """One meter poll: readings, periodic samples, timeouts, energy caps."""
-        async with self._lock:
+        async with self._turn():
             now_mono = self.ctx.clock.monotonic()
             await self._read()
             self._check_overcurrent(now_mono)
@@ -524,7 +537,7 @@ class ConnectorController:
 
     async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:
         """Clock-aligned sample: queued in a transaction, returned for sending otherwise."""
-        async with self._lock:
+        async with self._turn():
             await self._read()
             sample = self._sample()
             if sample is None:

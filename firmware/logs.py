@@ -9,10 +9,15 @@ import time
 
 _AUTH_KEY_CALL = re.compile(r'("key"\s*:\s*"AuthorizationKey"\s*,\s*"value"\s*:\s*)"[^"]*"')
 _AUTH_KEY_CALL_REV = re.compile(r'("value"\s*:\s*)"[^"]*"(\s*,\s*"key"\s*:\s*"AuthorizationKey")')
+# scheme://user:password@host — an UpdateFirmware or GetDiagnostics location may carry
+# FTP or HTTP credentials, and frames are logged.
+_URL_PASSWORD = re.compile(r"""([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#@:"'<>]*:)[^\s/?#"'<>]*@""")
 
 
 def redact(text: str) -> str:
-    """Hide the value of an AuthorizationKey in an OCPP frame."""
+    """Hide the value of an AuthorizationKey in an OCPP frame and passwords in URLs."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
     if "AuthorizationKey" not in text:
         return text
     text = _AUTH_KEY_CALL.sub(r'\1"***"', text)

@@ -1,7 +1,8 @@
-"""Firmware Management transfers: download (UpdateFirmware) and upload
-(GetDiagnostics). Not tied to OCPP messages."""
+"""Firmware Management transfers: download (UpdateFirmware), upload and the
+diagnostics archive (GetDiagnostics). Not tied to OCPP messages."""
 
 from firmware.transfer.client import download, upload
+from firmware.transfer.diagnostics import build_archive, build_archive_async, rotated_logs
 from firmware.transfer.errors import (
     AuthenticationFailed,
     EmptyFile,
@@ -29,7 +30,10 @@ __all__ = [
     "TransferFailed",
     "TransferTimeout",
     "UnsupportedScheme",
+    "build_archive",
+    "build_archive_async",
     "download",
     "redact_url",
+    "rotated_logs",
     "upload",
 ]

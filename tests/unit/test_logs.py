@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from firmware import logs
+from firmware.logs import redact
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 KEY = "0f1e2d3c4b5a69788796a5b4"  # an AuthorizationKey
@@ -282,3 +283,26 @@ def test_uncaught_exceptions_and_warnings_become_one_redacted_line() -> None:
         rf"{STAMP} WARNING py\.warnings .*UserWarning: deprecated password=\*\*\*", warned
     )
     assert PASSWORD not in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[2,"7","UpdateFirmware",{"location":"ftp://cp:s3cret@fw.example/a.bin"}]',
+            '[2,"7","UpdateFirmware",{"location":"ftp://cp:***@fw.example/a.bin"}]',
+        ),
+        ("ftp://user:p@ss@host/x a@b", "ftp://user:***@host/x a@b"),
+        (
+            "http://host:8080/a@b and ftp://anon@host/f",
+            "http://host:8080/a@b and ftp://anon@host/f",
+        ),
+        ("https://u:v@h/ and ftps://w:x@h:990/", "https://u:***@h/ and ftps://w:***@h:990/"),
+        (
+            '{"key": "AuthorizationKey", "value": "00112233"}',
+            '{"key": "AuthorizationKey", "value": "***"}',
+        ),
+    ],
+)
+def test_redact_urls_and_keys(text: str, expected: str) -> None:
+    assert redact(text) == expected

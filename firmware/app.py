@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Coroutine
@@ -18,7 +19,7 @@ from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.logs import redact
 from firmware.metering import supported_measurands
-from firmware.ocpp.connection import Backoff, Connection
+from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
@@ -26,6 +27,7 @@ from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
 from firmware.queue import Outbox
+from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.station import Station
 from firmware.storage.db import Database
 from hal.registry import build_backend
@@ -39,8 +41,11 @@ RESET_REASONS = {"Soft": "SoftReset", "Hard": "HardReset"}
 class App:
     """The running daemon. ``run()`` returns True when it should restart (Reset)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, service: ServiceNotifier | None = None) -> None:
         self.config = config
+        self.service = service if service is not None else ServiceNotifier()
+        self._link_changed = asyncio.Event()
+        self._status_task: asyncio.Task[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._spawned: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
@@ -124,6 +129,7 @@ class App:
             ping_interval_s=lambda: self.ocpp_config.get_int("WebSocketPingInterval"),
             backoff=Backoff(config.ocpp.reconnect_min_s, config.ocpp.reconnect_max_s),
             open_timeout_s=config.ocpp.response_timeout_s,
+            on_state=self._link_state,
         )
         self.ocpp_config.subscribe(self._config_changed)
         self.api = ApiServer(
@@ -169,7 +175,27 @@ class App:
             self.spawn(self.connection.close())
 
     async def _on_online(self) -> None:
+        self._link_changed.set()
         await self.notifier.resync()
+
+    def _link_state(self, _state: LinkState) -> None:
+        self._link_changed.set()
+
+    def _service_status(self) -> str:
+        return link_status(self.connection.state, self.registration.status, self.online())
+
+    async def _report_service_status(self, last: str) -> None:
+        """Keep systemd's STATUS= in step with the link to the CSMS."""
+        while True:
+            self._link_changed.clear()
+            text = self._service_status()
+            if text != last:
+                self.service.status(text)
+                last = text
+            # A Pending or Rejected boot raises no event: look again each second.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._link_changed.wait()
 
     def _start_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
         if local_tx is None:
@@ -254,7 +280,9 @@ class App:
                         self.station.run_clock_aligned(self._send_untracked), name="aligned"
                     ),
                 ]
+                tasks += self._start_service_tasks(tg)
                 await self._stop.wait()
+                self._notify_stopping()
                 await self._shutdown()
                 for task in [*tasks, *self._spawned]:
                     task.cancel()
@@ -264,6 +292,31 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         return self._restart
+
+    def _start_service_tasks(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        """READY=1 (hardware up, database open), then STATUS= updates and the watchdog."""
+        if not self.service.enabled:
+            return []
+        status = self._service_status()
+        self.service.ready(status)
+        self._status_task = tg.create_task(
+            self._report_service_status(status), name="service-status"
+        )
+        started = [self._status_task]
+        if self.service.watchdog_s is not None:
+            watchdog = Watchdog(self.service, self.service.watchdog_s)
+            started.append(tg.create_task(watchdog.run(), name="watchdog"))
+        return started
+
+    def _notify_stopping(self) -> None:
+        """The watchdog keeps pinging while we drain; link changes no longer matter."""
+        if self._status_task is not None:
+            self._status_task.cancel()
+        if self._restart:
+            # Re-executed in place: same main PID, the new image sends READY=1.
+            self.service.reloading(f"restarting ({self._stop_reason})")
+        else:
+            self.service.stopping(f"stopping ({self._stop_reason})")
 
     async def _shutdown(self) -> None:
         budget = self.config.shutdown_timeout_s

@@ -15,6 +15,7 @@ from pathlib import Path
 from firmware import __version__, logs
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError, FirmwareError
+from firmware.service_notify import ServiceNotifier
 from hal.errors import HalConfigError
 
 EXIT_CONFIG = 2
@@ -77,6 +78,10 @@ def _run(config: Config) -> int:
         return 1
     if restart:
         log.warning("restarting")
+        # The loop ended in good order: give the new image a whole watchdog interval.
+        service = ServiceNotifier()
+        if service.watchdog_s is not None:
+            service.watchdog()
         logging.shutdown()
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "firmware", *sys.argv[1:]])

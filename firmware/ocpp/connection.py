@@ -7,6 +7,8 @@ import base64
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -54,6 +56,16 @@ class Backoff:
         self.attempt = 0
 
 
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """What the link to the CSMS is doing, for status displays (systemd's STATUS=)."""
+
+    phase: Literal["connecting", "connected", "offline"]
+    url: str
+    detail: str = ""
+    retry_s: float | None = None
+
+
 class Connection:
     """Keeps one websocket to ``<csms_url>/<charge_point_id>`` open."""
 
@@ -67,6 +79,7 @@ class Connection:
         ping_interval_s: Callable[[], int],
         backoff: Backoff,
         open_timeout_s: float,
+        on_state: Callable[[LinkState], None] | None = None,
     ) -> None:
         self.rpc = rpc
         self.url = station_url(csms_url, charge_point_id)
@@ -78,10 +91,18 @@ class Connection:
         self.ping_changed = asyncio.Event()
         self._ws: ClientConnection | None = None
         self.connections = 0
+        self.state = LinkState("connecting", self.url)
+        self._on_state = on_state
+
+    def _set_state(self, state: LinkState) -> None:
+        self.state = state
+        if self._on_state is not None:
+            self._on_state(state)
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until cancelled."""
         while True:
+            self._set_state(LinkState("connecting", self.url))
             try:
                 ws = await self._connect()
             except (OSError, TimeoutError, WebSocketException) as err:
@@ -89,11 +110,14 @@ class Connection:
                 log.warning(
                     "cannot connect to %s: %s; retrying in %.1f s", self.url, _why(err), delay
                 )
+                why = f"cannot connect to {self.url}: {_why(err)}"
+                self._set_state(LinkState("offline", self.url, why, delay))
                 await asyncio.sleep(delay)
                 continue
             self._backoff.reset()
             self.connections += 1
             log.info("connected to %s", self.url)
+            self._set_state(LinkState("connected", self.url))
             try:
                 async with asyncio.TaskGroup() as tg:
                     pinger = tg.create_task(self._keepalive(ws))
@@ -104,6 +128,7 @@ class Connection:
                 await ws.close()
             delay = self._backoff.next_delay()
             log.warning("disconnected from CSMS; reconnecting in %.1f s", delay)
+            self._set_state(LinkState("offline", self.url, f"disconnected from {self.url}", delay))
             await asyncio.sleep(delay)
 
     async def _connect(self) -> ClientConnection:

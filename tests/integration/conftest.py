@@ -24,10 +24,15 @@ async def make_daemon(
 ) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
     daemons: list[Daemon] = []
 
-    async def factory(start: bool = True, wait_boot: bool = True, **overrides: Any) -> Daemon:
+    async def factory(
+        start: bool = True,
+        wait_boot: bool = True,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> Daemon:
         workdir = tmp_path / f"cp{len(daemons)}"
         workdir.mkdir()
-        daemon = Daemon(csms, workdir, overrides)
+        daemon = Daemon(csms, workdir, overrides, env or {})
         daemons.append(daemon)
         if start:
             await daemon.start(wait_boot=wait_boot)

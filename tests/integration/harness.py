@@ -27,6 +27,14 @@ HAL_BACKEND = os.environ.get("HAL_BACKEND", "simulated")
 HAL_OPTIONS: dict[str, dict[str, Any]] = {"simulated": {"tick_s": 0.05}, "emulated": {}}
 
 
+# A test run started by systemd must not hand the daemons its service manager.
+SERVICE_MANAGER_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_MANAGER_VARS}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,6 +92,7 @@ class Daemon:
     csms: BenchCsms
     workdir: Path
     overrides: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # on top of the test's environment
     proc: asyncio.subprocess.Process | None = None
     api_port: int = 0
     starts: int = 0
@@ -130,7 +139,7 @@ class Daemon:
             stdout=logfile,
             stderr=logfile,
             cwd=str(ROOT),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**inherited_env(), "PYTHONUNBUFFERED": "1", **self.env},
         )
         logfile.close()
         await self.wait_api()

@@ -21,14 +21,13 @@ end-to-end suite runs unchanged against both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -50,6 +49,7 @@ from hal.gpio.inputs import GpioEmergencyStop
 from hal.gpio.lock import GpioLock
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
+from hal.lifecycle import DriverSet
 from hal.modbus.meter import ModbusMeter
 from hal.registry import BackendFactory
 from hal.serial.line_reader import LineReader
@@ -61,7 +61,6 @@ log = logging.getLogger("hal.emulated")
 
 MAX_CONNECTORS = 4  # pins on the emulated 40-pin header: five per connector
 ESTOP_PIN = 26
-SAFE_STATE_TIMEOUT_S = 2.0
 READER_HOLD_OFF_S = 0.3  # same card ignored this long after its last sighting
 READER_REOPEN_S = (0.2, 1.0)  # backoff of a reader that went away: first and longest wait
 
@@ -127,15 +126,6 @@ class EmulatedOptions:
         )
 
 
-@dataclass
-class _Parts:
-    """Everything the backend started, for ``run`` and clean-up."""
-
-    emulators: list[object] = field(default_factory=list)
-    drivers: list[object] = field(default_factory=list)
-    buses: list[can.BusABC] = field(default_factory=list)
-
-
 class EmulatedBackend:
     def __init__(
         self,
@@ -160,8 +150,9 @@ class EmulatedBackend:
         )
         self._events: asyncio.Queue[HalEvent] = asyncio.Queue()
         self._dir = Path(tempfile.mkdtemp(prefix="chargepoint-emulated-"))
-        self._parts = _Parts()
-        self._buses_down = False
+        hardware: dict[int, ConnectorHardware] = {}
+        self._connectors: Mapping[int, ConnectorHardware] = MappingProxyType(hardware)
+        self._parts = DriverSet(self._connectors)
         self.factory = MockFactory()
         channel = f"emulated-{uuid.uuid4().hex[:8]}"
 
@@ -174,12 +165,11 @@ class EmulatedBackend:
             lock_delay_s=options.lock_delay_s,
             estop_pin=ESTOP_PIN,
         )
-        self._parts.emulators.append(self.gpio_plant)
-        self._parts.drivers.append(
+        self._parts.parts.append(self.gpio_plant)
+        self._parts.parts.append(
             GpioEmergencyStop(self._events, pin=ESTOP_PIN, pin_factory=self.factory)
         )
 
-        hardware: dict[int, ConnectorHardware] = {}
         self.line_readers: dict[int, LineReaderDevice] = {}
         for cid in self.world.connector_ids:
             w = wirings[cid]
@@ -212,7 +202,7 @@ class EmulatedBackend:
                 status_id=0x200 + 0x10 * (cid - 1),
                 command_id=0x201 + 0x10 * (cid - 1),
             )
-            self._parts.emulators.append(
+            self._parts.parts.append(
                 EmulatedEvseController(
                     self.world,
                     self._bus(channel),
@@ -226,12 +216,12 @@ class EmulatedBackend:
             if board.has_bms:
                 bms_channel = f"{channel}-bms{cid}"
                 bms = ChademoBms(cid, self._events, self._bus(bms_channel))
-                self._parts.emulators.append(
+                self._parts.parts.append(
                     EmulatedChademoVehicle(self.world, self._bus(bms_channel), cid)
                 )
             pair = PtyPair(self._dir, f"meter{cid}")
-            self._parts.emulators.append(pair)
-            self._parts.emulators.append(
+            self._parts.parts.append(pair)
+            self._parts.parts.append(
                 EmulatedMeter(self.world, cid, str(pair.server_path), map=options.meter_map)
             )
             meter = ModbusMeter(
@@ -245,8 +235,8 @@ class EmulatedBackend:
             )
             link = SerialLink(self._dir, f"reader{cid}")
             self.line_readers[cid] = LineReaderDevice(link)
-            self._parts.emulators.append(self.line_readers[cid])
-            self._parts.drivers.append(
+            self._parts.parts.append(self.line_readers[cid])
+            self._parts.parts.append(
                 LineReader(
                     self._events,
                     port=str(link.path),
@@ -257,12 +247,12 @@ class EmulatedBackend:
                     reopen_max_s=READER_REOPEN_S[1],
                 )
             )
-            self._parts.drivers += [relay, evse, meter] + [d for d in (lock, bms) if d is not None]
+            self._parts.parts += [relay, evse, meter] + [d for d in (lock, bms) if d is not None]
             hardware[cid] = ConnectorHardware(cid, relay, evse, meter, lock, bms)
         station_link = SerialLink(self._dir, "reader-station")
         self.pn532 = Pn532Device(station_link)
-        self._parts.emulators.append(self.pn532)
-        self._parts.drivers.append(
+        self._parts.parts.append(self.pn532)
+        self._parts.parts.append(
             Pn532Reader(
                 self._events,
                 port=str(station_link.path),
@@ -273,7 +263,6 @@ class EmulatedBackend:
                 reopen_max_s=READER_REOPEN_S[1],
             )
         )
-        self._connectors = MappingProxyType(hardware)
         self._plant = EmulatedPlant(self.world, self._events, self)
 
     def _bus(self, channel: str) -> can.BusABC:
@@ -303,32 +292,12 @@ class EmulatedBackend:
             self._dir,
         )
         try:
-            async with asyncio.TaskGroup() as tg:
-                for part in [*self._parts.emulators, *self._parts.drivers]:
-                    run = getattr(part, "run", None)
-                    if run is not None:
-                        tg.create_task(run(), name=type(part).__name__)
+            await self._parts.run()
         finally:
-            # Stop offering and open the relays while the buses and pins still work.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SAFE_STATE_TIMEOUT_S):
-                    await self.safe_state()
-            self._buses_down = True
-            for bus in self._parts.buses:
-                bus.shutdown()
             shutil.rmtree(self._dir, ignore_errors=True)
 
     async def safe_state(self) -> None:
-        for hw in self._connectors.values():
-            try:
-                if not self._buses_down:  # else withdrawn when run() ended
-                    await hw.evse.offer_current(0.0)
-            except Exception as err:
-                log.error("connector %d: cannot stop offering: %s", hw.connector_id, err)
-            try:
-                await hw.relay.open()
-            except Exception as err:
-                log.error("connector %d: cannot open the relay: %s", hw.connector_id, err)
+        await self._parts.safe_state()
 
 
 def build(

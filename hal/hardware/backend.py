@@ -34,11 +34,11 @@ from typing import Any
 
 from hal.errors import HalConfigError
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent, PlantControl
+from hal.lifecycle import DriverSet
 from hal.registry import BackendFactory
 
 log = logging.getLogger("hal.hardware")
 
-SAFE_STATE_TIMEOUT_S = 2.0
 ROLES = ("relay", "lock", "evse", "bms", "meter")
 SECTIONS = frozenset({*ROLES, "gpio", "can", "rfid", "emergency_stop", "connectors"})
 PIN_FACTORIES = {
@@ -157,21 +157,26 @@ class HardwareBackend:
                 f"hal.{sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(SECTIONS))})"
             )
         self._events: asyncio.Queue[HalEvent] = asyncio.Queue()
-        self._runners: list[Any] = []
-        self._buses: list[Any] = []
-        self._buses_down = False
+        hardware: dict[int, ConnectorHardware] = {}
+        self._connectors: Mapping[int, ConnectorHardware] = MappingProxyType(hardware)
+        self._parts = DriverSet(self._connectors)
+        self._runners = self._parts.parts
         try:
-            self._build(options, connectors, board)
+            self._build(options, connectors, board, hardware)
         except BaseException:
             self._release()
             raise
 
-    def _build(self, options: Mapping[str, object], connectors: int, board: BoardSettings) -> None:
+    def _build(
+        self,
+        options: Mapping[str, object],
+        connectors: int,
+        board: BoardSettings,
+        hardware: dict[int, ConnectorHardware],
+    ) -> None:
         self._pin_factory = self._make_pin_factory(_section(options, "gpio"))
         can_settings = _section(options, "can")
         self._can_bus: Any = None
-        hardware: dict[int, ConnectorHardware] = {}
-        self._connectors: Mapping[int, ConnectorHardware] = MappingProxyType(hardware)
         for cid in range(1, connectors + 1):
             s = _Settings(options, cid)
             relay = self._relay(s)
@@ -204,10 +209,7 @@ class HardwareBackend:
                     with contextlib.suppress(Exception):
                         release()
                     break
-        for bus in self._buses:
-            with contextlib.suppress(Exception):
-                bus.shutdown()
-        self._buses_down = True
+        self._parts.close_buses()
 
     # ------------------------------------------------------------ roles
 
@@ -255,7 +257,7 @@ class HardwareBackend:
             channel=settings.get("channel", "can0"),
             **({"bitrate": settings["bitrate"]} if "bitrate" in settings else {}),
         )
-        self._buses.append(bus)
+        self._parts.buses.append(bus)
         return bus
 
     def _evse(self, s: _Settings, can_settings: Mapping[str, Any]) -> Any:
@@ -334,31 +336,10 @@ class HardwareBackend:
 
     async def run(self) -> None:
         """Run every driver's background work; on the way out, safe state, then close buses."""
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for part in self._runners:
-                    run = getattr(part, "run", None)
-                    if run is not None:
-                        tg.create_task(run(), name=type(part).__name__)
-        finally:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SAFE_STATE_TIMEOUT_S):
-                    await self.safe_state()
-            self._buses_down = True
-            for bus in self._buses:
-                bus.shutdown()
+        await self._parts.run()
 
     async def safe_state(self) -> None:
-        for hw in self._connectors.values():
-            try:
-                if not self._buses_down:  # else withdrawn when run() ended
-                    await hw.evse.offer_current(0.0)
-            except Exception as err:
-                log.error("connector %d: cannot stop offering: %s", hw.connector_id, err)
-            try:
-                await hw.relay.open()
-            except Exception as err:
-                log.error("connector %d: cannot open the relay: %s", hw.connector_id, err)
+        await self._parts.safe_state()
 
 
 def build(options: Mapping[str, object], connectors: int, board: BoardSettings) -> HardwareBackend:

@@ -124,6 +124,7 @@ class CanEvseController:
         self._deadline = math.inf
         self._bad_run = 0
         self.ignored_frames = 0
+        self.status_frames = 0  # valid status frames taken so far
 
     # ------------------------------------------------------------ EvseController
 
@@ -227,6 +228,7 @@ class CanEvseController:
             log.log(level, "connector %d: ignoring status frame: %s", self.connector_id, err)
             return
         self._bad_run = 0
+        self.status_frames += 1
         self._deadline = now + self._status_timeout_s
         before = self.pilot
         if self._comm_lost:

@@ -258,6 +258,8 @@ class EmulatedBackend:
                 port=str(station_link.path),
                 baudrate=115200,
                 poll_s=0.1,
+                ack_timeout_s=0.5,  # generous: the device shares the daemon's event loop
+                response_timeout_s=1.0,
                 present_timeout_s=READER_HOLD_OFF_S,
                 reopen_min_s=READER_REOPEN_S[0],
                 reopen_max_s=READER_REOPEN_S[1],

@@ -143,6 +143,16 @@ class Debouncer:
         self._raw = level
         self._raw_since = now
 
+    @property
+    def pending(self) -> bool:
+        """The last reading differs from the stable level and is being debounced."""
+        return self._raw != self.stable
+
+    @property
+    def pending_since(self) -> float:
+        """When the readings started to show the level being debounced."""
+        return self._raw_since
+
     def sample(self, level: bool, now: float) -> bool:
         """Take one reading; True when it made the stable level change."""
         if level != self._raw:

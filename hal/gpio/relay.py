@@ -222,9 +222,9 @@ class GpioRelay:
             self._supervise(now)
             if not self._contact.stable:
                 return True
-            if now >= deadline or self.welded:
+            if self.welded or self._past(deadline, now):
                 return False
-            await asyncio.sleep(min(POLL_S, deadline - now))
+            await asyncio.sleep(POLL_S)
 
     async def _wait_closed(self, opens: int) -> bool:
         """Wait up to ``settle_s`` for a closed contact; False if not, or if ``open()``
@@ -237,9 +237,17 @@ class GpioRelay:
                 return False
             if self._contact.stable:
                 return True
-            if now >= deadline:
+            if self._past(deadline, now):
                 return False
-            await asyncio.sleep(min(POLL_S, deadline - now))
+            await asyncio.sleep(POLL_S)
+
+    def _past(self, deadline: float, now: float) -> bool:
+        """Whether the wait is over: at the deadline, a reading still being debounced gets
+        its debounce time (after a stall of the event loop the first reading is late)."""
+        if now < deadline:
+            return False
+        contact = self._contact
+        return not contact.pending or now > contact.pending_since + self._debounce_s
 
     def _supervise(self, now: float) -> None:
         if self._feedback is None:
@@ -252,7 +260,8 @@ class GpioRelay:
                 self._release(now)
             return
         if closed:
-            if not self.welded and now - self._released_at >= self._settle_s:
+            late = now - self._released_at >= self._settle_s and not self._contact.pending
+            if not self.welded and late:
                 log.error("%s: contact closed with the coil released (welded)", self._name)
                 self._report(Fault.CONTACTOR_WELDED, True)
         elif self.welded:

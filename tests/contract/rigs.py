@@ -127,7 +127,7 @@ class EmulatedRig(SimRig):
             Fault.OVER_TEMPERATURE,
         }
     )
-    SETTLE_S = 0.35
+    SETTLE_S = 0.3
 
     def __init__(self, backend: EmulatedBackend) -> None:
         self.emulated = backend
@@ -161,7 +161,24 @@ class EmulatedRig(SimRig):
         await self.settle()
 
     async def settle(self) -> None:
+        """At least ``SETTLE_S`` (debounce, contact and lock travel, a BMS frame period),
+        and until every EVSE driver took two fresh status frames, however slowly a loaded
+        machine delivers them (2 s at most: a controller may be silent on purpose)."""
+        loop = asyncio.get_running_loop()
+        evses = [hw.evse for hw in self.emulated.connectors.values()]
+        seen = [_frames(e) for e in evses]
         await asyncio.sleep(self.SETTLE_S)
+        deadline = loop.time() + 2.0  # a controller may be silent on purpose (lost link)
+        while any(_frames(e) - n < 2 for e, n in zip(evses, seen, strict=True)):
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.02)
+
+
+def _frames(evse: object) -> int:
+    frames = getattr(evse, "status_frames", 0)
+    assert isinstance(frames, int)
+    return frames
 
 
 def _evse_heard(evse: object) -> bool:

@@ -456,3 +456,39 @@ def test_release_pins_turns_the_coil_off() -> None:
     relay.release_pins()
     assert factory.pin(COIL).function == "input"
     GpioRelay(1, asyncio.Queue(), pin=COIL, feedback_pin=FEEDBACK, pin_factory=factory)
+
+
+async def test_a_stalled_event_loop_is_no_weld() -> None:
+    # The contact opened in time, but the loop was blocked past settle_s: the first
+    # reading after the stall gets its debounce time before any verdict.
+    factory = MockFactory()
+    events: asyncio.Queue[HalEvent] = asyncio.Queue()
+    relay = bare_relay(factory, events)
+    async with running(relay.run()):
+        closing = asyncio.create_task(relay.close())
+        await asyncio.sleep(0.01)
+        factory.pin(FEEDBACK).drive_high()
+        await closing
+        opening = asyncio.create_task(relay.open())
+        await asyncio.sleep(0)
+        factory.pin(FEEDBACK).drive_low()
+        time.sleep(BARE_SETTLE_S + 0.05)  # noqa: ASYNC251 - the stall under test
+        await opening
+        await asyncio.sleep(BARE_SETTLE_S)
+    assert relay.welded is False
+    assert relay.feedback_closed is False
+    assert drain(events) == []
+
+
+async def test_a_stalled_event_loop_is_no_failure_to_close() -> None:
+    factory = MockFactory()
+    events: asyncio.Queue[HalEvent] = asyncio.Queue()
+    relay = bare_relay(factory, events)
+    async with running(relay.run()):
+        closing = asyncio.create_task(relay.close())
+        await asyncio.sleep(0)
+        factory.pin(FEEDBACK).drive_high()
+        time.sleep(BARE_SETTLE_S + 0.05)  # noqa: ASYNC251 - the stall under test
+        await closing
+        assert relay.commanded_closed is True and relay.feedback_closed is True
+    assert drain(events) == []

@@ -190,6 +190,8 @@ async def test_other_tag_may_use_another_connector(make_daemon: MakeDaemon) -> N
     start = await d.log.wait_for("StartTransaction")
     assert start["connectorId"] == 2 and "reservationId" not in start
     assert len(starts(d)) == 1
+    held = await d.connector(1)  # no authorization was left waiting there
+    assert held["status"] == "Reserved" and held["id_tag"] is None
     assert await cancel(d, 91) == "Accepted"  # still held for AA01
 
 

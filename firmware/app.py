@@ -26,7 +26,10 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
+from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.queue import Outbox
+from firmware.reservations.service import Reservations
+from firmware.reservations.store import ReservationStore
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.station import Station
 from firmware.storage.db import Database
@@ -119,6 +122,10 @@ class App:
             self.station, self.ocpp_config, self.cache, self.registration, reset=self.reset
         )
         self.core.register(self.rpc)
+        self.reservations = Reservations(
+            ReservationStore(self.db), self.station, self.ocpp_config, self.clock
+        )
+        ReservationHandlers(self.reservations).register(self.rpc)
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(
@@ -266,6 +273,7 @@ class App:
                 recovered = await self.station.recover_after_power_loss()
                 if recovered:
                     log.warning("%d transaction(s) ended with reason PowerLoss", recovered)
+                self.reservations.drop_expired()
                 tasks += [
                     tg.create_task(self.station.run_events(), name="hal-events"),
                     tg.create_task(self.connection.run(), name="connection"),
@@ -274,6 +282,7 @@ class App:
                     tg.create_task(self.outbox.run(), name="outbox"),
                 ]
                 await self.station.start()
+                tasks.append(tg.create_task(self.reservations.run(), name="reservations"))
                 tasks += [
                     tg.create_task(self.station.run_polling(), name="metering"),
                     tg.create_task(

@@ -47,10 +47,18 @@ class Station:
         }
         for controller in self.connectors.values():
             controller.subscribe(on_status)
-        self._on_status = on_status
+        self._listeners = [on_status]
+        # Whether a tag may start on a connector (the Reservation profile fills it in).
+        self.admits: Callable[[int, str, str | None], bool] = lambda _cid, _tag, _parent: True
         self.station_faults: set[Fault] = set()
         self.status0: Status | None = None
         self._pending_station_auth: tuple[str, IdTagInfo, bool, float] | None = None
+
+    def subscribe(self, callback: Callable[[int, Status], None]) -> None:
+        """Status changes of every connector and of the station (connector 0)."""
+        self._listeners.append(callback)
+        for controller in self.connectors.values():
+            controller.subscribe(callback)
 
     # ------------------------------------------------------------ start-up
 
@@ -121,7 +129,8 @@ class Station:
         )
         if status != self.status0:
             self.status0 = status
-            self._on_status(0, status)
+            for callback in self._listeners:
+                callback(0, status)
 
     # ------------------------------------------------------------ HAL events
 
@@ -161,7 +170,8 @@ class Station:
     async def _start_claimed(
         self, controller: ConnectorController, claim: tuple[str, IdTagInfo, bool]
     ) -> None:
-        await controller.authorize(claim[0], claim[1], offline=claim[2])
+        if self.admits(controller.id, claim[0], claim[1].parent_id_tag):
+            await controller.authorize(claim[0], claim[1], offline=claim[2])
 
     async def _on_fault(self, event: FaultChanged) -> None:
         if event.connector_id == 0:
@@ -208,9 +218,12 @@ class Station:
         if not decision.accepted:
             log.info("token %s not authorized: %s", id_tag, decision.info.status)
             return
-        target = self._target_for_token(connector_id)
+        target = self._target_for_token(connector_id, id_tag, parent)
         if target is None:
-            if connector_id is None and any(c.can_start() for c in self.connectors.values()):
+            if connector_id is None and any(
+                c.can_start() and self.admits(c.id, id_tag, parent)
+                for c in self.connectors.values()
+            ):
                 timeout = self.ctx.config.get_int("ConnectionTimeOut")
                 self._pending_station_auth = (
                     id_tag,
@@ -224,11 +237,19 @@ class Station:
             return
         await target.authorize(id_tag, decision.info, offline=decision.offline)
 
-    def _target_for_token(self, connector_id: int | None) -> ConnectorController | None:
+    def _target_for_token(
+        self, connector_id: int | None, id_tag: str, parent: str | None
+    ) -> ConnectorController | None:
         if connector_id is not None:
             controller = self.connectors.get(connector_id)
-            return controller if controller is not None and controller.can_start() else None
-        free = [c for c in self.connectors.values() if c.can_start()]
+            if controller is None or not controller.can_start():
+                return None
+            return controller if self.admits(controller.id, id_tag, parent) else None
+        free = [
+            c
+            for c in self.connectors.values()
+            if c.can_start() and self.admits(c.id, id_tag, parent)
+        ]
         plugged = [c for c in free if c.pilot.plugged]
         if plugged:
             return plugged[0]
@@ -238,11 +259,21 @@ class Station:
 
     # ------------------------------------------------------------ CSMS commands
 
-    def remote_start_target(self, connector_id: int | None) -> ConnectorController | None:
+    def remote_start_target(
+        self, connector_id: int | None, id_tag: str
+    ) -> ConnectorController | None:
+        known = self.authorizer.known_locally(id_tag)
+        parent = known[0].parent_id_tag if known is not None else None
         if connector_id is not None:
             controller = self.connectors.get(connector_id)
-            return controller if controller is not None and controller.can_start() else None
-        free = [c for c in self.connectors.values() if c.can_start()]
+            if controller is None or not controller.can_start():
+                return None
+            return controller if self.admits(controller.id, id_tag, parent) else None
+        free = [
+            c
+            for c in self.connectors.values()
+            if c.can_start() and self.admits(c.id, id_tag, parent)
+        ]
         plugged = [c for c in free if c.pilot.plugged]
         candidates = plugged or free
         return candidates[0] if candidates else None
@@ -259,6 +290,8 @@ class Station:
             info, offline = decision.info, decision.offline
         else:
             info, offline = IdTagInfo("Accepted"), not self.ctx.online()
+        if not self.admits(target.id, id_tag, info.parent_id_tag):
+            return
         taken = await target.authorize(
             id_tag, info, offline=offline, charging_profile=charging_profile
         )

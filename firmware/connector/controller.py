@@ -33,6 +33,11 @@ from hal.interfaces import ConnectorHardware, Fault, MeterReading, PilotState
 
 log = logging.getLogger("firmware.connector")
 
+
+def _no_reservation(_connector_id: int, _id_tag: str, _parent: str | None) -> int | None:
+    return None
+
+
 MIN_CURRENT_A = 6.0
 DRAWING_THRESHOLD_A = 0.5
 # How often the running transaction's meter reading is saved when no periodic
@@ -61,6 +66,10 @@ class ConnectorController:
         self._last_persist = 0.0
         self.status: Status | None = None
         self._on_status: list[Callable[[int, Status], None]] = []
+        # Reservation profile: shown as Reserved; the reservation a starting
+        # transaction ends (its id goes into StartTransaction).
+        self.reserved = False
+        self.claim_reservation: Callable[[int, str, str | None], int | None] = _no_reservation
 
     # ------------------------------------------------------------ queries
 
@@ -111,6 +120,7 @@ class ConnectorController:
             relay_closed=self.hw.relay.commanded_closed,
             ev_drawing=drawing,
             finishing=self.finishing,
+            reserved=self.reserved,
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -142,6 +152,12 @@ class ConnectorController:
 
     def _transaction_id(self) -> int | None:
         return self.tx.local_id if self.tx is not None else None
+
+    def set_reserved(self, reserved: bool) -> None:
+        if reserved != self.reserved:
+            self.reserved = reserved
+            if self.status is not None:
+                self._refresh()
 
     def _refresh(self) -> None:
         status = derive_status(self._status_inputs())
@@ -297,8 +313,11 @@ class ConnectorController:
         }
         db = self.ctx.db
         with db.transaction():
+            reservation_id = self.claim_reservation(self.id, auth.id_tag, auth.info.parent_id_tag)
+            if reservation_id is not None:
+                payload["reservationId"] = reservation_id
             record = self.ctx.transactions.open(
-                self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now
+                self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now, reservation_id
             )
             seq = self.ctx.outbox.enqueue("StartTransaction", payload, record.local_id)
             self.sampler.keep_for_stop(

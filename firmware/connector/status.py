@@ -110,10 +110,10 @@ def derive_status(s: StatusInputs) -> Status:
         return Status("Unavailable", error, vendor)
     if s.finishing and s.pilot.plugged:
         return Status("Finishing", error, vendor)
-    if s.reserved and not s.pilot.plugged:
-        return Status("Reserved", error, vendor)
     if s.pilot.plugged or s.authorized:
         return Status("Preparing", error, vendor)
+    if s.reserved:
+        return Status("Reserved", error, vendor)
     return Status("Available", error, vendor)
 
 

@@ -64,7 +64,8 @@ async def test_unknown_and_unsupported_actions(daemon: Daemon) -> None:
     await daemon.log.send_raw('[2,"u1","MakeCoffee",{}]')
     assert (await daemon.log.wait_reply("u1"))[2] == "NotImplemented"
     await daemon.log.send_raw(
-        '[2,"u2","ReserveNow",{"connectorId":1,"expiryDate":"2030-01-01T00:00:00Z","idTag":"A","reservationId":1}]'
+        '[2,"u2","DeleteCertificate",{"certificateHashData":{"hashAlgorithm":"SHA256",'
+        '"issuerNameHash":"aa","issuerKeyHash":"bb","serialNumber":"01"}}]'
     )
     assert (await daemon.log.wait_reply("u2"))[2] == "NotSupported"
 

@@ -84,6 +84,23 @@ VECTORS: list[tuple[str, StatusInputs, Status]] = [
         Status("Faulted", "GroundFailure"),
     ),
     ("reserved", StatusInputs(True, A, reserved=True), Status("Reserved")),
+    ("reserved, vehicle plugged", StatusInputs(True, B, reserved=True), Status("Preparing")),
+    (
+        "reserved, reserved tag presented first",
+        StatusInputs(True, A, reserved=True, authorized=True),
+        Status("Preparing"),
+    ),
+    (
+        "reserved, faulted",
+        StatusInputs(True, A, faults=frozenset({Fault.RCD_TRIP}), reserved=True),
+        Status("Faulted", "GroundFailure"),
+    ),
+    ("reserved, inoperative", StatusInputs(False, A, reserved=True), Status("Unavailable")),
+    (
+        "reserved, transaction",
+        StatusInputs(True, C, relay_closed=True, ev_drawing=True, reserved=True, **TX),
+        Status("Charging"),
+    ),
 ]
 
 

@@ -321,7 +321,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core",
+        "Core,Reservation",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),
@@ -352,4 +352,6 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         profile="Security",
         check=_security_profile,
     ),
+    # Reservation: connector 0 reservations (any connector) are taken.
+    KeySpec("ReserveConnectorZeroSupported", R, "bool", "true", profile="Reservation"),
 )

@@ -90,10 +90,10 @@ class CoreHandlers:
         connector_id = req.get("connectorId")
         if connector_id is not None and int(connector_id) <= 0:
             return Reply({"status": "Rejected"})
-        target = self.station.remote_start_target(connector_id)
+        id_tag = str(req["idTag"])
+        target = self.station.remote_start_target(connector_id, id_tag)
         if target is None:
             return Reply({"status": "Rejected"})
-        id_tag = str(req["idTag"])
         profile = req.get("chargingProfile")
         if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
             return Reply({"status": "Rejected"})

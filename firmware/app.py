@@ -26,8 +26,10 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
+from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.queue import Outbox
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
+from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
 from firmware.storage.db import Database
 from hal.registry import build_backend
@@ -119,6 +121,11 @@ class App:
             self.station, self.ocpp_config, self.cache, self.registration, reset=self.reset
         )
         self.core.register(self.rpc)
+        self.smart = SmartCharging(
+            self.db, self.ocpp_config, self.clock, config.board, self.station.connectors
+        )
+        self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
+        SmartChargingHandlers(self.smart).register(self.rpc)
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(
@@ -275,6 +282,7 @@ class App:
                 ]
                 await self.station.start()
                 tasks += [
+                    tg.create_task(self.smart.run(), name="smart-charging"),
                     tg.create_task(self.station.run_polling(), name="metering"),
                     tg.create_task(
                         self.station.run_clock_aligned(self._send_untracked), name="aligned"

@@ -183,6 +183,7 @@ class App:
 
     async def _on_online(self) -> None:
         self._link_changed.set()
+        self.smart.reevaluate()  # the CSMS clock may have been adopted
         await self.notifier.resync()
 
     def _link_state(self, _state: LinkState) -> None:

@@ -44,7 +44,7 @@ class Limiter(Protocol):
     """Smart charging, as a controller sees it."""
 
     def session_changed(self, connector_id: int, tx: ActiveTx | None) -> float | None:
-        """A session started (``tx``) or ended (None); returns the connector's limit."""
+        """A session started, was confirmed (``tx``) or ended (None); returns the limit."""
 
 
 class ConnectorController:
@@ -369,6 +369,7 @@ class ConnectorController:
                 return
             tx.record.csms_id = csms_id
             tx.confirmed = True
+            self._session_changed()
             tx.info = info
             log.info(
                 "connector %d transaction %d is CSMS id %d (%s)",

@@ -49,6 +49,9 @@ AMPS = ChargingRateUnitType.amps
 WATTS = ChargingRateUnitType.watts
 UNIT_KEYS = {"current": AMPS, "power": WATTS}
 STATION_MAX = ChargingProfilePurposeType.charge_point_max_profile
+# GetCompositeSchedule answers for at most this long: the schedule of a longer
+# request is cut (its duration says so), not computed for years of recurrences.
+MAX_COMPOSITE_S = 31 * 86400
 
 
 class SmartCharging:
@@ -151,7 +154,7 @@ class SmartCharging:
             self.installed,
             now=self.clock.now(),
             connector_id=connector_id,
-            duration_s=duration_s,
+            duration_s=min(duration_s, MAX_COMPOSITE_S),
             supply=self.supply,
             transaction=self._context(connector_id),
             unit=asked,
@@ -185,12 +188,13 @@ class SmartCharging:
     # ------------------------------------------------------------ sessions
 
     def session_changed(self, connector_id: int, tx: ActiveTx | None) -> float | None:
-        """A session started (``tx``) or ended (None) on ``connector_id``.
+        """A session started, got its transactionId (``tx``) or ended (None).
 
         Called by the controller under its lock, before it drives the
-        hardware: installs the RemoteStartTransaction's TxProfile or drops
-        the ended transaction's, and returns the connector's new limit (the
-        other connectors are re-balanced by ``run``).
+        hardware: installs the RemoteStartTransaction's TxProfile, gives it
+        the transactionId once known (§5.16.2), or drops the ended
+        transaction's, and returns the connector's new limit (the other
+        connectors are re-balanced by ``run``).
         """
         if tx is None:
             change = rules.end_transaction(self.installed, connector_id)
@@ -198,17 +202,28 @@ class SmartCharging:
                 self._apply(change, ())
                 log.info("TxProfile(s) %s ended with the transaction", sorted(change.removed))
         elif tx.charging_profile is not None:
+            payload, tx.charging_profile = tx.charging_profile, None  # installed once
             try:
                 profile = parse_remote_start_profile(
-                    tx.charging_profile, connector_id=connector_id, limits=self.limits()
+                    payload, connector_id=connector_id, limits=self.limits()
                 )
                 self._install(InstalledProfile(connector_id, profile))
             except ProfileError as err:  # checked when the request came; limits changed since
                 log.warning("remote start TxProfile not installed: %s", err)
+        if tx is not None and tx.record.csms_id is not None:
+            installed, bound = rules.bind_transaction(
+                self.installed, connector_id, tx.record.csms_id
+            )
+            if bound:
+                self._apply(rules.Change(installed, frozenset()), bound)
         self._wake.set()
         return self._allocation(self.clock.now()).get(connector_id)
 
     # ------------------------------------------------------------ applying the limit
+
+    def reevaluate(self) -> None:
+        """Apply the limits again now (e.g. the wall clock was set)."""
+        self._wake.set()
 
     async def run(self) -> None:
         """Apply the limits now, then at each change; wake early on any event."""
@@ -293,7 +308,7 @@ class SmartCharging:
         )
         return True
 
-    def _apply(self, change: rules.Change, added: tuple[InstalledProfile, ...]) -> None:
+    def _apply(self, change: rules.Change, added: tuple[InstalledProfile, ...] = ()) -> None:
         self._store.save(added, removed=change.removed)
         self.installed = change.installed
         self._wake.set()

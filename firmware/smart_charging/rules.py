@@ -7,9 +7,9 @@ OCPP 1.6 edition 2 rules:
 - A new profile replaces an installed one of the same purpose and stack
   level on the same connector (§3.13.2: two profiles of one purpose and level
   do not coexist; the newer wins).
-- A TxProfile that names its transaction replaces the TxProfile that came
-  with the RemoteStartTransaction of that transaction (no transactionId,
-  §5.16.2): the CSMS is taking over the session's limit.
+- The TxProfile of a RemoteStartTransaction has no transactionId; it gets
+  the transaction's id once the CSMS has assigned one (§5.16.2), so the CSMS
+  can replace it like any other (same id, or same stack level).
 - After replacement, no more than MaxChargingProfilesInstalled profiles; a
   profile that would exceed it is refused and nothing changes.
 - ClearChargingProfile (§5.5, §6.11): with an id, the profile with that id
@@ -22,7 +22,7 @@ OCPP 1.6 edition 2 rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ocpp.v16.enums import ChargingProfilePurposeType
 
@@ -48,14 +48,10 @@ def _replaced_by(old: InstalledProfile, new: InstalledProfile) -> bool:
     a, b = old.profile, new.profile
     if a.charging_profile_id == b.charging_profile_id:
         return True
-    if old.connector_id != new.connector_id or a.purpose != b.purpose:
-        return False
-    if a.stack_level == b.stack_level:
-        return True
     return (
-        b.purpose == ChargingProfilePurposeType.tx_profile
-        and b.transaction_id is not None
-        and a.transaction_id is None
+        old.connector_id == new.connector_id
+        and a.purpose == b.purpose
+        and a.stack_level == b.stack_level
     )
 
 
@@ -108,6 +104,28 @@ def end_transaction(installed: Sequence[InstalledProfile], connector_id: int) ->
             and item.profile.purpose == ChargingProfilePurposeType.tx_profile
         ),
     )
+
+
+def bind_transaction(
+    installed: Sequence[InstalledProfile], connector_id: int, transaction_id: int
+) -> tuple[Installed, tuple[InstalledProfile, ...]]:
+    """The TxProfiles on ``connector_id`` without a transactionId get ``transaction_id``.
+
+    Returns every profile, and those that changed (to be saved).
+    """
+    bound: list[InstalledProfile] = []
+    result: list[InstalledProfile] = []
+    for item in installed:
+        profile = item.profile
+        if (
+            item.connector_id == connector_id
+            and profile.purpose == ChargingProfilePurposeType.tx_profile
+            and profile.transaction_id is None
+        ):
+            item = replace(item, profile=replace(profile, transaction_id=transaction_id))
+            bound.append(item)
+        result.append(item)
+    return tuple(result), tuple(bound)
 
 
 def _without(

@@ -27,6 +27,7 @@ async def test_remote_start_authorizes_first(daemon: Daemon) -> None:
 
 async def test_remote_start_without_authorize_and_before_plug(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(ocpp={"config": {"AuthorizeRemoteTxRequests": False}})
+    await d.wait_status("Available")  # sent once the BootNotification.conf is processed
     answer = await d.log.call("RemoteStartTransaction", {"idTag": "R2"})
     assert answer["status"] == "Accepted"
     await d.wait_status("Preparing")

@@ -203,6 +203,10 @@ async def test_composite_schedule_in_amps_and_watts(daemon: Daemon) -> None:
     assert limits == [13.0, 30.0]
     unknown = await daemon.log.call("GetCompositeSchedule", {"connectorId": 7, "duration": 60})
     assert unknown == {"status": "Rejected"}
+    forever = await daemon.log.call(
+        "GetCompositeSchedule", {"connectorId": 1, "duration": 2**31 - 1}
+    )
+    assert forever["chargingSchedule"]["duration"] == 31 * 86400  # cut, and says so
 
 
 async def test_remote_start_profile_becomes_the_tx_profile(daemon: Daemon) -> None:
@@ -218,11 +222,11 @@ async def test_remote_start_profile_becomes_the_tx_profile(daemon: Daemon) -> No
     await daemon.sim(cp_state="C")
     await daemon.wait_status("Charging")
     await offered(daemon, 14.0)
-    # The CSMS takes over with a TxProfile naming the transaction: it replaces the first.
+    # The profile got the transaction's id: the CSMS replaces it at the same stack level.
     tx_id = (await daemon.wait_connector(lambda c: c["transaction_id"] is not None))[
         "transaction_id"
     ]
-    update = profile(8, [(0, 18.0)], purpose="TxProfile", stack_level=2, transactionId=tx_id)
+    update = profile(8, [(0, 18.0)], purpose="TxProfile", transactionId=tx_id)
     assert await set_profile(daemon, update) == "Accepted"
     await offered(daemon, 18.0)
     assert (await daemon.log.call("ClearChargingProfile", {"id": 7}))["status"] == "Unknown"

@@ -9,6 +9,7 @@ from firmware.smart_charging.profiles import InstalledProfile
 from firmware.smart_charging.rules import (
     ClearFilter,
     TooManyProfiles,
+    bind_transaction,
     clear,
     end_transaction,
     install,
@@ -60,19 +61,19 @@ INSTALL_CASES: dict[str, tuple[list[InstalledProfile], InstalledProfile, list[in
         item(3, MAX, connector=0, stack=1),
         [2, 3],
     ),
-    "a TxProfile naming the transaction replaces the remote start one": (
-        [item(1, TX, stack=0), item(2, DEFAULT, stack=5)],
-        item(3, TX, stack=4, transaction_id=77),
+    "a TxProfile replaces the remote start one at its stack level": (
+        [item(1, TX, stack=0, transaction_id=77), item(2, DEFAULT, stack=0)],
+        item(3, TX, stack=0, transaction_id=77),
         [2, 3],
     ),
-    "a TxProfile without a transactionId keeps other levels": (
-        [item(1, TX, stack=0)],
-        item(3, TX, stack=4),
+    "a TxProfile at another stack level stacks": (
+        [item(1, TX, stack=0, transaction_id=77)],
+        item(3, TX, stack=4, transaction_id=77),
         [1, 3],
     ),
     "a TxProfile on another connector stays": (
         [item(1, TX, stack=0, connector=2)],
-        item(3, TX, stack=4, transaction_id=77),
+        item(3, TX, stack=0, transaction_id=77),
         [1, 3],
     ),
 }
@@ -134,6 +135,14 @@ def test_clear_by_criteria(case: str) -> None:
     assert change.removed == removed
     remaining = {i.profile.charging_profile_id for i in change.installed}
     assert remaining == {1, 2, 3, 4, 5, 6} - removed
+
+
+def test_remote_start_profile_gets_the_transaction_id() -> None:
+    installed = [item(1, TX, connector=1), item(2, TX, connector=2), item(3, DEFAULT)]
+    after, bound = bind_transaction(installed, 1, 42)
+    assert [i.profile.charging_profile_id for i in bound] == [1]
+    assert [i.profile.transaction_id for i in after] == [42, None, None]
+    assert bind_transaction(after, 1, 43)[1] == ()  # already bound: kept
 
 
 def test_transaction_end_drops_only_its_tx_profiles() -> None:

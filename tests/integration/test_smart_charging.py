@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -73,6 +73,35 @@ async def test_tx_default_profile_follows_each_period(daemon: Daemon) -> None:
     await offered(daemon, 10.0)
     await offered(daemon, 20.0)
     assert (await daemon.connector())["status"] == "Charging"
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def test_recurring_and_validity_window_switch_at_their_boundaries(daemon: Daemon) -> None:
+    await charge_session_start(daemon)
+    now = datetime.now(UTC)
+    # Daily, 3 s long, its next run starting in 3 s (stack level 1 prevails while it runs).
+    daily = profile(
+        1,
+        [(0, 12.0)],
+        kind="Recurring",
+        recurrencyKind="Daily",
+        stack_level=1,
+        schedule={
+            "startSchedule": stamp(now + timedelta(seconds=3) - timedelta(days=1)),
+            "duration": 3,
+        },
+    )
+    # Valid for the next 6 s only.
+    window = profile(2, [(0, 20.0)], validTo=stamp(now + timedelta(seconds=6)))
+    assert await set_profile(daemon, window) == "Accepted"
+    assert await set_profile(daemon, daily) == "Accepted"
+    await offered(daemon, 20.0)
+    await offered(daemon, 12.0)  # today's run of the daily profile
+    await offered(daemon, BOARD_MAX_A)  # both over: no limit
+    assert (await daemon.connector())["limit_a"] is None
 
 
 async def test_watt_profile_is_converted_with_phases(daemon: Daemon) -> None:
@@ -278,7 +307,15 @@ async def test_semantically_wrong_profiles_are_rejected(make_daemon: MakeDaemon,
 
 
 async def test_installed_profiles_are_bounded_and_keys_reported(make_daemon: MakeDaemon) -> None:
-    d = await make_daemon(ocpp={"config": {"MaxChargingProfilesInstalled": 2}})
+    d = await make_daemon(
+        ocpp={
+            "config": {
+                "MaxChargingProfilesInstalled": 2,
+                "ChargingScheduleAllowedChargingRateUnit": "Current",
+            }
+        }
+    )
+    assert await set_profile(d, profile(9, [(0, 4000.0)], unit="W")) == "Rejected"
     assert await set_profile(d, profile(1, [(0, 10.0)], stack_level=0)) == "Accepted"
     assert await set_profile(d, profile(2, [(0, 10.0)], stack_level=1)) == "Accepted"
     assert await set_profile(d, profile(3, [(0, 10.0)], stack_level=2)) == "Rejected"

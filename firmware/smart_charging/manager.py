@@ -229,17 +229,25 @@ class SmartCharging:
         """Apply the limits now, then at each change; wake early on any event."""
         while True:
             self._wake.clear()
-            now = self.clock.now()
-            for connector_id, limit in self._allocation(now).items():
-                await self.connectors[connector_id].apply_limit(limit)
-            wake = self._next_change(now)
             timeout = None
-            if wake is not None:
-                timeout = max(0.0, (wake - self.clock.now()).total_seconds())
-                log.debug("next charging limit change at %s", wake.isoformat())
+            try:
+                timeout = await self._apply_now()
+            except Exception:  # never take the daemon down; try again on the next event
+                log.exception("charging limits not applied")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    async def _apply_now(self) -> float | None:
+        """Apply every connector's limit; returns the seconds until the next change."""
+        now = self.clock.now()
+        for connector_id, limit in self._allocation(now).items():
+            await self.connectors[connector_id].apply_limit(limit)
+        wake = self._next_change(now)
+        if wake is None:
+            return None
+        log.debug("next charging limit change at %s", wake.isoformat())
+        return max(0.0, (wake - self.clock.now()).total_seconds())
 
     def _allocation(self, now: datetime) -> dict[int, float | None]:
         own = [item for item in self.installed if item.profile.purpose != STATION_MAX]

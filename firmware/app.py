@@ -27,10 +27,12 @@ from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
+from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
+from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
 from firmware.storage.db import Database
 from hal.registry import build_backend
@@ -126,6 +128,11 @@ class App:
             ReservationStore(self.db), self.station, self.ocpp_config, self.clock
         )
         ReservationHandlers(self.reservations).register(self.rpc)
+        self.smart = SmartCharging(
+            self.db, self.ocpp_config, self.clock, config.board, self.station.connectors
+        )
+        self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
+        SmartChargingHandlers(self.smart).register(self.rpc)
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(
@@ -183,6 +190,7 @@ class App:
 
     async def _on_online(self) -> None:
         self._link_changed.set()
+        self.smart.reevaluate()  # the CSMS clock may have been adopted
         await self.notifier.resync()
 
     def _link_state(self, _state: LinkState) -> None:
@@ -284,6 +292,7 @@ class App:
                 await self.station.start()
                 tasks.append(tg.create_task(self.reservations.run(), name="reservations"))
                 tasks += [
+                    tg.create_task(self.smart.run(), name="smart-charging"),
                     tg.create_task(self.station.run_polling(), name="metering"),
                     tg.create_task(
                         self.station.run_clock_aligned(self._send_untracked), name="aligned"

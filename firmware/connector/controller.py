@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from firmware import logs
 from firmware.auth.cache import IdTagInfo
@@ -45,6 +45,13 @@ DRAWING_THRESHOLD_A = 0.5
 METER_SNAPSHOT_S = 15.0
 
 
+class Limiter(Protocol):
+    """Smart charging, as a controller sees it."""
+
+    def session_changed(self, connector_id: int, tx: ActiveTx | None) -> float | None:
+        """A session started, was confirmed (``tx``) or ended (None); returns the limit."""
+
+
 class ConnectorController:
     def __init__(self, hw: ConnectorHardware, ctx: ConnectorContext) -> None:
         self.hw = hw
@@ -59,6 +66,7 @@ class ConnectorController:
         self.tx: ActiveTx | None = None
         self.finishing = False
         self.limit_a: float | None = None  # smart charging limit, None = none
+        self.limiter: Limiter | None = None
         self.reading: MeterReading | None = None
         self.power = PowerPath(hw, ctx.clock.monotonic)
         self.overcurrent = OvercurrentMonitor(ctx.overcurrent_margin_a, ctx.overcurrent_time_s)
@@ -136,6 +144,7 @@ class ConnectorController:
             "relay_closed": self.hw.relay.commanded_closed,
             "locked": self.hw.lock.locked if self.hw.lock else None,
             "offered_current_a": self.hw.evse.offered_current_a,
+            "limit_a": self.limit_a,
             "power_w": round(reading.power_w, 1) if reading else 0.0,
             "energy_wh": round(reading.energy_wh, 1) if reading else None,
             "pilot": self.pilot.value,
@@ -331,6 +340,7 @@ class ConnectorController:
             next_sample_at=self.ctx.clock.monotonic() + self._sample_interval(),
             charging_profile=auth.charging_profile,
         )
+        self._session_changed()
         log.info(
             "connector %d transaction %d started for %s (meterStart %d Wh)",
             self.id,
@@ -378,6 +388,7 @@ class ConnectorController:
                 return
             tx.record.csms_id = csms_id
             tx.confirmed = True
+            self._session_changed()
             tx.info = info
             log.info(
                 "connector %d transaction %d is CSMS id %d (%s)",
@@ -438,6 +449,7 @@ class ConnectorController:
             meter_stop,
         )
         self.tx = None
+        self._session_changed()
         self.finishing = self.pilot.plugged
         keep_locked = reason == "EVDisconnected" and not self.ctx.config.get_bool(
             "UnlockConnectorOnEVSideDisconnect"
@@ -485,6 +497,24 @@ class ConnectorController:
         self.ctx.availability.set(self.id, operative)
         if not operative:
             self.pending = None
+
+    def _session_changed(self) -> None:
+        if self.limiter is None:
+            return
+        try:
+            self.limit_a = self.limiter.session_changed(self.id, self.tx)
+        except Exception:
+            log.exception("connector %d charging limit not updated", self.id)
+
+    async def apply_limit(self, limit_a: float | None) -> None:
+        """The smart charging limit (A per phase; None: none); below 6 A the session pauses."""
+        async with self._turn():
+            if limit_a == self.limit_a:
+                return
+            log.info("connector %d charging limit %s A", self.id, limit_a)
+            self.limit_a = limit_a
+            await self._reconcile()
+            self._refresh()
 
     async def refresh(self) -> None:
         """Re-evaluate after a station-wide change (availability, limit)."""

@@ -27,6 +27,7 @@ async def test_remote_start_authorizes_first(daemon: Daemon) -> None:
 
 async def test_remote_start_without_authorize_and_before_plug(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(ocpp={"config": {"AuthorizeRemoteTxRequests": False}})
+    await d.wait_status("Available")  # sent once the BootNotification.conf is processed
     answer = await d.log.call("RemoteStartTransaction", {"idTag": "R2"})
     assert answer["status"] == "Accepted"
     await d.wait_status("Preparing")
@@ -49,7 +50,7 @@ async def test_remote_start_rejected_when_occupied(daemon: Daemon) -> None:
     assert answer["status"] == "Rejected"
 
 
-async def test_remote_start_keeps_tx_profile(daemon: Daemon) -> None:
+async def test_remote_start_profile_limits_the_session(daemon: Daemon) -> None:
     profile = {
         "chargingProfileId": 1,
         "stackLevel": 0,
@@ -60,15 +61,31 @@ async def test_remote_start_keeps_tx_profile(daemon: Daemon) -> None:
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
         },
     }
+    bad_profiles = [
+        dict(profile, chargingProfilePurpose="TxDefaultProfile"),  # §5.16.2: TxProfile only
+        dict(profile, transactionId=1),  # no transaction to name yet
+        dict(
+            profile,
+            chargingSchedule={
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 10, "limit": 16.0}],
+            },
+        ),
+    ]
+    for bad in bad_profiles:
+        answer = await daemon.log.call(
+            "RemoteStartTransaction", {"idTag": "R6", "chargingProfile": bad}
+        )
+        assert answer["status"] == "Rejected"
     answer = await daemon.log.call(
         "RemoteStartTransaction", {"idTag": "R5", "chargingProfile": profile}
     )
     assert answer["status"] == "Accepted"
-    bad = dict(profile, chargingProfilePurpose="TxDefaultProfile")
-    answer = await daemon.log.call(
-        "RemoteStartTransaction", {"idTag": "R6", "chargingProfile": bad}
+    await daemon.sim(cp_state="C")
+    await daemon.log.wait_for("StartTransaction")
+    await daemon.wait_connector(
+        lambda c: c["status"] == "Charging" and abs(c["offered_current_a"] - 16.0) < 0.25
     )
-    assert answer["status"] == "Rejected"
 
 
 async def test_change_availability_accepted_scheduled_rejected_and_persisted(

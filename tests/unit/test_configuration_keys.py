@@ -75,12 +75,17 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("StopTxnAlignedDataMaxLength", Access.R, "int", "10"),
     ("StopTxnSampledData", Access.RW, "csl", ""),
     ("StopTxnSampledDataMaxLength", Access.R, "int", "10"),
-    ("SupportedFeatureProfiles", Access.R, "csl", "Core,Reservation"),
+    ("SupportedFeatureProfiles", Access.R, "csl", "Core,Reservation,SmartCharging"),
     ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
     ("TransactionMessageAttempts", Access.RW, "int", "3"),
     ("TransactionMessageRetryInterval", Access.RW, "int", "60"),
     ("UnlockConnectorOnEVSideDisconnect", Access.RW, "bool", "true"),
     ("WebSocketPingInterval", Access.RW, "int", "60"),
+    ("ChargeProfileMaxStackLevel", Access.R, "int", "8"),
+    ("ChargingScheduleAllowedChargingRateUnit", Access.R, "csl", "Current,Power"),
+    ("ChargingScheduleMaxPeriods", Access.R, "int", "24"),
+    ("ConnectorSwitch3to1PhaseSupported", Access.R, "bool", "false"),
+    ("MaxChargingProfilesInstalled", Access.R, "int", "16"),
     ("AuthorizationKey", Access.W, "str", ""),
     ("CpoName", Access.RW, "str", ""),
     ("SecurityProfile", Access.RW, "int", "0"),
@@ -428,8 +433,9 @@ INITIAL_ERRORS: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"SupportedFeatureProfilesMaxLength": "0"},
-        "ocpp.config.SupportedFeatureProfiles: the default 'Core,Reservation' does not fit "
-        "this station (has 2 items, at most 0 allowed); set a value",
+        "ocpp.config.SupportedFeatureProfiles: the default "
+        "'Core,Reservation,SmartCharging' does not fit "
+        "this station (has 3 items, at most 0 allowed); set a value",
     ),
     ({"AuthorizationKey": "short"}, "ocpp.config.AuthorizationKey: must be at least 16"),
     (

@@ -259,6 +259,7 @@ FEATURE_PROFILES = frozenset(
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 R, RW, W = Access.R, Access.RW, Access.W
+SMART = "SmartCharging"
 
 
 def _measurand_keys(name: str, default: str) -> tuple[KeySpec, KeySpec]:
@@ -321,7 +322,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core,Reservation",
+        "Core,Reservation,SmartCharging",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),
@@ -330,6 +331,19 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec("TransactionMessageRetryInterval", RW, "int", "60", minimum=0),
     KeySpec("UnlockConnectorOnEVSideDisconnect", RW, "bool", "true"),
     KeySpec("WebSocketPingInterval", RW, "int", "60", minimum=0),
+    # Smart Charging profile (§9.4)
+    KeySpec("ChargeProfileMaxStackLevel", R, "int", "8", minimum=0, profile=SMART),
+    KeySpec(
+        "ChargingScheduleAllowedChargingRateUnit",
+        R,
+        "csl",
+        "Current,Power",
+        profile=SMART,
+        choices=frozenset({"Current", "Power"}),
+    ),
+    KeySpec("ChargingScheduleMaxPeriods", R, "int", "24", minimum=1, profile=SMART),
+    KeySpec("ConnectorSwitch3to1PhaseSupported", R, "bool", "false", profile=SMART),
+    KeySpec("MaxChargingProfilesInstalled", R, "int", "16", minimum=1, profile=SMART),
     # Security whitepaper
     KeySpec(
         "AuthorizationKey",

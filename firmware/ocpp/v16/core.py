@@ -15,6 +15,12 @@ from firmware.station import Station
 log = logging.getLogger("firmware.ocpp.core")
 
 DataTransferHandler = Callable[[str | None, str | None], Awaitable[tuple[str, str | None]]]
+# Whether a RemoteStartTransaction's chargingProfile can become the session's TxProfile.
+ProfileCheck = Callable[[dict[str, Any], int], bool]
+
+
+def _is_tx_profile(profile: dict[str, Any], _connector_id: int) -> bool:
+    return profile.get("chargingProfilePurpose") == "TxProfile"
 
 
 class CoreHandlers:
@@ -36,6 +42,7 @@ class CoreHandlers:
         self._reset = reset
         # vendorId -> handler(messageId, data) -> (status, data)
         self.data_transfer: dict[str, DataTransferHandler] = {}
+        self.remote_start_profile_ok: ProfileCheck = _is_tx_profile
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("ChangeAvailability", self.change_availability)
@@ -95,7 +102,7 @@ class CoreHandlers:
         if target is None:
             return Reply({"status": "Rejected"})
         profile = req.get("chargingProfile")
-        if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
+        if profile is not None and not self.remote_start_profile_ok(profile, target.id):
             return Reply({"status": "Rejected"})
 
         async def start() -> None:

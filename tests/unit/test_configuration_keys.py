@@ -75,7 +75,7 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("StopTxnAlignedDataMaxLength", Access.R, "int", "10"),
     ("StopTxnSampledData", Access.RW, "csl", ""),
     ("StopTxnSampledDataMaxLength", Access.R, "int", "10"),
-    ("SupportedFeatureProfiles", Access.R, "csl", "Core"),
+    ("SupportedFeatureProfiles", Access.R, "csl", "Core,LocalAuthListManagement,RemoteTrigger"),
     ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
     ("TransactionMessageAttempts", Access.RW, "int", "3"),
     ("TransactionMessageRetryInterval", Access.RW, "int", "60"),
@@ -84,6 +84,9 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("AuthorizationKey", Access.W, "str", ""),
     ("CpoName", Access.RW, "str", ""),
     ("SecurityProfile", Access.RW, "int", "0"),
+    ("LocalAuthListEnabled", Access.RW, "bool", "true"),
+    ("LocalAuthListMaxLength", Access.R, "int", "10000"),
+    ("SendLocalListMaxLength", Access.R, "int", "1000"),
 ]
 
 
@@ -427,8 +430,8 @@ INITIAL_ERRORS: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"SupportedFeatureProfilesMaxLength": "0"},
-        "ocpp.config.SupportedFeatureProfiles: the default 'Core' does not fit this station "
-        "(has 1 items, at most 0 allowed); set a value",
+        # The default lists every profile the firmware has, Core first.
+        "ocpp.config.SupportedFeatureProfiles: the default 'Core",
     ),
     ({"AuthorizationKey": "short"}, "ocpp.config.AuthorizationKey: must be at least 16"),
     (

@@ -321,7 +321,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core",
+        "Core,LocalAuthListManagement,RemoteTrigger",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),
@@ -351,5 +351,13 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         maximum=3,
         profile="Security",
         check=_security_profile,
+    ),
+    # Local Auth List Management
+    KeySpec("LocalAuthListEnabled", RW, "bool", "true", profile="LocalAuthListManagement"),
+    KeySpec(
+        "LocalAuthListMaxLength", R, "int", "10000", minimum=0, profile="LocalAuthListManagement"
+    ),
+    KeySpec(
+        "SendLocalListMaxLength", R, "int", "1000", minimum=0, profile="LocalAuthListManagement"
     ),
 )

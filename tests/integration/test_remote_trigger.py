@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from hil.csms import CallErrorReceived
+from hil.csms import BenchCsms, CallErrorReceived
 from tests.integration.harness import Daemon, charge_session_start
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -168,3 +169,24 @@ async def test_remote_trigger_is_a_supported_profile(daemon: Daemon) -> None:
     answer = await daemon.log.call("GetConfiguration", {"key": ["SupportedFeatureProfiles"]})
     profiles = answer["configurationKey"][0]["value"].split(",")
     assert "RemoteTrigger" in profiles and "Core" in profiles
+
+
+async def test_boot_notification_while_pending(make_daemon: MakeDaemon, csms: BenchCsms) -> None:
+    csms.boot_status = "Pending"
+    csms.heartbeat_interval = 300  # no retry of its own within the test
+    d = await make_daemon()
+    await wait_until_registration(d, "Pending")
+    csms.boot_status = "Accepted"
+    status, mark = await trigger(d, "BootNotification")
+    assert status == "Accepted"
+    await d.log.wait_for("BootNotification", since=mark, timeout=5)
+    await d.log.wait_for("StatusNotification", since=mark, timeout=5)
+    await wait_until_registration(d, "Accepted")
+
+
+async def wait_until_registration(d: Daemon, status: str) -> None:
+    for _ in range(200):
+        if (await d.get("/status"))["ocpp"]["registration"] == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"registration never became {status}")

@@ -11,6 +11,8 @@ import pytest
 from firmware.auth.cache import IdTagInfo
 from firmware.auth.local_list import ListEntry, LocalAuthList, UpdateStatus
 from firmware.errors import StorageError
+from firmware.ocpp.errors import ProtocolViolation
+from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.storage.db import Database
 
 A = IdTagInfo("Accepted")
@@ -213,3 +215,35 @@ def test_entry_from_payload() -> None:
     )
     assert entry == ListEntry("AA01", IdTagInfo("Blocked", datetime(2030, 1, 1, tzinfo=UTC), "P"))
     assert ListEntry.from_payload({"idTag": "AA02"}) == ListEntry("AA02", None)
+
+
+# ---------------------------------------------------------------- the OCPP handlers
+
+
+async def test_handlers_answer_and_refuse_bad_values(lst: LocalAuthList, limits: Limits) -> None:
+    handlers = LocalAuthListHandlers(lst)
+    full = {"listVersion": 2, "updateType": "Full", "localAuthorizationList": [{"idTag": "AA01"}]}
+    assert (await handlers.send_local_list(full)).payload == {"status": "Failed"}
+    full["localAuthorizationList"] = [{"idTag": "AA01", "idTagInfo": {"status": "Accepted"}}]
+    assert (await handlers.send_local_list(full)).payload == {"status": "Accepted"}
+    assert (await handlers.get_local_list_version({})).payload == {"listVersion": 2}
+    for bad, code in [
+        ({"listVersion": 2**31, "updateType": "Full"}, "PropertyConstraintViolation"),
+        (
+            {
+                "listVersion": 3,
+                "updateType": "Differential",
+                "localAuthorizationList": [
+                    {"idTag": "AA02", "idTagInfo": {"status": "Accepted", "expiryDate": "soon"}}
+                ],
+            },
+            "TypeConstraintViolation",
+        ),
+    ]:
+        with pytest.raises(ProtocolViolation) as err:
+            await handlers.send_local_list(bad)
+        assert err.value.code == code
+    assert (lst.version, contents(lst, "AA02")) == (2, {"AA02": None})
+    limits.enabled = False
+    assert (await handlers.get_local_list_version({})).payload == {"listVersion": -1}
+    assert (await handlers.send_local_list(full)).payload == {"status": "NotSupported"}

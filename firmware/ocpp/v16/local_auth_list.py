@@ -9,6 +9,8 @@ from firmware.clock import parse_iso
 from firmware.ocpp.errors import ProtocolViolation
 from firmware.ocpp.rpc import Reply, Rpc
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
 # GetLocalListVersion while LocalAuthListEnabled is false: "no local list here".
 NOT_SUPPORTED_VERSION = -1
 
@@ -33,9 +35,12 @@ class LocalAuthListHandlers:
         for index, item in enumerate(items):
             _check_expiry(index, item)
         entries = [ListEntry.from_payload(item) for item in items]
-        status = self.local_list.update(
-            int(req["listVersion"]), full=req["updateType"] == "Full", entries=entries
-        )
+        version = int(req["listVersion"])
+        if not INT32_MIN <= version <= INT32_MAX:
+            raise ProtocolViolation(
+                "PropertyConstraintViolation", f"listVersion {version} is not a 32-bit integer"
+            )
+        status = self.local_list.update(version, full=req["updateType"] == "Full", entries=entries)
         return Reply({"status": status.value})
 
 

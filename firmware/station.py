@@ -28,11 +28,9 @@ log = logging.getLogger("firmware.station")
 
 # Faults reported on connector 0 that concern every connector.
 STATION_WIDE = frozenset({Fault.EMERGENCY_STOP})
-BOOT_METER_WAIT_S = 3.0
+BOOT_METER_WAIT_S = 3.0  # how long a power-loss recovery waits for a meter to answer
 # idTagInfo statuses that may stop a session of the same parentIdTag.
-GROUP_STATUSES = frozenset(
-    {"Accepted", "ConcurrentTx"}
-)  # how long a power-loss recovery waits for a meter to answer
+GROUP_STATUSES = frozenset({"Accepted", "ConcurrentTx"})
 
 
 class Station:

@@ -116,6 +116,8 @@ class Registration:
 
     async def _register(self) -> None:
         while True:
+            # A trigger from now on (even while this call is out) asks for another.
+            self._boot_requested.clear()
             try:
                 answer = await self.rpc.call("BootNotification", self.boot_payload())
             except NotConnected:
@@ -139,7 +141,6 @@ class Registration:
                 self.status = None  # the interval has passed: we may speak again
 
     async def _wait_retry(self, seconds: float) -> None:
-        self._boot_requested.clear()
         try:
             async with asyncio.timeout(seconds):
                 await self._boot_requested.wait()

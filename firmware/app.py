@@ -12,6 +12,7 @@ from typing import Any
 from firmware.api import ApiServer, build_app
 from firmware.auth.authorizer import Authorizer
 from firmware.auth.cache import AuthCache, IdTagInfo
+from firmware.auth.local_list import LocalAuthList
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.connector.availability import AvailabilityStore
@@ -26,6 +27,8 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
+from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
+from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.queue import Outbox
@@ -99,8 +102,19 @@ class App:
             max_bytes=config.queue.max_bytes,
         )
         self.cache = AuthCache(self.db, self.clock)
+        self.local_list = LocalAuthList(
+            self.db,
+            enabled=lambda: self.ocpp_config.get_bool("LocalAuthListEnabled"),
+            max_length=lambda: self.ocpp_config.get_int("LocalAuthListMaxLength"),
+            send_max_length=lambda: self.ocpp_config.get_int("SendLocalListMaxLength"),
+        )
         self.authorizer = Authorizer(
-            self.cache, self.ocpp_config, self.rpc, self.clock, online=self.online
+            self.cache,
+            self.ocpp_config,
+            self.rpc,
+            self.clock,
+            online=self.online,
+            local_list=self.local_list,
         )
         self.transactions = TransactionStore(self.db)
         ctx = ConnectorContext(
@@ -133,6 +147,10 @@ class App:
         )
         self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
         SmartChargingHandlers(self.smart).register(self.rpc)
+        LocalAuthListHandlers(self.local_list).register(self.rpc)
+        # Firmware Management sets triggers.diagnostics_status / firmware_status.
+        self.triggers = TriggerHandlers(self.station, self.registration, self.notifier)
+        self.triggers.register(self.rpc)
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(

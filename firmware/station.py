@@ -29,6 +29,8 @@ log = logging.getLogger("firmware.station")
 # Faults reported on connector 0 that concern every connector.
 STATION_WIDE = frozenset({Fault.EMERGENCY_STOP})
 BOOT_METER_WAIT_S = 3.0  # how long a power-loss recovery waits for a meter to answer
+# idTagInfo statuses that may stop a session of the same parentIdTag.
+GROUP_STATUSES = frozenset({"Accepted", "ConcurrentTx"})
 
 
 class Station:
@@ -201,6 +203,11 @@ class Station:
                 return controller
         return None
 
+    def _group_session(self, id_tag: str, info: IdTagInfo) -> ConnectorController | None:
+        if info.parent_id_tag is None or info.status not in GROUP_STATUSES:
+            return None
+        return self._session_of(id_tag, info.parent_id_tag)
+
     async def on_token(self, id_tag: str, connector_id: int | None) -> None:
         log.info("token %s presented (connector %s)", id_tag, connector_id or "any")
         # The same tag stops its own session without asking the CSMS.
@@ -208,9 +215,16 @@ class Station:
         if running is not None:
             await running.stop("Local", id_tag)
             return
+        # A tag of the same group, known locally, stops it without asking either.
+        local = self.authorizer.known_locally(id_tag)
+        if local is not None:
+            group = self._group_session(id_tag, local[0])
+            if group is not None:
+                await group.stop("Local", id_tag)
+                return
         decision = await self.authorizer.authorize(id_tag)
         parent = decision.info.parent_id_tag
-        if parent is not None and decision.info.status in ("Accepted", "ConcurrentTx"):
+        if parent is not None and decision.info.status in GROUP_STATUSES:
             group = self._session_of(id_tag, parent)
             if group is not None:
                 await group.stop("Local", id_tag)

@@ -71,15 +71,27 @@ class Authorizer:
         return None
 
     def remember(self, id_tag: str, info: IdTagInfo) -> None:
-        """Cache idTagInfo learned from any CSMS answer."""
-        if self.config.get_bool("AuthorizationCacheEnabled"):
+        """Cache idTagInfo learned from any CSMS answer.
+
+        An id in the Local Authorization List is never cached: the list is the
+        CSMS's own record of it, changed only by SendLocalList.
+        """
+        if self.config.get_bool("AuthorizationCacheEnabled") and not self._listed(id_tag):
             self.cache.put(id_tag, info)
+
+    def _listed(self, id_tag: str) -> bool:
+        lst = self.local_list
+        return lst is not None and lst.enabled and lst.get(id_tag) is not None
 
     async def authorize(self, id_tag: str) -> Decision:
         local = self.known_locally(id_tag)
         if self.online():
-            if local and local[0].accepted and self.config.get_bool("LocalPreAuthorize"):
-                return Decision(local[0], local[1])
+            if local is not None and self.config.get_bool("LocalPreAuthorize"):
+                info, source = local
+                # A valid entry starts at once. A list entry that is not valid is
+                # final too (the CSMS keeps the list); a cached one is asked again.
+                if info.accepted or source == "local_list":
+                    return Decision(info, source)
             try:
                 answer = await self.rpc.call("Authorize", {"idTag": id_tag})
             except CallFailed as err:

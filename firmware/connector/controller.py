@@ -584,6 +584,12 @@ class ConnectorController:
                 self.ctx.transactions.record_meter(tx.local_id, energy, now)
             self._last_persist = now_mono
 
+    async def current_sample(self) -> Sample | None:
+        """A fresh reading of this connector (TriggerMessage MeterValues)."""
+        async with self._turn():
+            await self._read()
+            return self._sample()
+
     async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:
         """Clock-aligned sample: queued in a transaction, returned for sending otherwise."""
         async with self._turn():

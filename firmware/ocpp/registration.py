@@ -60,6 +60,26 @@ class Registration:
         """Send a BootNotification now (TriggerMessage)."""
         self._boot_requested.set()
 
+    async def trigger_boot(self) -> None:
+        """A BootNotification the CSMS asked for with TriggerMessage.
+
+        Before Accepted it makes the registration loop send one now; once
+        Accepted it is sent here and its interval and time are adopted.
+        """
+        if not self.accepted:
+            self.request_boot()
+            return
+        answer = await self.rpc.call("BootNotification", self.boot_payload())
+        self._adopt_time(answer.get("currentTime"))
+        interval = int(answer["interval"])
+        if answer["status"] == "Accepted":
+            if interval > 0:
+                self.config.change("HeartbeatInterval", str(interval))
+        else:
+            log.warning(
+                "triggered BootNotification answered %s; staying registered", answer["status"]
+            )
+
     def boot_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "chargePointVendor": self.identity.vendor,
@@ -96,6 +116,8 @@ class Registration:
 
     async def _register(self) -> None:
         while True:
+            # A trigger from now on (even while this call is out) asks for another.
+            self._boot_requested.clear()
             try:
                 answer = await self.rpc.call("BootNotification", self.boot_payload())
             except NotConnected:
@@ -119,7 +141,6 @@ class Registration:
                 self.status = None  # the interval has passed: we may speak again
 
     async def _wait_retry(self, seconds: float) -> None:
-        self._boot_requested.clear()
         try:
             async with asyncio.timeout(seconds):
                 await self._boot_requested.wait()

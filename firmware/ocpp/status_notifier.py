@@ -70,6 +70,14 @@ class StatusNotifier:
                 _Report(connector_id, status, at, now, self._generation, resync=True)
             )
 
+    async def send_current(self, connector_id: int) -> None:
+        """Send the current status of ``connector_id`` now (TriggerMessage)."""
+        current = self.current.get(connector_id)
+        if current is None:
+            return
+        self._last_sent[connector_id] = current[0]
+        await self._send(connector_id, *current)
+
     def payload(self, connector_id: int, status: Status, at: datetime) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "connectorId": connector_id,

@@ -35,10 +35,9 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
     found.sort()
     numbers = [n for n, _, _ in found]
-    # Feature branches take numbers in advance, so a build may lack some of them;
-    # a number used twice is always a mistake.
-    if len(set(numbers)) != len(numbers) or (numbers and numbers[0] < 1):
-        raise StorageError(f"migration numbers must be unique and >= 1, found {numbers}")
+    # A gap would let a database skip a migration added later under a lower number.
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StorageError(f"migrations must be numbered 1..N without gaps, found {numbers}")
     return found
 
 

@@ -75,7 +75,12 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("StopTxnAlignedDataMaxLength", Access.R, "int", "10"),
     ("StopTxnSampledData", Access.RW, "csl", ""),
     ("StopTxnSampledDataMaxLength", Access.R, "int", "10"),
-    ("SupportedFeatureProfiles", Access.R, "csl", "Core,Reservation,SmartCharging"),
+    (
+        "SupportedFeatureProfiles",
+        Access.R,
+        "csl",
+        "Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+    ),
     ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
     ("TransactionMessageAttempts", Access.RW, "int", "3"),
     ("TransactionMessageRetryInterval", Access.RW, "int", "60"),
@@ -90,6 +95,9 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("CpoName", Access.RW, "str", ""),
     ("SecurityProfile", Access.RW, "int", "0"),
     ("ReserveConnectorZeroSupported", Access.R, "bool", "true"),
+    ("LocalAuthListEnabled", Access.RW, "bool", "true"),
+    ("LocalAuthListMaxLength", Access.R, "int", "10000"),
+    ("SendLocalListMaxLength", Access.R, "int", "1000"),
 ]
 
 
@@ -433,9 +441,8 @@ INITIAL_ERRORS: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"SupportedFeatureProfilesMaxLength": "0"},
-        "ocpp.config.SupportedFeatureProfiles: the default "
-        "'Core,Reservation,SmartCharging' does not fit "
-        "this station (has 3 items, at most 0 allowed); set a value",
+        # The default lists every profile the firmware has, Core first.
+        "ocpp.config.SupportedFeatureProfiles: the default 'Core",
     ),
     ({"AuthorizationKey": "short"}, "ocpp.config.AuthorizationKey: must be at least 16"),
     (

@@ -322,7 +322,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core,Reservation,SmartCharging",
+        "Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),
@@ -368,4 +368,12 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     ),
     # Reservation: connector 0 reservations (any connector) are taken.
     KeySpec("ReserveConnectorZeroSupported", R, "bool", "true", profile="Reservation"),
+    # Local Auth List Management
+    KeySpec("LocalAuthListEnabled", RW, "bool", "true", profile="LocalAuthListManagement"),
+    KeySpec(
+        "LocalAuthListMaxLength", R, "int", "10000", minimum=0, profile="LocalAuthListManagement"
+    ),
+    KeySpec(
+        "SendLocalListMaxLength", R, "int", "1000", minimum=0, profile="LocalAuthListManagement"
+    ),
 )

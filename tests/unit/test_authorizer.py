@@ -1,0 +1,236 @@
+"""The authorizer's precedence: local list → cache → Authorize.req → offline policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware.auth.authorizer import Authorizer
+from firmware.auth.cache import AuthCache, IdTagInfo
+from firmware.auth.local_list import ListEntry, LocalAuthList
+from firmware.clock import Clock
+from firmware.metering import supported_measurands
+from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.storage.db import Database
+
+FACTS = StationFacts(
+    number_of_connectors=1, supported_measurands=supported_measurands(has_bms=False)
+)
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
+TAG = "04A1B2C3"
+
+
+class FakeRpc:
+    """Answers Authorize with ``status`` and records every call."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        self.calls: list[str] = []
+
+    async def call(self, action: str, payload: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.calls.append(action)
+        return {"idTagInfo": {"status": self.status}}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "state.db")
+    yield database
+    database.close()
+
+
+def build(
+    db: Database,
+    *,
+    listed: IdTagInfo | None,
+    cached: IdTagInfo | None,
+    online: bool,
+    csms: str = "Accepted",
+    config: dict[str, str] | None = None,
+) -> tuple[Authorizer, FakeRpc]:
+    store = ConfigurationStore(db, config or {}, FACTS)
+    if listed is not None:  # sent while the list was enabled
+        filler = LocalAuthList(
+            db, enabled=lambda: True, max_length=lambda: 100, send_max_length=lambda: 100
+        )
+        assert filler.update(1, full=True, entries=[ListEntry(TAG, listed)]) == "Accepted"
+    local_list = LocalAuthList(
+        db,
+        enabled=lambda: store.get_bool("LocalAuthListEnabled"),
+        max_length=lambda: 100,
+        send_max_length=lambda: 100,
+    )
+    cache = AuthCache(db, Clock())
+    if cached is not None:
+        cache.put(TAG, cached)
+    rpc = FakeRpc(csms)
+    authorizer = Authorizer(
+        cache,
+        store,
+        rpc,  # type: ignore[arg-type]
+        Clock(),
+        online=lambda: online,
+        local_list=local_list,
+    )
+    return authorizer, rpc
+
+
+ACC, BLK = IdTagInfo("Accepted"), IdTagInfo("Blocked")
+PRE = {"LocalPreAuthorize": "true"}
+NO_OFFLINE = {"LocalAuthorizeOffline": "false"}
+LIST_OFF = {"LocalAuthListEnabled": "false", **PRE}
+
+# listed, cached, online, csms answer, config → status, source, Authorize.req sent
+PRECEDENCE: list[
+    tuple[str, IdTagInfo | None, IdTagInfo | None, bool, str, dict[str, str], str, str, bool]
+] = [
+    ("list wins over cache", ACC, BLK, True, "Blocked", PRE, "Accepted", "local_list", False),
+    (
+        "blocked list entry is final online",
+        BLK,
+        ACC,
+        True,
+        "Accepted",
+        PRE,
+        "Blocked",
+        "local_list",
+        False,
+    ),
+    (
+        "expired list entry",
+        IdTagInfo("Accepted", PAST),
+        None,
+        True,
+        "Accepted",
+        PRE,
+        "Expired",
+        "local_list",
+        False,
+    ),
+    (
+        "without pre-authorize the CSMS decides",
+        ACC,
+        None,
+        True,
+        "Blocked",
+        {},
+        "Blocked",
+        "csms",
+        True,
+    ),
+    ("cache when not listed", None, ACC, True, "Blocked", PRE, "Accepted", "cache", False),
+    (
+        "blocked cache entry is asked again",
+        None,
+        BLK,
+        True,
+        "Accepted",
+        PRE,
+        "Accepted",
+        "csms",
+        True,
+    ),
+    ("unknown tag online", None, None, True, "Invalid", PRE, "Invalid", "csms", True),
+    ("disabled list is ignored", BLK, ACC, True, "Invalid", LIST_OFF, "Accepted", "cache", False),
+    ("offline list entry", ACC, BLK, False, "-", {}, "Accepted", "offline", False),
+    (
+        "offline blocked list entry",
+        BLK,
+        ACC,
+        False,
+        "-",
+        {"AllowOfflineTxForUnknownId": "true"},
+        "Blocked",
+        "offline",
+        False,
+    ),
+    (
+        "offline expired list entry",
+        IdTagInfo("Accepted", PAST),
+        None,
+        False,
+        "-",
+        {},
+        "Expired",
+        "offline",
+        False,
+    ),
+    (
+        "offline without LocalAuthorizeOffline",
+        ACC,
+        None,
+        False,
+        "-",
+        NO_OFFLINE,
+        "Invalid",
+        "offline",
+        False,
+    ),
+    ("offline unknown tag", None, None, False, "-", {}, "Invalid", "offline", False),
+    (
+        "offline unknown tag allowed",
+        None,
+        None,
+        False,
+        "-",
+        {"AllowOfflineTxForUnknownId": "true"},
+        "Accepted",
+        "offline",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("listed", "cached", "online", "csms", "config", "status", "source", "asked"),
+    [row[1:] for row in PRECEDENCE],
+    ids=[row[0] for row in PRECEDENCE],
+)
+async def test_precedence(
+    db: Database,
+    listed: IdTagInfo | None,
+    cached: IdTagInfo | None,
+    online: bool,
+    csms: str,
+    config: dict[str, str],
+    status: str,
+    source: str,
+    asked: bool,
+) -> None:
+    authorizer, rpc = build(
+        db, listed=listed, cached=cached, online=online, csms=csms, config=config
+    )
+    decision = await authorizer.authorize(TAG)
+    assert (decision.info.status, decision.source) == (status, source)
+    assert rpc.calls == (["Authorize"] if asked else [])
+
+
+async def test_csms_answers_never_touch_a_listed_tag(db: Database) -> None:
+    authorizer, _ = build(db, listed=ACC, cached=None, online=True, csms="Blocked")
+    await authorizer.authorize(TAG)  # Authorize.conf says Blocked
+    authorizer.remember(TAG, BLK)  # e.g. StartTransaction.conf
+    assert authorizer.cache.get(TAG) is None
+    assert authorizer.local_list is not None
+    assert authorizer.local_list.get(TAG) == ACC
+    authorizer.remember("OTHER", BLK)
+    assert authorizer.cache.get("OTHER") == BLK
+
+
+async def test_listed_tag_is_cached_while_the_list_is_disabled(db: Database) -> None:
+    authorizer, _ = build(
+        db, listed=ACC, cached=None, online=True, config={"LocalAuthListEnabled": "false"}
+    )
+    authorizer.remember(TAG, BLK)
+    assert authorizer.cache.get(TAG) == BLK
+
+
+def test_known_locally_keeps_the_parent(db: Database) -> None:
+    authorizer, _ = build(
+        db, listed=IdTagInfo("Accepted", None, "FLEET"), cached=None, online=False
+    )
+    found = authorizer.known_locally(TAG)
+    assert found is not None and found[0].parent_id_tag == "FLEET" and found[1] == "local_list"

@@ -75,7 +75,7 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("StopTxnAlignedDataMaxLength", Access.R, "int", "10"),
     ("StopTxnSampledData", Access.RW, "csl", ""),
     ("StopTxnSampledDataMaxLength", Access.R, "int", "10"),
-    ("SupportedFeatureProfiles", Access.R, "csl", "Core"),
+    ("SupportedFeatureProfiles", Access.R, "csl", "Core,FirmwareManagement"),
     ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
     ("TransactionMessageAttempts", Access.RW, "int", "3"),
     ("TransactionMessageRetryInterval", Access.RW, "int", "60"),
@@ -427,8 +427,8 @@ INITIAL_ERRORS: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"SupportedFeatureProfilesMaxLength": "0"},
-        "ocpp.config.SupportedFeatureProfiles: the default 'Core' does not fit this station "
-        "(has 1 items, at most 0 allowed); set a value",
+        "ocpp.config.SupportedFeatureProfiles: the default 'Core,FirmwareManagement' does not "
+        "fit this station (has 2 items, at most 0 allowed); set a value",
     ),
     ({"AuthorizationKey": "short"}, "ocpp.config.AuthorizationKey: must be at least 16"),
     (

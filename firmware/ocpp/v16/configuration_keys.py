@@ -321,7 +321,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core",
+        "Core,FirmwareManagement",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),

@@ -45,10 +45,9 @@ StateSummary = Callable[[], Mapping[str, Any]]
 def target_url(location: str, name: str, method: str) -> str:
     """Where the file goes: the directory ``location`` itself for an HTTP POST,
     else ``location`` with ``name`` appended to its path (query kept)."""
-    parsed = parse(location)
-    if method == "POST" and parsed.scheme in ("http", "https"):
-        return location
     url = URL(location)
+    if method == "POST" and url.scheme.lower() in ("http", "https"):
+        return location
     path = url.raw_path if url.raw_path.endswith("/") else url.raw_path + "/"
     joined = url.with_path(path + name, encoded=True)
     if url.raw_query_string:
@@ -94,14 +93,14 @@ class DiagnosticsUploader:
         if self._busy:
             log.warning("GetDiagnostics while an upload runs: nothing more will be uploaded")
             return None
-        try:
-            parse(location)
-        except TransferError as err:
-            log.warning("GetDiagnostics location unusable: %s", err)
-            return None
         now = self.clock.now()
         name = archive_name(self.charge_box_id, now)
-        url = target_url(location, name, self.settings.upload_method)
+        try:
+            url = target_url(location, name, self.settings.upload_method)
+            parse(url)
+        except (TransferError, ValueError, TypeError) as err:
+            log.warning("GetDiagnostics location %s unusable: %s", redact_url(location), err)
+            return None
         self._busy = True
         self.view = TransferView("Uploading", redact_url(url))
 
@@ -154,6 +153,8 @@ class DiagnosticsUploader:
                 progress=self._progress,
                 timeout_s=self.settings.transfer_timeout_s,
                 stall_timeout_s=self.settings.stall_timeout_s,
+                progress_every_bytes=0,
+                progress_every_s=1.0,
             )
         except (TransferError, OSError) as err:
             log.error("diagnostics upload to %s failed: %s", redact_url(url), err)

@@ -48,6 +48,7 @@ log = logging.getLogger("firmware.management.update")
 TIMER_STEP_S = 30.0  # the clock may be corrected by the CSMS while waiting
 SESSION_POLL_S = 0.5
 FLUSH_BEFORE_RESTART_S = 5.0
+PROGRESS_EVERY_S = 0.5  # the API's view; the log gets a line per tenth or per 10 s
 DEFAULT_NAME = "firmware.bin"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -238,6 +239,8 @@ class FirmwareUpdater:
                 progress=self._progress,
                 timeout_s=self.settings.transfer_timeout_s,
                 stall_timeout_s=self.settings.stall_timeout_s,
+                progress_every_bytes=0,
+                progress_every_s=PROGRESS_EVERY_S,
             )
         except TransferError as err:
             log.error("firmware download from %s failed: %s", safe, err)

@@ -239,6 +239,9 @@ async def test_power_cut_during_download_resumes_after_restart(
     )
     await wait_firmware(d, "Downloading")
     await wait_until(lambda: http.slow_sent >= len(FIRMWARE) // 3, 15, "a third of the image")
+    shown = await d.get("/status")
+    assert shown["firmware"]["status"] == "Downloading"
+    assert shown["firmware"]["total"] == len(FIRMWARE)
     await d.kill()  # power cut
     assert not target.exists()
     http.slow_pause_s = 0.0

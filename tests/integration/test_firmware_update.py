@@ -251,16 +251,12 @@ async def test_power_cut_during_download_resumes_after_restart(
     assert ranges[0] is None and ranges[1] is not None
     assert int(ranges[1].removeprefix("bytes=").rstrip("-")) > 0  # continued, not restarted
     assert target.read_bytes() == FIRMWARE
-    assert sequence(d) == [
-        "Boot",
-        "Downloading",
-        "Boot",  # after the power cut
-        "Downloading",
-        "Downloaded",
-        "Installing",
-        "Boot",
-        "Installed",
-    ]
+    seen = sequence(d)
+    assert seen[:3] == ["Boot", "Downloading", "Boot"]  # then the power cut
+    # Until the CSMS accepts the new BootNotification only the newest status is
+    # kept: a quick resumed download may show as Downloaded or Installing first.
+    assert seen[-3:] == ["Installing", "Boot", "Installed"]
+    assert set(seen[3:-3]) <= {"Downloading", "Downloaded"}
 
 
 async def test_wheel_installer_installs_into_the_daemons_environment(

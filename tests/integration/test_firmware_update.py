@@ -219,14 +219,14 @@ async def test_installing_waits_for_the_running_transaction(
     answer = await d.log.call("RemoteStartTransaction", {"idTag": "AABBCC01", "connectorId": 1})
     assert answer["status"] == "Rejected"
     await d.tap("AABBCCDD")  # the driver ends the session
-    stop = await d.log.wait_for("StopTransaction")
-    await d.wait_status("Unavailable")  # no new session before the restart
+    stop = await d.log.wait_for("StopTransaction", timeout=20)
+    await d.wait_status("Unavailable", timeout=20)  # no new session before the restart
     installing = await wait_firmware(d, "Installing")
     frames = d.log.calls()
     assert frames.index(stop) < frames.index(installing)
     await wait_firmware(d, "Installed")
     assert target.read_bytes() == FIRMWARE
-    await d.wait_status("Available")  # after the restart
+    await d.wait_status("Available", timeout=20)  # after the restart
 
 
 async def test_power_cut_during_download_resumes_after_restart(

@@ -302,3 +302,14 @@ async def test_a_wheel_installer_refuses_a_file_that_is_no_wheel(
     )
     await wait_firmware(d, "InstallationFailed")
     assert len(d.log.calls("BootNotification")) == 1
+
+
+async def test_the_profile_is_announced(daemon: Daemon) -> None:
+    answer = await daemon.log.call(
+        "GetConfiguration", {"key": ["SupportedFeatureProfiles", "SupportedFileTransferProtocols"]}
+    )
+    values = {k["key"]: k["value"] for k in answer["configurationKey"]}
+    assert "FirmwareManagement" in values["SupportedFeatureProfiles"].split(",")
+    assert values["SupportedFileTransferProtocols"] == "FTP,FTPS,HTTP,HTTPS"
+    status = await daemon.get("/status")
+    assert status["firmware"]["status"] == "Idle" and status["diagnostics"]["status"] == "Idle"

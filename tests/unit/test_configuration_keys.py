@@ -84,6 +84,7 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("AuthorizationKey", Access.W, "str", ""),
     ("CpoName", Access.RW, "str", ""),
     ("SecurityProfile", Access.RW, "int", "0"),
+    ("SupportedFileTransferProtocols", Access.R, "csl", "FTP,FTPS,HTTP,HTTPS"),
 ]
 
 

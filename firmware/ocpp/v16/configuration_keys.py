@@ -352,4 +352,13 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         profile="Security",
         check=_security_profile,
     ),
+    # Firmware Management: what UpdateFirmware and GetDiagnostics locations may use
+    KeySpec(
+        "SupportedFileTransferProtocols",
+        R,
+        "csl",
+        "FTP,FTPS,HTTP,HTTPS",
+        profile="FirmwareManagement",
+        choices=frozenset({"FTP", "FTPS", "HTTP", "HTTPS"}),
+    ),
 )

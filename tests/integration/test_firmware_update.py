@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -313,3 +316,61 @@ async def test_the_profile_is_announced(daemon: Daemon) -> None:
     assert values["SupportedFileTransferProtocols"] == "FTP,FTPS,HTTP,HTTPS"
     status = await daemon.get("/status")
     assert status["firmware"]["status"] == "Idle" and status["diagnostics"]["status"] == "Idle"
+
+
+async def test_power_cut_while_installing_reports_installation_failed(
+    make_daemon: MakeDaemon, http: Http, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "installer.pid"
+    command = f"echo $$ > {pid_file}; exec sleep 60 #"
+    d = await make_daemon(**_command_installer(tmp_path / "x", command))
+    await d.log.call(
+        "UpdateFirmware", {"location": f"{http.base}/files/image.bin", "retrieveDate": _now()}
+    )
+    await wait_firmware(d, "Installing")
+    await wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10, "pid")
+    try:
+        await d.kill()  # power cut in the middle of the installation
+        await d.start()
+        await wait_firmware(d, "InstallationFailed")
+    finally:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the orphaned installer
+    assert sequence(d) == [
+        "Boot",
+        "Downloading",
+        "Downloaded",
+        "Installing",
+        "Boot",
+        "InstallationFailed",
+    ]
+    assert (await d.get("/status"))["firmware"]["status"] == "InstallationFailed"
+    assert (await d.connector())["status"] == "Available"
+
+
+async def test_a_new_request_replaces_a_running_download(
+    make_daemon: MakeDaemon, http: Http, tmp_path: Path
+) -> None:
+    target = tmp_path / "installed.bin"
+    d = await make_daemon(**_command_installer(target))
+    (http.root / "other.bin").write_bytes(FIRMWARE[::-1])
+    await d.log.call(
+        "UpdateFirmware", {"location": f"{http.base}/slow/image.bin", "retrieveDate": _now()}
+    )
+    await wait_firmware(d, "Downloading")
+    await wait_until(lambda: http.slow_sent > 0, 10, "the slow download under way")
+    await d.log.call(
+        "UpdateFirmware", {"location": f"{http.base}/files/other.bin", "retrieveDate": _now()}
+    )
+    await wait_firmware(d, "Installed")
+    assert target.read_bytes() == FIRMWARE[::-1]
+    assert sequence(d) == [
+        "Boot",
+        "Downloading",
+        "Downloading",
+        "Downloaded",
+        "Installing",
+        "Boot",
+        "Installed",
+    ]
+    assert list((d.state_dir / "firmware").iterdir()) == []  # the first .part is gone

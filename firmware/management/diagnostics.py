@@ -158,14 +158,21 @@ class DiagnosticsUploader:
             )
         except (TransferError, OSError) as err:
             log.error("diagnostics upload to %s failed: %s", redact_url(url), err)
-            self.view.status = "UploadFailed"
-            self.reporter.report("UploadFailed")
+            self._failed()
+            return
+        except Exception:
+            log.exception("diagnostics upload to %s failed", redact_url(url))
+            self._failed()
             return
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         log.info("diagnostics uploaded to %s", redact_url(url))
         self.view.status = "Uploaded"
         self.reporter.report("Uploaded")
+
+    def _failed(self) -> None:
+        self.view.status = "UploadFailed"
+        self.reporter.report("UploadFailed")
 
     def _progress(self, done: int, total: int | None) -> None:
         self.view.progress(done, total)

@@ -19,6 +19,7 @@ from firmware.connector.availability import AvailabilityStore
 from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.logs import redact
+from firmware.management.service import FirmwareManagement
 from firmware.metering import supported_measurands
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
@@ -148,9 +149,21 @@ class App:
         self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
         SmartChargingHandlers(self.smart).register(self.rpc)
         LocalAuthListHandlers(self.local_list).register(self.rpc)
-        # Firmware Management sets triggers.diagnostics_status / firmware_status.
         self.triggers = TriggerHandlers(self.station, self.registration, self.notifier)
         self.triggers.register(self.rpc)
+        self.firmware = FirmwareManagement(
+            config,
+            self.db,
+            self.rpc,
+            self.registration.ready,
+            self.clock,
+            self.station,
+            state=self._diagnostics_state,
+            restart=lambda: self.request_stop("Reboot", restart=True),
+        )
+        self.firmware.register(self.rpc)
+        self.triggers.firmware_status = self.firmware.current_firmware_status
+        self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(
@@ -270,7 +283,13 @@ class App:
                 "thinned": self.outbox.thinned,
             },
             "connectors": [c.snapshot() for c in self.station.connectors.values()],
+            **self.firmware.status(),
         }
+
+    def _diagnostics_state(self) -> dict[str, Any]:
+        """The state summary of a GetDiagnostics archive (secrets scrubbed there)."""
+        known, _ = self.ocpp_config.get_configuration(None)
+        return {"status": self.status(), "configuration": known}
 
     # ------------------------------------------------------------ life cycle
 
@@ -306,6 +325,7 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
+                    tg.create_task(self.firmware.run(), name="firmware"),
                 ]
                 await self.station.start()
                 tasks.append(tg.create_task(self.reservations.run(), name="reservations"))

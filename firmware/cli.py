@@ -56,6 +56,21 @@ def main(argv: list[str] | None = None) -> int:
 def _run(config: Config) -> int:
     logs.setup(config.log_level)
     logs.add_secret(config.ocpp.password)
+    log_file = config.diagnostics.log_file
+    if log_file is not None:
+        try:
+            logs.add_file(
+                log_file,
+                max_bytes=config.diagnostics.log_max_bytes,
+                backups=config.diagnostics.log_backups,
+            )
+        except OSError as err:
+            print(
+                f"chargepoint: configuration error: diagnostics.log_file: cannot open "
+                f"{log_file}: {err.strerror or err}",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
     from firmware.app import App
 
     async def go() -> bool:

@@ -73,6 +73,49 @@ class SafetySettings:
     overcurrent_time_s: float = 5.0  # ... for longer than this → OverCurrentFailure
 
 
+INSTALLERS = ("wheel", "command")
+UPLOAD_METHODS = ("POST", "PUT")
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareUpdateSettings:
+    """UpdateFirmware: where the file goes and how it is installed.
+
+    ``installer`` ``wheel``: ``pip install --no-deps --force-reinstall`` of the
+    downloaded wheel into the daemon's own environment; ``command``: run
+    ``command`` in a shell with the file's path (``{file}`` in it, else appended),
+    exit code 0 meaning installed. ``download_dir`` None: ``<state_dir>/firmware``.
+    """
+
+    installer: str = "wheel"
+    command: str | None = None
+    download_dir: Path | None = None
+    install_timeout_s: float = 900.0
+    default_retries: int = 3
+    default_retry_interval_s: int = 60
+    transfer_timeout_s: float = 1800.0
+    stall_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsSettings:
+    """GetDiagnostics: which logs go into the archive and how it is sent.
+
+    ``log_file``: the daemon also writes its log lines there (rotated at
+    ``log_max_bytes``, ``log_backups`` old files kept); None: no log file, the
+    archive then holds the state summary only.
+    """
+
+    log_file: Path | None = None
+    log_max_bytes: int = 1024 * 1024
+    log_backups: int = 5
+    upload_method: str = "POST"
+    default_retries: int = 2
+    default_retry_interval_s: int = 30
+    transfer_timeout_s: float = 600.0
+    stall_timeout_s: float = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
@@ -93,6 +136,8 @@ class Config:
     meter_poll_s: float = 1.0
     queue: QueueSettings = field(default_factory=QueueSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    firmware_update: FirmwareUpdateSettings = field(default_factory=FirmwareUpdateSettings)
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -299,6 +344,8 @@ _TOP = (
     "meter_poll_s",
     "queue",
     "safety",
+    "firmware_update",
+    "diagnostics",
 )
 _OCPP = (
     "csms_url",
@@ -316,6 +363,26 @@ _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
 _API = ("host", "port")
 _QUEUE = ("max_messages", "max_bytes")
 _SAFETY = ("overcurrent_margin_a", "overcurrent_time_s")
+_FIRMWARE_UPDATE = (
+    "installer",
+    "command",
+    "download_dir",
+    "install_timeout_s",
+    "default_retries",
+    "default_retry_interval_s",
+    "transfer_timeout_s",
+    "stall_timeout_s",
+)
+_DIAGNOSTICS = (
+    "log_file",
+    "log_max_bytes",
+    "log_backups",
+    "upload_method",
+    "default_retries",
+    "default_retry_interval_s",
+    "transfer_timeout_s",
+    "stall_timeout_s",
+)
 
 
 def parse_config(data: object, source: str = "<config>", *, base_dir: Path | None = None) -> Config:
@@ -348,6 +415,10 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         meter_poll_s=top.number("meter_poll_s", defaults.meter_poll_s),
         queue=_queue(top.section("queue", _QUEUE)),
         safety=_safety(top.section("safety", _SAFETY)),
+        firmware_update=_firmware_update(
+            top.section("firmware_update", _FIRMWARE_UPDATE), base_dir
+        ),
+        diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
     )
 
 
@@ -492,13 +563,65 @@ def _board(s: _Section) -> BoardSettings:
 
 
 def _state_dir(top: _Section, default: Path, base_dir: Path | None) -> Path:
-    value = top.string("state_dir", None)
+    path = _path(top, "state_dir", base_dir, nullable=False)
+    return default if path is None else path
+
+
+def _path(s: _Section, key: str, base_dir: Path | None, *, nullable: bool = True) -> Path | None:
+    """An optional path; a relative one is taken from ``base_dir``."""
+    value = s.string(key, None, nullable=nullable)
     if value is None:
-        return default
+        return None
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return path.absolute()
+
+
+def _firmware_update(s: _Section, base_dir: Path | None) -> FirmwareUpdateSettings:
+    d = FirmwareUpdateSettings()
+    installer = s.text("installer", d.installer)
+    if installer not in INSTALLERS:
+        s.fail("installer", f"must be one of {', '.join(INSTALLERS)}, got {installer!r}")
+    command = s.string("command", None, nullable=True)
+    if installer == "command" and command is None:
+        s.fail("command", "required when installer is command (e.g. 'rauc install {file}')")
+    if installer != "command" and command is not None:
+        s.fail("command", f"only used with installer: command (installer is {installer})")
+    return FirmwareUpdateSettings(
+        installer=installer,
+        command=command,
+        download_dir=_path(s, "download_dir", base_dir),
+        install_timeout_s=s.number("install_timeout_s", d.install_timeout_s),
+        default_retries=s.integer("default_retries", d.default_retries, 0, 100),
+        default_retry_interval_s=s.integer(
+            "default_retry_interval_s", d.default_retry_interval_s, 0, 86400
+        ),
+        transfer_timeout_s=s.number("transfer_timeout_s", d.transfer_timeout_s),
+        stall_timeout_s=s.number("stall_timeout_s", d.stall_timeout_s),
+    )
+
+
+def _diagnostics(s: _Section, base_dir: Path | None) -> DiagnosticsSettings:
+    d = DiagnosticsSettings()
+    method = s.text("upload_method", d.upload_method)
+    if method.upper() not in UPLOAD_METHODS:
+        s.fail("upload_method", f"must be POST or PUT, got {method!r}")
+    log_file = _path(s, "log_file", base_dir)
+    if log_file is not None and log_file.is_dir():
+        s.fail("log_file", f"{log_file} is a directory; name a file in it")
+    return DiagnosticsSettings(
+        log_file=log_file,
+        log_max_bytes=s.integer("log_max_bytes", d.log_max_bytes, 4096),
+        log_backups=s.integer("log_backups", d.log_backups, 0, 100),
+        upload_method=method.upper(),
+        default_retries=s.integer("default_retries", d.default_retries, 0, 100),
+        default_retry_interval_s=s.integer(
+            "default_retry_interval_s", d.default_retry_interval_s, 0, 86400
+        ),
+        transfer_timeout_s=s.number("transfer_timeout_s", d.transfer_timeout_s),
+        stall_timeout_s=s.number("stall_timeout_s", d.stall_timeout_s),
+    )
 
 
 def _safety(s: _Section) -> SafetySettings:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import re
 import sys
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
@@ -363,4 +365,31 @@ def setup(level: str, stream: IO[str] | None = None) -> LineHandler:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
+    return handler
+
+
+class FileLineHandler(logging.handlers.RotatingFileHandler):
+    """The same lines in a rotated file, always with their UTC timestamp
+    (GetDiagnostics cuts the file by them); its own errors as one redacted line
+    on stderr.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        what = f"{type(err).__name__}: {err}" if err is not None else "unknown error"
+        try:
+            sys.stderr.write(one_line(redact(f"cannot write log file {self.baseFilename}: {what}")))
+            sys.stderr.write("\n")
+        except Exception:
+            pass
+
+
+def add_file(path: Path, *, max_bytes: int, backups: int) -> FileLineHandler:
+    """Also write every record to ``path``, rotated at ``max_bytes`` with ``backups``
+    old files (``path.1`` ...). Raises OSError when the file cannot be opened.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = FileLineHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    handler.setFormatter(LineFormatter(journald=False))
+    logging.getLogger().addHandler(handler)
     return handler

@@ -62,6 +62,9 @@ class ConnectorController:
         self.faults: set[Fault] = set()
         self.operative = ctx.availability.get(self.id)
         self.scheduled_operative: bool | None = None
+        # Withheld from new sessions while a firmware update waits or installs
+        # (Unavailable once idle; not persisted: a restart ends it).
+        self.held = False
         self.pending: PendingAuth | None = None
         self.tx: ActiveTx | None = None
         self.finishing = False
@@ -86,7 +89,7 @@ class ConnectorController:
 
     @property
     def effective_operative(self) -> bool:
-        return self.operative and self.ctx.availability.station_operative()
+        return self.operative and not self.held and self.ctx.availability.station_operative()
 
     @property
     def fatal(self) -> bool:
@@ -513,6 +516,15 @@ class ConnectorController:
                 return
             log.info("connector %d charging limit %s A", self.id, limit_a)
             self.limit_a = limit_a
+            await self._reconcile()
+            self._refresh()
+
+    async def hold(self, held: bool) -> None:
+        """Refuse new sessions (a running one goes on) until released."""
+        async with self._turn():
+            self.held = held
+            if held:
+                self.pending = None
             await self._reconcile()
             self._refresh()
 

@@ -79,7 +79,7 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
         "SupportedFeatureProfiles",
         Access.R,
         "csl",
-        "Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+        "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
     ),
     ("SupportedFeatureProfilesMaxLength", Access.R, "int", "6"),
     ("TransactionMessageAttempts", Access.RW, "int", "3"),
@@ -98,6 +98,7 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("LocalAuthListEnabled", Access.RW, "bool", "true"),
     ("LocalAuthListMaxLength", Access.R, "int", "10000"),
     ("SendLocalListMaxLength", Access.R, "int", "1000"),
+    ("SupportedFileTransferProtocols", Access.R, "csl", "FTP,FTPS,HTTP,HTTPS"),
 ]
 
 

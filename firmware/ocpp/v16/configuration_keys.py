@@ -322,7 +322,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "SupportedFeatureProfiles",
         R,
         "csl",
-        "Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+        "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
     ),
@@ -375,5 +375,14 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec(
         "SendLocalListMaxLength", R, "int", "1000", minimum=0, profile="LocalAuthListManagement"
+    ),
+    # Firmware Management: what UpdateFirmware and GetDiagnostics locations may use
+    KeySpec(
+        "SupportedFileTransferProtocols",
+        R,
+        "csl",
+        "FTP,FTPS,HTTP,HTTPS",
+        profile="FirmwareManagement",
+        choices=frozenset({"FTP", "FTPS", "HTTP", "HTTPS"}),
     ),
 )

@@ -147,15 +147,18 @@ class Bench:
     def open_transactions(self) -> list[int]:
         """Transactions the CSMS gave an id that have no StopTransaction yet."""
         stopped = {p["transactionId"] for p in self.log.calls("StopTransaction")}
-        started = []
+        starts: list[Any] = []
+        answers: dict[Any, Any] = {}
         for frame in self.log.frames:
             msg = frame.message
-            if frame.direction == "in" and msg and msg[0] == 2 and msg[2] == "StartTransaction":
-                for reply in self.log.frames:
-                    r = reply.message
-                    if reply.direction == "out" and r and r[0] == 3 and r[1] == msg[1]:
-                        started.append(int(r[2]["transactionId"]))
-        return [t for t in started if t not in stopped]
+            if not msg or len(msg) < 3 or not isinstance(msg[1], str):
+                continue
+            if frame.direction == "in" and msg[0] == 2 and msg[2] == "StartTransaction":
+                starts.append(msg[1])
+            elif frame.direction == "out" and msg[0] == 3:
+                answers[msg[1]] = msg[2]
+        started = [answers[uid]["transactionId"] for uid in starts if uid in answers]
+        return [int(t) for t in started if t not in stopped]
 
     async def reset(self, kind: str = "Hard") -> int:
         """Reset the station over OCPP and wait for its BootNotification; returns the mark
@@ -176,9 +179,11 @@ class Bench:
         self.check(answer["status"] == "Accepted", f"ChangeConfiguration {key}={value}: {answer}")
 
     async def restore_config(self) -> None:
+        """Best effort: a station that is gone keeps the bench's values."""
         for key, value in self.original_config.items():
             if value is not None:
-                await self.log.call("ChangeConfiguration", {"key": key, "value": value})
+                with contextlib.suppress(CallErrorReceived, TimeoutError, ConnectionError):
+                    await self.log.call("ChangeConfiguration", {"key": key, "value": value})
         self.original_config.clear()
 
     # ------------------------------------------------------------------ plant

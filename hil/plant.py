@@ -13,7 +13,8 @@ Implementations here:
 
 To drive a real bench unattended (an IEC 61851 EV simulator with relay-switched pilot
 resistors, an RFID card on a servo, relays that cause the faults), write a class with these
-four coroutines and pass it to :func:`hil.runner.run_bench`; see hil/README.md.
+four coroutines and run the scenarios with it (:func:`hil.runner.run_station`, an example
+is in hil/README.md).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -229,7 +230,8 @@ class _Run:
             plant = LocalApiPlant(a.station)
         else:
             raise PlantError("give --station (a simulated or emulated plant) or --operator")
-        _stderr(f"bench CSMS on {csms.url}: waiting for {cp_id} to connect to {csms.url}/{cp_id}")
+        url = csms.url.replace("0.0.0.0", socket.gethostname(), 1)
+        _stderr(f"bench CSMS listening: waiting for {cp_id} to connect to {url}/{cp_id}")
         await csms.wait_connected(cp_id, timeout=a.connect_timeout)
         await self._bench(csms, cp_id, plant, None)
 

@@ -132,6 +132,17 @@ class Bench:
                 f"connector {wanted} never reported {what}{code} (last: {seen})"
             ) from err
 
+    async def wait_current(self, status: str, connector: int | None = None) -> None:
+        """Until the latest StatusNotification of ``connector`` says ``status`` (it may be one
+        the CSMS already had)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while (last := self.last_status(connector)) is None or last["status"] != status:
+            if loop.time() > deadline:
+                seen = f"{last['status']}/{last['errorCode']}" if last else "no status"
+                raise ScenarioFailed(f"connector status is {seen}, not {status}")
+            await asyncio.sleep(0.05)
+
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a CSMS CALL; a CALLERROR fails the scenario."""
         try:

@@ -1,1 +1,1 @@
-"""Hardware-in-the-loop and end-to-end test tooling (bench CSMS)."""
+"""Hardware-in-the-loop tooling: the bench CSMS, the bench runner (``python -m hil``), the demo."""

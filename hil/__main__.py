@@ -1,5 +1,5 @@
-"""``python -m hil``: run the bench CSMS (same options as ``python -m hil.csms``)."""
+"""``python -m hil``: run the bench scenarios (``python -m hil.csms`` runs the CSMS alone)."""
 
-from hil.csms_cli import main
+from hil.runner import main
 
 raise SystemExit(main())

@@ -189,6 +189,35 @@ class StationLog:
             lambda: f"{self.cp_id}: no reply to {unique_id!r} within {timeout}s",
         )
 
+    async def wait_answer(
+        self, action: str, payload: dict[str, Any], *, timeout: float = 10
+    ) -> list[Any]:
+        """The CALLRESULT/CALLERROR frame the CSMS sent for the station's CALL ``action`` whose
+        payload equals ``payload`` (e.g. the transactionId given to a StartTransaction)."""
+
+        def find() -> list[Any] | None:
+            uids = {
+                f.message[1]
+                for f in self.frames
+                if f.direction == "in"
+                and f.message
+                and len(f.message) == 4
+                and f.message[0] == CALL
+                and f.message[2] == action
+                and f.message[3] == payload
+            }
+            for f in self.frames:
+                msg = f.message
+                if f.direction != "out" or not msg or len(msg) < 2:
+                    continue
+                if msg[0] in (CALLRESULT, CALLERROR) and msg[1] in uids:
+                    return msg
+            return None
+
+        return await self._wait_until(
+            find, timeout, lambda: f"{self.cp_id}: the CSMS did not answer {action} {payload}"
+        )
+
     # ---------------------------------------------------------------- sending
 
     async def call(

@@ -431,3 +431,22 @@ async def test_failing_handler_binary_frames_and_a_second_connection(csms: Bench
             assert log.connections == 2 and log.connected
             del csms.handlers["Heartbeat"]
             assert (await Station(second).call("Heartbeat", {}))[0] == 3
+
+
+async def test_wait_answer_finds_what_the_csms_answered(csms: BenchCsms) -> None:
+    csms.handlers["Authorize"] = lambda cp, p: CallErrorReply("GenericError", "no", {})
+    async with open_station(csms) as ws:
+        st = Station(ws)
+        log = await csms.wait_connected("CP-1")
+        first = await st.call("StartTransaction", START)
+        second_start = {**START, "idTag": "TAG2"}
+        second = await st.call("StartTransaction", second_start)
+        await st.call("Authorize", {"idTag": "T"})
+        starts = log.calls("StartTransaction")
+        assert await log.wait_answer("StartTransaction", starts[0]) == first
+        assert (await log.wait_answer("StartTransaction", starts[1]))[2]["transactionId"] == (
+            second[2]["transactionId"]
+        )
+        assert (await log.wait_answer("Authorize", {"idTag": "T"}))[2] == "GenericError"
+        with pytest.raises(TimeoutError, match="did not answer Heartbeat"):
+            await log.wait_answer("Heartbeat", {}, timeout=0.05)

@@ -1,0 +1,233 @@
+"""The charge point firmware as a child process, on a configuration generated for the bench.
+
+Used by the bench runner (``python -m hil --backend ...``) and by the end-to-end tests: the
+daemon runs exactly as ``chargepoint run`` does on a board, pointed at a :class:`BenchCsms`,
+with its local API on a free port and its state in a work directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from hil.csms import BenchCsms, StationLog
+
+__all__ = [
+    "HAL_OPTIONS",
+    "ROOT",
+    "StationProcess",
+    "StationProcessError",
+    "base_config",
+    "deep_merge",
+    "free_port",
+    "inherited_env",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Backends with a plant behind the local API, and the options that make them quick.
+HAL_OPTIONS: dict[str, dict[str, Any]] = {"simulated": {"tick_s": 0.05}, "emulated": {}}
+
+# A run started by systemd must not hand the daemons its service manager.
+SERVICE_MANAGER_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+class StationProcessError(RuntimeError):
+    """The daemon did not start, answer or stop as expected (the message has its log's tail)."""
+
+
+def inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_MANAGER_VARS}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def base_config(csms_url: str, state_dir: Path, api_port: int, backend: str) -> dict[str, Any]:
+    """A station configuration with short intervals, for ``backend`` (see :data:`HAL_OPTIONS`)."""
+    return {
+        "ocpp": {
+            "csms_url": csms_url,
+            "charge_point_id": "CP-1",
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+            "response_timeout_s": 3,
+            "boot_retry_s": 1,
+            "config": {
+                "HeartbeatInterval": 300,
+                "MeterValueSampleInterval": 0,
+                "WebSocketPingInterval": 0,
+                "ConnectionTimeOut": 30,
+                "TransactionMessageRetryInterval": 1,
+            },
+        },
+        "identity": {
+            "vendor": "TestVendor",
+            "model": "TestModel",
+            "serial_number": "SN-0001",
+            "firmware_version": "9.9.9",
+        },
+        "connectors": 1,
+        "hal": {"backend": backend, **HAL_OPTIONS.get(backend, {})},
+        "state_dir": str(state_dir),
+        "api": {"host": "127.0.0.1", "port": api_port},
+        "log_level": "DEBUG",
+        "meter_poll_s": 0.2,
+        "shutdown_timeout_s": 8,
+        "safety": {"overcurrent_time_s": 0.5},
+    }
+
+
+@dataclass
+class StationProcess:
+    """One charge point process: its configuration file, its log file, its local API."""
+
+    csms: BenchCsms
+    workdir: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # on top of this process's environment
+    proc: asyncio.subprocess.Process | None = None
+    api_port: int = 0
+    starts: int = 0
+    backend: str = "simulated"
+
+    def __post_init__(self) -> None:
+        self.api_port = free_port()
+        self.state_dir = self.workdir / "state"
+        self.config_path = self.workdir / "cp.yaml"
+        self.log_path = self.workdir / "daemon.log"
+        self.write_config()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        base = base_config(self.csms.url, self.state_dir, self.api_port, self.backend)
+        return deep_merge(base, self.overrides)
+
+    @property
+    def cp_id(self) -> str:
+        return str(self.config["ocpp"]["charge_point_id"])
+
+    @property
+    def log(self) -> StationLog:
+        return self.csms.station(self.cp_id)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/api/v1"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def write_config(self, extra: dict[str, Any] | None = None) -> None:
+        if extra:
+            self.overrides = deep_merge(self.overrides, extra)
+        self.config_path.write_text(yaml.safe_dump(self.config))
+
+    async def start(self, *, wait_boot: bool = True, boot_timeout: float = 15) -> None:
+        self.starts += 1
+        mark = len(self.log.calls("BootNotification"))
+        logfile = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "firmware",
+            "run",
+            "--config",
+            str(self.config_path),
+            stdout=logfile,
+            stderr=logfile,
+            cwd=str(ROOT),
+            env={**inherited_env(), "PYTHONUNBUFFERED": "1", **self.env},
+        )
+        logfile.close()
+        await self.wait_api()
+        if wait_boot:
+            deadline = time.monotonic() + boot_timeout
+            while len(self.log.calls("BootNotification")) <= mark:
+                if time.monotonic() > deadline:
+                    raise StationProcessError(
+                        f"no BootNotification within {boot_timeout} s of the start:\n{self.tail()}"
+                    )
+                await asyncio.sleep(0.02)
+
+    async def wait_api(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.returncode is not None:
+                raise StationProcessError(f"daemon exited {self.proc.returncode}:\n{self.tail()}")
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await self.get("/status")
+                return
+            await asyncio.sleep(0.05)
+        raise StationProcessError(f"API not up after {timeout} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def get(self, path: str) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session, session.get(self.api + path) as r:
+            r.raise_for_status()
+            data: dict[str, Any] = await r.json()
+            return data
+
+    async def post(
+        self, path: str, body: Any = None, *, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            kwargs: dict[str, Any] = {"data": raw} if raw is not None else {"json": body}
+            async with session.post(self.api + path, **kwargs) as r:
+                return r.status, await r.json(content_type=None)
+
+    async def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def stop(self, timeout: float = 12) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.proc.wait()
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise StationProcessError(
+                f"daemon did not stop within {timeout} s:\n{self.tail()}"
+            ) from None
+
+    async def kill(self) -> None:
+        """SIGKILL, as a power cut would end it."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()

@@ -238,7 +238,9 @@ class ConnectorController:
             log.info("connector %d pilot %s -> %s", self.id, previous.value, state.value)
             if state is PilotState.A:
                 self.finishing = False
-                self.faults.discard(Fault.OVERCURRENT)  # latched until the vehicle leaves
+                # Latched until the vehicle leaves; the next vehicle gets a new close attempt.
+                self.faults.discard(Fault.OVERCURRENT)
+                self.faults.discard(Fault.CONTACTOR_FAILED_TO_CLOSE)
                 if self.tx is not None:
                     if (
                         self.ctx.config.get_bool("StopTransactionOnEVSideDisconnect")

@@ -15,11 +15,18 @@ from hal.interfaces import ConnectorHardware, Fault
 log = logging.getLogger("firmware.connector")
 
 
+# After the contactor dropped out on its own (its supply cut, e.g. by an RCD),
+# it is not closed again for this long: the cause is usually reported a moment later.
+DROP_OUT_HOLD_S = 2.0
+
+
 class PowerPath:
     def __init__(self, hw: ConnectorHardware, monotonic: Callable[[], float]) -> None:
         self.hw = hw
         self._monotonic = monotonic
         self.closed_at = 0.0
+        self._holding = False  # we closed it and have not opened it since
+        self._dropped_at: float | None = None
 
     @property
     def id(self) -> int:
@@ -28,13 +35,20 @@ class PowerPath:
     async def drive(self, offer_a: float, close: bool) -> set[Fault]:
         """Bring offer and contactor to the wanted state; returns faults found on the way."""
         faults: set[Fault] = set()
+        now = self._monotonic()
+        if self._holding and not self.hw.relay.commanded_closed:
+            self._holding = False
+            self._dropped_at = now
+            log.warning("connector %d contactor dropped out; holding it open", self.id)
+        held = self._dropped_at is not None and now - self._dropped_at < DROP_OUT_HOLD_S
         try:
             if not close and self.hw.relay.commanded_closed:
                 faults |= await self.open_relay()
             if self.hw.evse.offered_current_a != offer_a:
                 await self.hw.evse.offer_current(offer_a)
-            if close and not self.hw.relay.commanded_closed:
+            if close and not held and not self.hw.relay.commanded_closed:
                 await self.hw.relay.close()
+                self._holding = True
                 self.closed_at = self._monotonic()
                 log.info("connector %d relay closed", self.id)
         except RelayError as err:
@@ -47,6 +61,7 @@ class PowerPath:
         return faults
 
     async def open_relay(self) -> set[Fault]:
+        self._holding = False
         try:
             await self.hw.relay.open()
             log.info("connector %d relay opened", self.id)

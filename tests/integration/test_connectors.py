@@ -183,3 +183,8 @@ async def test_contactor_that_does_not_close(daemon: Daemon) -> None:
     assert status["errorCode"] == "PowerSwitchFailure"
     c = await daemon.connector()
     assert c["relay_closed"] is False and c["offered_current_a"] == 0
+    # Repaired: the next vehicle gets a new attempt, with no reboot.
+    await daemon.fault("contactor_failed_to_close", active=False)
+    await daemon.sim(cp_state="A")
+    await daemon.wait_status("Available")
+    await charge_session_start(daemon, "AABBCC02")

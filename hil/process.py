@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+# A local API that does not answer within this is stuck, not slow.
+API_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 # Backends with a plant behind the local API, and the options that make them quick.
 HAL_OPTIONS: dict[str, dict[str, Any]] = {"simulated": {"tick_s": 0.05}, "emulated": {}}
@@ -181,7 +183,7 @@ class StationProcess:
             assert self.proc is not None
             if self.proc.returncode is not None:
                 raise StationProcessError(f"daemon exited {self.proc.returncode}:\n{self.tail()}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                 await self.get("/status")
                 return
             await asyncio.sleep(0.05)
@@ -193,7 +195,10 @@ class StationProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     async def get(self, path: str) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as session, session.get(self.api + path) as r:
+        async with (
+            aiohttp.ClientSession(timeout=API_TIMEOUT) as session,
+            session.get(self.api + path) as r,
+        ):
             r.raise_for_status()
             data: dict[str, Any] = await r.json()
             return data
@@ -201,7 +206,7 @@ class StationProcess:
     async def post(
         self, path: str, body: Any = None, *, raw: bytes | None = None
     ) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(timeout=API_TIMEOUT) as session:
             kwargs: dict[str, Any] = {"data": raw} if raw is not None else {"json": body}
             async with session.post(self.api + path, **kwargs) as r:
                 return r.status, await r.json(content_type=None)

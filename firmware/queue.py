@@ -30,6 +30,7 @@ from firmware.ocpp.errors import CallFailed, InvalidRequest, NotConnected
 from firmware.ocpp.rpc import Rpc
 from firmware.storage.db import Database
 
+OFFLINE_PAUSE_S = 0.2  # after a send that found no connection
 log = logging.getLogger("firmware.queue")
 
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
@@ -254,7 +255,10 @@ class Outbox:
         try:
             result = await self.rpc.call(message.action, payload)
         except NotConnected:
-            return  # no attempt spent while offline
+            # No attempt spent while offline. A send on a socket that is closing fails
+            # without suspending: pause, or this loop would spin before the link notices.
+            await asyncio.sleep(OFFLINE_PAUSE_S)
+            return
         except InvalidRequest as err:
             log.error("dropping %s #%d: %s", message.action, message.seq, err)
             self._give_up(message, str(err))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from firmware.clock import Clock
 from firmware.connector.transactions import TransactionStore
+from firmware.ocpp.errors import NotConnected
 from firmware.ocpp.rpc import Rpc
 from firmware.queue import Outbox
 from firmware.storage.db import Database
@@ -136,4 +139,31 @@ def test_a_queue_of_100000_costs_no_memory(tmp_path: Path) -> None:
     assert head is not None and head.action == "StartTransaction"
     assert pending == 100_001
     assert peak < 2 * 1024 * 1024  # one row at a time, not the queue
+    db.close()
+
+
+async def test_no_connection_does_not_spin_the_event_loop(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    ready = asyncio.Event()
+    ready.set()  # the link still looks up while its socket is already gone
+
+    class ClosingRpc(Rpc):
+        calls = 0
+
+        async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+            ClosingRpc.calls += 1
+            if ClosingRpc.calls > 20:
+                ready.clear()  # ends a spin, so that this test fails instead of hanging
+            raise NotConnected(f"{action}: send failed")
+
+    rpc = ClosingRpc(response_timeout_s=2, max_frame_bytes=65536, spawn=lambda coro: coro.close())
+    outbox = Outbox(db, rpc, Clock(), ready=ready, attempts=lambda: 1, retry_interval_s=lambda: 0)
+    outbox.enqueue("StopTransaction", {"meterStop": 1, "timestamp": "2026-01-01T00:00:00Z"})
+    task = asyncio.create_task(outbox.run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert 1 <= ClosingRpc.calls <= 4  # one try per pause, not thousands
+    assert outbox.pending() == 1  # and no attempt spent
     db.close()

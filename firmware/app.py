@@ -270,6 +270,7 @@ class App:
                 "thinned": self.outbox.thinned,
             },
             "connectors": [c.snapshot() for c in self.station.connectors.values()],
+            "metrics": self.station.ctx.taps.snapshot(),
         }
 
     # ------------------------------------------------------------ life cycle

@@ -7,6 +7,7 @@ the hardware to follow is reported as a fault, never raised to the caller.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from hal.errors import HalError, RelayError
@@ -20,6 +21,7 @@ class PowerPath:
         self.hw = hw
         self._monotonic = monotonic
         self.closed_at = 0.0
+        self.close_commanded_at = 0.0  # time.monotonic() of the last successful close command
 
     @property
     def id(self) -> int:
@@ -34,7 +36,9 @@ class PowerPath:
             if self.hw.evse.offered_current_a != offer_a:
                 await self.hw.evse.offer_current(offer_a)
             if close and not self.hw.relay.commanded_closed:
+                commanded_at = time.monotonic()
                 await self.hw.relay.close()
+                self.close_commanded_at = commanded_at
                 self.closed_at = self._monotonic()
                 log.info("connector %d relay closed", self.id)
         except RelayError as err:

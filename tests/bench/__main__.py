@@ -85,7 +85,8 @@ async def _memory() -> None:
     m = await footprint.memory(int(os.environ.get("BENCH_SESSIONS", "1000")))
     print(
         f"RSS idle after boot {m['idle_mb']:.1f} MB; after {m['warm']} sessions "
-        f"{m['warm_mb']:.1f} MB; after {m['sessions']} sessions ({m['seconds']:.0f} s) "
+        f"{m['warm_mb']:.1f} MB; after {m['sessions'] // 2} {m['half_mb']:.1f} MB; "
+        f"after {m['sessions']} sessions ({m['seconds']:.0f} s) "
         f"{m['after_mb']:.1f} MB, peak {m['peak_mb']:.1f} MB (target <= 60 MB); "
         f"growth {m['growth_pct']:+.1f} % from idle, {m['growth_after_warm_pct']:+.1f} % "
         f"after the first {m['warm']} sessions (target < 5 %)"

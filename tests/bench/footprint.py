@@ -79,9 +79,9 @@ async def cold_start(starts: int = 5) -> dict[str, Any]:
 
 
 async def memory(sessions: int = 1000, warm: int = 10) -> dict[str, Any]:
-    """VmRSS (kB) idle after boot, after ``warm`` sessions and after ``sessions`` sessions."""
+    """VmRSS (MB) idle after boot, after ``warm`` sessions, half-way and at the end."""
     warm = min(warm, sessions)
-    warmed = 0
+    warmed = half = 0
     async with BenchCsms(heartbeat_interval=3600) as csms:
         with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
             config = write_config(
@@ -105,6 +105,8 @@ async def memory(sessions: int = 1000, warm: int = 10) -> dict[str, Any]:
                         await session(http, api, log, UID, unplug=True)
                         if i + 1 == warm:
                             warmed = memory_kb(proc.pid, "VmRSS")
+                        if i + 1 == sessions // 2:
+                            half = memory_kb(proc.pid, "VmRSS")
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(SETTLE_S)
                 after = memory_kb(proc.pid, "VmRSS")
@@ -119,6 +121,7 @@ async def memory(sessions: int = 1000, warm: int = 10) -> dict[str, Any]:
         "seconds": elapsed,
         "idle_mb": idle / 1024,
         "warm_mb": warmed / 1024,
+        "half_mb": half / 1024,
         "after_mb": after / 1024,
         "peak_mb": peak / 1024,
         "growth_pct": (after - idle) / idle * 100,

@@ -7,7 +7,7 @@ HTTP polling of the daemon runs while a tap is on its way.
 
 One EV stays plugged in state C; each session is a tap that starts it, a wait
 for Charging (the relay is closed by then), and the same tap that stops it.
-The simulated relay and lock have no delay. Both variants need the
+The simulated relay and lock have no delay. Every variant needs the
 StartTransaction answer before the relay closes (the firmware energizes on
 the CSMS's acceptance when online); the CSMS is the bench CSMS over loopback,
 in the bench's own process, and it validates every frame before answering.
@@ -30,6 +30,11 @@ WARM_UP = 1  # the first session fills the cache (and warms the code paths); not
 
 # How each variant authorizes the tap.
 VARIANTS: dict[str, dict[str, str]] = {
+    "local_list": {
+        "LocalAuthListEnabled": "true",
+        "AuthorizationCacheEnabled": "false",
+        "LocalPreAuthorize": "true",
+    },
     "cache": {"AuthorizationCacheEnabled": "true", "LocalPreAuthorize": "true"},
     "online": {"AuthorizationCacheEnabled": "false", "LocalPreAuthorize": "false"},
 }
@@ -70,6 +75,19 @@ async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> 
             raise RuntimeError(f"POST {url} {body}: {r.status} {await r.text()}")
 
 
+async def _send_local_list(log: StationLog, uid: str) -> None:
+    answer = await log.call(
+        "SendLocalList",
+        {
+            "listVersion": 1,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idTag": uid, "idTagInfo": {"status": "Accepted"}}],
+        },
+    )
+    if answer != {"status": "Accepted"}:
+        raise RuntimeError(f"SendLocalList: {answer}")
+
+
 async def measure(variant: str, taps: int) -> list[float]:
     """``taps`` tap-to-energize figures (ms) for one variant, after the warm-up."""
     cp_id = f"TAP-{variant.upper()}"
@@ -88,6 +106,8 @@ async def measure(variant: str, taps: int) -> list[float]:
             try:
                 log = await csms.wait_connected(cp_id, timeout=30)
                 await log.wait_for("StatusNotification", _status("Available"), timeout=30)
+                if variant == "local_list":
+                    await _send_local_list(log, UID)
                 async with aiohttp.ClientSession() as http:
                     await _post(http, f"{api}/sim/connectors/1", {"cp_state": "C"})
                     for _ in range(WARM_UP + taps):
@@ -102,6 +122,8 @@ async def measure(variant: str, taps: int) -> list[float]:
         raise RuntimeError("the online variant did not Authorize every tap")
     if variant == "cache" and len(log.calls("Authorize")) != WARM_UP:
         raise RuntimeError("the cache variant asked the CSMS after the warm-up")
+    if variant == "local_list" and log.calls("Authorize"):
+        raise RuntimeError("the local list variant asked the CSMS")
     figures: list[float] = metrics["tap_to_energize_ms"][-taps:]
     return figures
 

@@ -284,6 +284,7 @@ class App:
             },
             "connectors": [c.snapshot() for c in self.station.connectors.values()],
             **self.firmware.status(),
+            "metrics": self.station.ctx.taps.snapshot(),
         }
 
     def _diagnostics_state(self) -> dict[str, Any]:

@@ -156,6 +156,7 @@ class Station:
         elif isinstance(event, FaultChanged):
             await self._on_fault(event)
         elif isinstance(event, TokenPresented):
+            self.ctx.taps.token_read(event.uid, event.read_at)
             self.ctx.spawn(self.on_token(event.uid, event.connector_id))
 
     def _claim_station_auth(
@@ -213,6 +214,7 @@ class Station:
         # The same tag stops its own session without asking the CSMS.
         running = self._session_of(id_tag, None)
         if running is not None:
+            self.ctx.taps.forget(id_tag)
             await running.stop("Local", id_tag)
             return
         # A tag of the same group, known locally, stops it without asking either.
@@ -227,9 +229,11 @@ class Station:
         if parent is not None and decision.info.status in GROUP_STATUSES:
             group = self._session_of(id_tag, parent)
             if group is not None:
+                self.ctx.taps.forget(id_tag)
                 await group.stop("Local", id_tag)
                 return
         if not decision.accepted:
+            self.ctx.taps.forget(id_tag)
             log.info("token %s not authorized: %s", id_tag, decision.info.status)
             return
         target = self._target_for_token(connector_id, id_tag, parent)

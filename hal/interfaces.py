@@ -12,6 +12,7 @@ raise a subclass of ``hal.errors.HalError``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,11 +99,14 @@ class TokenPresented:
     """An identification token was read. ``uid`` is upper-case hex.
 
     ``connector_id`` is set when the reader belongs to one connector, None for
-    a station-wide reader.
+    a station-wide reader. ``read_at`` is the ``time.monotonic()`` instant the
+    reader driver read the UID, where the tap-to-energize latency starts; two
+    events compare equal without it.
     """
 
     uid: str
     connector_id: int | None = None
+    read_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 HalEvent = PilotChanged | FaultChanged | TokenPresented

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from firmware.clock import Clock
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.transactions import TransactionStore
+from firmware.metrics import TapLatency
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.queue import Outbox
 from firmware.storage.db import Database
@@ -31,3 +32,4 @@ class ConnectorContext:
     meter_poll_s: float
     overcurrent_margin_a: float = 2.0
     overcurrent_time_s: float = 5.0
+    taps: TapLatency = field(default_factory=TapLatency)

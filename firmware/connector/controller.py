@@ -191,9 +191,12 @@ class ConnectorController:
             and self.pilot.plugged
             and target >= MIN_CURRENT_A
         )
+        commanded_before = self.power.close_commanded_at
         self.faults |= await self.power.drive(
             target if allowed else 0.0, allowed and self.pilot.requests_energy
         )
+        if tx is not None and self.power.close_commanded_at != commanded_before:
+            self.ctx.taps.energized(tx.id_tag, self.power.close_commanded_at)
 
     async def _withdraw(self) -> None:
         self.faults |= await self.power.withdraw()

@@ -7,6 +7,7 @@ the hardware to follow is reported as a fault, never raised to the caller.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from hal.errors import HalError, RelayError
@@ -27,6 +28,7 @@ class PowerPath:
         self.closed_at = 0.0
         self._holding = False  # we closed it and have not opened it since
         self._dropped_at: float | None = None
+        self.close_commanded_at = 0.0  # time.monotonic() of the last successful close command
 
     @property
     def id(self) -> int:
@@ -47,7 +49,9 @@ class PowerPath:
             if self.hw.evse.offered_current_a != offer_a:
                 await self.hw.evse.offer_current(offer_a)
             if close and not held and not self.hw.relay.commanded_closed:
+                commanded_at = time.monotonic()
                 await self.hw.relay.close()
+                self.close_commanded_at = commanded_at
                 self._holding = True
                 self.closed_at = self._monotonic()
                 log.info("connector %d relay closed", self.id)

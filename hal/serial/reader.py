@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from hal.errors import HalConfigError, HalError
 from hal.interfaces import Fault, FaultChanged, HalEvent, TokenPresented
@@ -132,6 +133,7 @@ class RfidReader:
 
     async def _report(self, uid: str) -> None:
         """A UID was read now; report it unless the same card is still held."""
+        read_at = time.monotonic()
         now = asyncio.get_running_loop().time()
         stale = [u for u, t in self._last_seen.items() if now - t >= self._present_timeout_s]
         for gone in stale:
@@ -141,7 +143,7 @@ class RfidReader:
         self._last_seen[uid] = now
         if first:
             log.info("%s: token %s", self._name(), uid)
-            await self._events.put(TokenPresented(uid, self._connector_id))
+            await self._events.put(TokenPresented(uid, self._connector_id, read_at))
 
     def _fault(self, active: bool) -> FaultChanged:
         return FaultChanged(self._connector_id or 0, Fault.READER_OFFLINE, active)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import string
+import time
 
 from hal.interfaces import (
     Fault,
@@ -118,6 +119,7 @@ class SimPlant:
             connector_id is not None
             and Fault.READER_OFFLINE in self.world.connector(connector_id).faults
         )
+        read_at = time.monotonic()
         where = "station reader" if connector_id is None else f"reader of connector {connector_id}"
         if offline:
             log.warning("token %s ignored: %s is offline", text, where)
@@ -125,7 +127,7 @@ class SimPlant:
             return
         log.info("token %s presented to the %s", text, where)
         self._note(f"token {text}" + ("" if connector_id is None else f" connector {connector_id}"))
-        self._emit(TokenPresented(text, connector_id))
+        self._emit(TokenPresented(text, connector_id, read_at))
 
     def set_fault(self, connector_id: int, fault: Fault, active: bool) -> None:
         """Raise or clear ``fault``; connector 0 takes the station-wide faults only."""

@@ -1,13 +1,20 @@
-"""`make bench`: print the figures recorded in README."""
+"""`make bench`: print the figures recorded in README.
+
+`python -m tests.bench [part ...]` runs only the parts named (replay, wear,
+boot, latency, memory, cpu); every part runs by default.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import platform
+import sys
 from pathlib import Path
 
-from tests.bench import replay, wear
+from tests.bench import footprint, latency, replay, wear
+
+PARTS = ("replay", "wear", "boot", "latency", "memory", "cpu")
 
 
 def _machine() -> str:
@@ -24,8 +31,12 @@ def _machine() -> str:
     )
 
 
-async def main() -> None:
-    print(f"machine: {_machine()}")
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+async def _replay() -> None:
     r = await replay.run(int(os.environ.get("BENCH_MESSAGES", "10000")))
     print(
         f"replay of {r['messages']} queued transaction messages: "
@@ -34,6 +45,9 @@ async def main() -> None:
     )
     queued = await replay.queued_rss(100_000)
     print(f"peak RSS with 100,000 messages queued (CSMS unreachable): {queued:.1f} MB")
+
+
+async def _wear() -> None:
     w = await wear.run(float(os.environ.get("BENCH_WEAR_SECONDS", "60")))
     print(
         f"SD-card wear at 1 s metering ({w['samples']} samples in {w['seconds']:.0f} s): "
@@ -43,5 +57,73 @@ async def main() -> None:
     )
 
 
+async def _boot() -> None:
+    b = await footprint.cold_start(int(os.environ.get("BENCH_STARTS", "5")))
+    sent = b["sent_median_s"]
+    print(
+        f"cold start, process start -> BootNotification received by the CSMS: "
+        f"median {b['median_s']:.2f} s, max {b['max_s']:.2f} s over {b['starts']} starts "
+        f"(target <= 2 s); first boot (new state database) {b['first_boot_s']:.2f} s"
+        + ("" if sent is None else f"; sent by the station's own log: median {sent:.2f} s")
+    )
+
+
+async def _latency() -> None:
+    taps = int(os.environ.get("BENCH_TAPS", "200"))
+    figures = await latency.run(taps)
+    names = {
+        "local_list": "local authorization list hit",
+        "cache": "authorization cache hit",
+        "online": "online Authorize over loopback",
+    }
+    for variant, f in figures.items():
+        print(
+            f"tap-to-energize, {names[variant]} ({f['taps']:.0f} taps): "
+            f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms"
+            + (" (target p99 <= 50 ms)" if variant != "online" else "")
+        )
+
+
+async def _memory() -> None:
+    m = await footprint.memory(int(os.environ.get("BENCH_SESSIONS", "1000")))
+    print(
+        f"RSS idle after boot {m['idle_mb']:.1f} MB; after {m['warm']} sessions "
+        f"{m['warm_mb']:.1f} MB; after {m['sessions'] // 2} {m['half_mb']:.1f} MB; "
+        f"after {m['sessions']} sessions ({m['seconds']:.0f} s) "
+        f"{m['after_mb']:.1f} MB, peak {m['peak_mb']:.1f} MB (target <= 60 MB); "
+        f"growth {m['growth_pct']:+.1f} % from idle, {m['growth_after_warm_pct']:+.1f} % "
+        f"after the first {m['warm']} sessions (target < 5 %)"
+    )
+
+
+async def _cpu() -> None:
+    c = await footprint.cpu(float(os.environ.get("BENCH_CPU_SECONDS", "60")))
+    print(
+        f"CPU per hour, measured over {c['seconds']:.0f} s windows: idle "
+        f"{c['idle_s_per_h']:.1f} s/h; charging at 1 s metering ({c['samples']} samples) "
+        f"{c['charging_s_per_h']:.1f} s/h"
+    )
+
+
+RUNNERS = {
+    "replay": _replay,
+    "wear": _wear,
+    "boot": _boot,
+    "latency": _latency,
+    "memory": _memory,
+    "cpu": _cpu,
+}
+
+
+async def main(parts: list[str]) -> None:
+    unknown = [p for p in parts if p not in RUNNERS]
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    print(f"machine: {_machine()}; {_load()}")
+    for part in parts or PARTS:
+        await RUNNERS[part]()
+    print(f"done; {_load()}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -26,8 +26,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(workdir: Path, csms_url: str, cp_id: str, **ocpp_config: Any) -> Path:
-    config = {
+def write_config(
+    workdir: Path,
+    csms_url: str,
+    cp_id: str,
+    *,
+    settings: dict[str, Any] | None = None,
+    **ocpp_config: Any,
+) -> Path:
+    """The daemon's YAML; ``settings`` replaces top-level sections (``hal``, ``log_level`` ...)."""
+    config: dict[str, Any] = {
         "ocpp": {
             "csms_url": csms_url,
             "charge_point_id": cp_id,
@@ -40,23 +48,37 @@ def write_config(workdir: Path, csms_url: str, cp_id: str, **ocpp_config: Any) -
         "state_dir": str(workdir / "state"),
         "api": {"host": "127.0.0.1", "port": free_port()},
         "log_level": "ERROR",
+        **(settings or {}),
     }
     path = workdir / "cp.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-async def start_daemon(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "firmware",
-        "run",
-        "--config",
-        str(config),
-        cwd=str(ROOT),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def api_url(config: Path) -> str:
+    port = yaml.safe_load(config.read_text())["api"]["port"]
+    return f"http://127.0.0.1:{port}/api/v1"
+
+
+async def start_daemon(config: Path, output: Path | None = None) -> asyncio.subprocess.Process:
+    """Start the daemon; its log goes to ``output`` when given (else inherited)."""
+    sink = output.open("ab") if output is not None else None
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "firmware",
+            "run",
+            "--config",
+            str(config),
+            cwd=str(ROOT),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=sink,
+            stderr=sink,
+        )
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 async def stop_daemon(proc: asyncio.subprocess.Process) -> None:
@@ -71,6 +93,14 @@ def memory_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def meter_values(i: int, at: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -54,7 +54,7 @@ from hal.modbus.meter import ModbusMeter
 from hal.registry import BackendFactory
 from hal.serial.line_reader import LineReader
 from hal.serial.pn532 import Pn532Reader
-from hal.sim.backend import nullable_option, number_option
+from hal.sim.backend import nullable_option, number_option, option_getter
 from hal.sim.world import MAX_CURRENT_A, MIN_OFFER_A, Clock, World
 
 log = logging.getLogger("hal.emulated")
@@ -92,20 +92,7 @@ class EmulatedOptions:
     @classmethod
     def parse(cls, options: Mapping[str, object]) -> EmulatedOptions:
         """Validate ``options``; ``HalConfigError`` names ``hal.<option>`` and the problem."""
-        if not isinstance(options, Mapping):
-            raise HalConfigError(f"hal: options must be a mapping, got {options!r}")
-        known = {f.name for f in fields(cls)}
-        for key in options:
-            if key not in known:
-                raise HalConfigError(
-                    f"hal.{key}: unknown option of the emulated backend "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        default = cls()
-
-        def get(name: str) -> object:
-            return options.get(name, getattr(default, name))
-
+        get = option_getter(options, cls, "emulated")
         meter_map = get("meter_map")
         if not isinstance(meter_map, str) or not meter_map:
             raise HalConfigError(f"hal.meter_map: must be a register map name, got {meter_map!r}")

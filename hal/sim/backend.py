@@ -14,9 +14,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
+from typing import Any
 
 from hal.errors import HalConfigError
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
@@ -79,20 +80,7 @@ class SimOptions:
     @classmethod
     def parse(cls, options: Mapping[str, object]) -> SimOptions:
         """Validate ``options``; ``HalConfigError`` names ``hal.<option>`` and the problem."""
-        if not isinstance(options, Mapping):
-            raise HalConfigError(f"hal: options must be a mapping, got {options!r}")
-        known = {f.name for f in fields(cls)}
-        for key in options:
-            if key not in known:
-                raise HalConfigError(
-                    f"hal.{key}: unknown option of the simulated backend "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        default = cls()
-
-        def get(name: str) -> object:
-            return options.get(name, getattr(default, name))
-
+        get = option_getter(options, cls, "simulated")
         return cls(
             tick_s=number_option("tick_s", get("tick_s"), low=0.0, low_open=True),
             relay_delay_s=number_option("relay_delay_s", get("relay_delay_s"), low=0.0),
@@ -112,6 +100,23 @@ class SimOptions:
             ),
             meter_start_wh=number_option("meter_start_wh", get("meter_start_wh"), low=0.0),
         )
+
+
+def option_getter(
+    options: Mapping[str, object], cls: type[Any], backend: str
+) -> Callable[[str], object]:
+    """Check ``options`` against the fields of dataclass ``cls``; name → value or default."""
+    if not isinstance(options, Mapping):
+        raise HalConfigError(f"hal: options must be a mapping, got {options!r}")
+    known = {f.name for f in fields(cls)}
+    for key in options:
+        if key not in known:
+            raise HalConfigError(
+                f"hal.{key}: unknown option of the {backend} backend "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    default = cls()
+    return lambda name: options.get(name, getattr(default, name))
 
 
 def _check_station(connectors: int, board: BoardSettings) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -17,39 +15,12 @@ from hal.gpio import make_factory
 from hal.gpio.inputs import GpioEmergencyStop
 from hal.interfaces import BoardSettings, Fault, FaultChanged, HalEvent
 from hal.sim.world import World
+from tests.unit.aio import drain, running, until
 
 ESTOP = 4
 DEBOUNCE_S = 0.03
 PRESSED = FaultChanged(0, Fault.EMERGENCY_STOP, True)
 RELEASED = FaultChanged(0, Fault.EMERGENCY_STOP, False)
-
-
-@contextlib.asynccontextmanager
-async def running(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            assert task.cancelled()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 0.8) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
-
-
-def drain(events: asyncio.Queue[HalEvent]) -> list[HalEvent]:
-    out: list[HalEvent] = []
-    while not events.empty():
-        out.append(events.get_nowait())
-    return out
 
 
 @pytest.mark.parametrize("active_high", [False, True])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,40 +17,13 @@ from hal.errors import HalConfigError, LockError
 from hal.gpio.lock import GpioLock
 from hal.interfaces import BoardSettings, ConnectorLock, Fault, FaultChanged, HalEvent
 from hal.sim.world import World
+from tests.unit.aio import drain, running, until
 
 COIL, FEEDBACK = 17, 27
 LOCK, UNLOCK, POSITION = 22, 23, 24
 PULSE_S = 0.04
 SETTLE_S = 0.03
 LOCK_DELAY_S = 0.02
-
-
-@contextlib.asynccontextmanager
-async def running(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            assert task.cancelled()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 0.8) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.002)
-
-
-def drain(events: asyncio.Queue[HalEvent]) -> list[HalEvent]:
-    out: list[HalEvent] = []
-    while not events.empty():
-        out.append(events.get_nowait())
-    return out
 
 
 class RecordingPin(MockPin):  # type: ignore[misc]

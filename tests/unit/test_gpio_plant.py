@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -17,31 +15,11 @@ from hal.errors import HalConfigError
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, Fault, HalEvent
 from hal.sim.world import World
+from tests.unit.aio import running, until
 
 COIL, FEEDBACK = 17, 27
 LOCK, UNLOCK, POSITION = 22, 23, 24
 ESTOP = 4
-
-
-@contextlib.asynccontextmanager
-async def running(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            assert task.cancelled()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 0.8) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 def output(factory: MockFactory, pin: int, active_high: bool = True) -> Any:

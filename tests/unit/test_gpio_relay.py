@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,40 +16,12 @@ from hal.errors import HalConfigError, RelayError
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, Fault, FaultChanged, HalEvent, Relay
 from hal.sim.world import World
+from tests.unit.aio import drain, running, until
 
 COIL, FEEDBACK = 17, 27
 DEBOUNCE_S = 0.02
 SETTLE_S = 0.12
 RELAY_DELAY_S = 0.01
-
-
-@contextlib.asynccontextmanager
-async def running(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Run ``jobs`` in the background; at the end check each let its cancellation through."""
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            assert task.cancelled()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 0.8) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
-
-
-def drain(events: asyncio.Queue[HalEvent]) -> list[HalEvent]:
-    out: list[HalEvent] = []
-    while not events.empty():
-        out.append(events.get_nowait())
-    return out
 
 
 def levels(factory: MockFactory, pin: int) -> list[bool]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from hal.emulators.serial_link import SerialLink
 from hal.interfaces import Fault, FaultChanged, HalEvent, TokenPresented
 from hal.serial.line_reader import LineParser, LineReader, parse_uid_line
 from hal.serial.port import SerialPort, SerialPortError
+from tests.unit.aio import next_event, quiet, running_lenient
 
 # ---------------------------------------------------------------- helpers
 
@@ -28,32 +28,6 @@ def link(tmp_path: Path) -> Iterator[SerialLink]:
 @pytest.fixture
 def events() -> asyncio.Queue[HalEvent]:
     return asyncio.Queue()
-
-
-@contextlib.asynccontextmanager
-async def running(*coros: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(c) for c in coros]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
-
-
-async def next_event(events: asyncio.Queue[HalEvent], timeout: float = 1.0) -> HalEvent:
-    return await asyncio.wait_for(events.get(), timeout)
-
-
-async def quiet(events: asyncio.Queue[HalEvent], for_s: float) -> list[HalEvent]:
-    await asyncio.sleep(for_s)
-    got = []
-    while not events.empty():
-        got.append(events.get_nowait())
-    return got
 
 
 def reader(events: asyncio.Queue[HalEvent], port: str, **options: Any) -> LineReader:
@@ -104,7 +78,7 @@ async def test_lines_with_separators_and_junk(
     link: SerialLink, events: asyncio.Queue[HalEvent]
 ) -> None:
     drv = reader(events, str(link.path), connector_id=1)
-    async with running(link.run(), drv.run()):
+    async with running_lenient(link.run(), drv.run()):
         await asyncio.sleep(0.1)
         link.write(b"04:a1:b2:c3\r\njunk line\r\n\xff\xfe\r\n")
         assert await next_event(events) == TokenPresented("04A1B2C3", 1)
@@ -122,7 +96,7 @@ async def test_unplugged_reader_goes_offline_and_comes_back(
     link: SerialLink, events: asyncio.Queue[HalEvent]
 ) -> None:
     drv = reader(events, str(link.path))
-    async with running(link.run(), drv.run()):
+    async with running_lenient(link.run(), drv.run()):
         await asyncio.sleep(0.1)
         assert drv.online
         link.unplug()
@@ -145,7 +119,7 @@ async def test_reopen_backs_off_exponentially(
 
     monkeypatch.setattr(SerialPort, "open", counting_open)
     drv = reader(events, str(tmp_path / "missing"), reopen_min_s=0.04, reopen_max_s=0.16)
-    async with running(drv.run()):
+    async with running_lenient(drv.run()):
         assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, True)
         await asyncio.sleep(0.8)
     gaps = [b - a for a, b in itertools.pairwise(attempts)]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from hal.serial.pn532 import (
     parse_frame,
     parse_passive_targets,
 )
+from tests.unit.aio import next_event, quiet, running_lenient, until
 
 UID = "04A1B2C3"
 
@@ -51,40 +51,6 @@ def link(tmp_path: Path) -> Iterator[SerialLink]:
 @pytest.fixture
 def events() -> asyncio.Queue[HalEvent]:
     return asyncio.Queue()
-
-
-@contextlib.asynccontextmanager
-async def running(*coros: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(c) for c in coros]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
-
-
-async def next_event(events: asyncio.Queue[HalEvent], timeout: float = 1.0) -> HalEvent:
-    return await asyncio.wait_for(events.get(), timeout)
-
-
-async def quiet(events: asyncio.Queue[HalEvent], for_s: float) -> list[HalEvent]:
-    await asyncio.sleep(for_s)
-    got = []
-    while not events.empty():
-        got.append(events.get_nowait())
-    return got
-
-
-async def until(condition: Any, timeout: float = 1.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def reader(events: asyncio.Queue[HalEvent], link: SerialLink, **options: Any) -> Pn532Reader:
@@ -205,7 +171,7 @@ async def test_handshake_then_a_held_card_counts_once(
 ) -> None:
     device = Pn532Device(link)
     drv = reader(events, link, connector_id=2)
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         await until(lambda: drv.online)
         assert device.awake and device.sam_configured
         assert device.commands[:3] == [
@@ -234,7 +200,7 @@ async def test_nack_error_frame_bad_checksum_and_garbage_are_recovered(
 ) -> None:
     device = Pn532Device(link)
     drv = reader(events, link)
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         await until(lambda: drv.online)
         polls = device.commands.count(CMD_IN_LIST_PASSIVE_TARGET)
         device.nack_next()
@@ -256,7 +222,7 @@ async def test_errors_during_the_handshake_are_retried(
     device.error_next()
     device.present(UID)
     drv = reader(events, link)
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         assert await next_event(events) == TokenPresented(UID, None)
         assert device.commands[:3] == [CMD_SAM_CONFIGURATION] * 3
 
@@ -265,13 +231,13 @@ async def test_a_device_that_never_answers_is_offline_once(
     link: SerialLink, events: asyncio.Queue[HalEvent]
 ) -> None:
     drv = reader(events, link, retries=1)
-    async with running(drv.run()):
+    async with running_lenient(drv.run()):
         assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, True)
         assert await quiet(events, 0.5) == []  # further failed reopens say nothing
         assert not drv.online
         # the reader is switched on at last
         device = Pn532Device(link)
-        async with running(device.run()):
+        async with running_lenient(device.run()):
             assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, False)
             device.present(UID)
             assert await next_event(events) == TokenPresented(UID, None)
@@ -282,7 +248,7 @@ async def test_unplug_reports_offline_and_replug_recovers(
 ) -> None:
     device = Pn532Device(link)
     drv = reader(events, link, connector_id=1)
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         device.present(UID)
         assert await next_event(events) == TokenPresented(UID, 1)
         device.remove()
@@ -306,7 +272,7 @@ async def test_cancel_closes_the_port(link: SerialLink, events: asyncio.Queue[Ha
     before = open_fds()
     drv = reader(events, link)
     task = asyncio.create_task(drv.run())
-    async with running(device.run()):
+    async with running_lenient(device.run()):
         await until(lambda: drv.online)
         assert open_fds() > before
         task.cancel()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from hal.serial.rdm6300 import (
     parse_rdm6300_frame,
     rdm6300_tag_number,
 )
+from tests.unit.aio import next_event, quiet, running_lenient
 
 EXAMPLE = b"\x0201004CB0A954\x03"
 TAG = "01004CB0A9"
@@ -36,32 +36,6 @@ def link(tmp_path: Path) -> Iterator[SerialLink]:
 @pytest.fixture
 def events() -> asyncio.Queue[HalEvent]:
     return asyncio.Queue()
-
-
-@contextlib.asynccontextmanager
-async def running(*coros: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(c) for c in coros]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
-
-
-async def next_event(events: asyncio.Queue[HalEvent], timeout: float = 1.0) -> HalEvent:
-    return await asyncio.wait_for(events.get(), timeout)
-
-
-async def quiet(events: asyncio.Queue[HalEvent], for_s: float) -> list[HalEvent]:
-    await asyncio.sleep(for_s)
-    got = []
-    while not events.empty():
-        got.append(events.get_nowait())
-    return got
 
 
 def reader(events: asyncio.Queue[HalEvent], port: str, **options: Any) -> Rdm6300Reader:
@@ -119,7 +93,7 @@ def test_parser_skips_garbage_and_bad_frames() -> None:
 async def test_a_held_card_counts_once(link: SerialLink, events: asyncio.Queue[HalEvent]) -> None:
     device = Rdm6300Device(link)
     drv = reader(events, str(link.path), connector_id=1)
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         await asyncio.sleep(0.1)
         device.present(TAG)
         assert await next_event(events) == TokenPresented(TAG, 1)
@@ -138,7 +112,7 @@ async def test_bad_checksum_frames_are_ignored(
 ) -> None:
     device = Rdm6300Device(link, interval_s=0.05)
     drv = reader(events, str(link.path))
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         await asyncio.sleep(0.1)
         for _ in range(4):
             device.bad_checksum_next()
@@ -150,7 +124,7 @@ async def test_bad_checksum_frames_are_ignored(
 async def test_garbage_between_frames(link: SerialLink, events: asyncio.Queue[HalEvent]) -> None:
     device = Rdm6300Device(link, interval_s=0.05)
     drv = reader(events, str(link.path))
-    async with running(device.run(), drv.run()):
+    async with running_lenient(device.run(), drv.run()):
         await asyncio.sleep(0.1)
         device.garbage(b"\x02\x02zz\x03\x00\xffnoise\x0201004C")
         await asyncio.sleep(0.1)
@@ -164,11 +138,11 @@ async def test_missing_port_then_plugged_in(
     tmp_path: Path, events: asyncio.Queue[HalEvent]
 ) -> None:
     drv = reader(events, str(tmp_path / "later"), connector_id=2)
-    async with running(drv.run()):
+    async with running_lenient(drv.run()):
         assert await next_event(events) == FaultChanged(2, Fault.READER_OFFLINE, True)
         with SerialLink(tmp_path, "later") as link:
             device = Rdm6300Device(link)
-            async with running(device.run()):
+            async with running_lenient(device.run()):
                 assert await next_event(events) == FaultChanged(2, Fault.READER_OFFLINE, False)
                 device.present(TAG)
                 assert await next_event(events) == TokenPresented(TAG, 2)

@@ -48,6 +48,11 @@ class QueuedMessage:
     size: int
 
 
+def _retrieve(future: asyncio.Future[dict[str, Any]]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class MessageDropped(Exception):
     """A queued message was given up (attempts exhausted or its transaction unknown)."""
 
@@ -169,6 +174,9 @@ class Outbox:
         future = self._waiters.get(seq)
         if future is None:
             future = asyncio.get_running_loop().create_future()
+            # A waiter that gave up first (its own timeout) must not leave a
+            # "Future exception was never retrieved" behind when the message is dropped.
+            future.add_done_callback(_retrieve)
             self._waiters[seq] = future
         return future
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -193,6 +194,31 @@ class StationProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_lines(self) -> list[str]:
+        """The daemon's log so far, one record per line (every start appends)."""
+        if not self.log_path.exists():
+            return []
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    async def wait_log(self, pattern: str, *, since: int = 0, timeout: float = 10) -> int:
+        """Index of the first log line from ``since`` on that matches the regex ``pattern``.
+
+        The daemon logs each decision it takes (a refused tag, a relay closed): waiting
+        for that line proves the decision was made, where a sleep only hopes so.
+        """
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.log_lines()
+            for index in range(since, len(lines)):
+                if regex.search(lines[index]):
+                    return index
+            if time.monotonic() > deadline:
+                raise StationProcessError(
+                    f"no log line matching {pattern!r} within {timeout} s:\n{self.tail()}"
+                )
+            await asyncio.sleep(0.02)
 
     async def get(self, path: str) -> dict[str, Any]:
         async with (

@@ -9,8 +9,6 @@ import pytest
 from hil.csms import BenchCsms
 from tests.integration.harness import Daemon
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 async def csms() -> AsyncIterator[BenchCsms]:

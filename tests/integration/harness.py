@@ -100,6 +100,15 @@ class Daemon(StationProcess):
         self._since = self.log.mark()
         return self._since
 
+    async def wait_link(self, connected: bool, timeout: float = 10) -> None:
+        """Wait until the station itself reports its CSMS link up (or down)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (await self.get("/status"))["ocpp"]["connected"] is connected:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"link never {'up' if connected else 'down'}\n{self.tail()}")
+
     async def wait_queue_empty(self, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

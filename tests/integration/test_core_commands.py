@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -97,7 +96,7 @@ async def test_change_availability_accepted_scheduled_rejected_and_persisted(
     await daemon.sim(cp_state="B")
     await daemon.tap("A701")
     await daemon.log.wait_for("Authorize")
-    await asyncio.sleep(0.3)
+    await daemon.wait_log(r"authorized but no connector can take it")
     assert daemon.log.calls("StartTransaction") == []
     assert (await daemon.log.call("ChangeAvailability", {"connectorId": 3, "type": "Operative"}))[
         "status"

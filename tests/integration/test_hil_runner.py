@@ -94,7 +94,14 @@ async def test_a_running_station_and_power_cut_not_applicable(tmp_path: Path) ->
     report = tmp_path / "hil.xml"
     try:
         code, out, err = await run_hil(
-            "--station", daemon.api, "--csms-port", str(port), "--junit", str(report)
+            "--station",
+            daemon.api,
+            "--csms-host",
+            "127.0.0.1",
+            "--csms-port",
+            str(port),
+            "--junit",
+            str(report),
         )
     finally:
         await daemon.stop()
@@ -122,6 +129,8 @@ async def test_a_misbehaving_station_fails_and_the_run_goes_on(tmp_path: Path) -
         code, out, err = await run_hil(
             "--station",
             daemon.api,
+            "--csms-host",
+            "127.0.0.1",
             "--csms-port",
             str(port),
             "--only",
@@ -159,8 +168,18 @@ async def test_usage_errors(tmp_path: Path) -> None:
 async def test_an_unreachable_station_is_reported_as_errors(tmp_path: Path) -> None:
     report = tmp_path / "hil.xml"
     dead = f"http://127.0.0.1:{free_port()}/api/v1"
+    # Any free port on loopback: the runner's defaults (0.0.0.0:9000) are for a real bench.
     code, out, err = await run_hil(
-        "--station", dead, "--only", "boot,power_cut", "--junit", str(report)
+        "--station",
+        dead,
+        "--csms-host",
+        "127.0.0.1",
+        "--csms-port",
+        "0",
+        "--only",
+        "boot,power_cut",
+        "--junit",
+        str(report),
     )
     assert code == 1
     assert table(out) == {"boot": "ERROR", "power_cut": "ERROR"}

@@ -66,7 +66,9 @@ async def test_connection_timeout_drops_authorization(make_daemon: MakeDaemon) -
     await d.wait_status("Preparing")
     await d.wait_status("Available", timeout=5)
     await d.sim(cp_state="B")
-    await asyncio.sleep(0.5)
+    # Preparing again: the plug was handled, with no authorization left to start.
+    await d.wait_status("Preparing")
+    assert (await d.connector())["local_transaction_id"] is None
     assert d.log.calls("StartTransaction") == []
 
 
@@ -75,7 +77,7 @@ async def test_rejected_tag_does_not_start(daemon: Daemon) -> None:
     await daemon.sim(cp_state="B")
     await daemon.tap("BAD1")
     await daemon.log.wait_for("Authorize")
-    await asyncio.sleep(0.5)
+    await daemon.wait_log(r"not authorized: Blocked")
     assert daemon.log.calls("StartTransaction") == []
     assert (await daemon.connector())["relay_closed"] is False
 
@@ -91,12 +93,15 @@ async def test_relay_closes_only_after_start_accepted(daemon: Daemon) -> None:
     await daemon.sim(cp_state="C")
     await daemon.tap("AB12")
     await daemon.log.wait_for("StartTransaction")
-    await asyncio.sleep(0.6)
-    c = await daemon.connector()
+    c = await daemon.wait_connector(lambda c: c["local_transaction_id"] is not None)
     assert c["relay_closed"] is False and c["offered_current_a"] == 0
     gate.set()
     c = await daemon.wait_connector(lambda c: c["relay_closed"])
     assert c["transaction_id"] == 4242
+    # The daemon's own record: the relay closed after the answer, not before.
+    confirmed = await daemon.wait_log(r"transaction \d+ is CSMS id 4242")
+    closed = await daemon.wait_log(r"connector 1 relay closed")
+    assert confirmed < closed
 
 
 async def test_invalid_start_stops_with_deauthorized(daemon: Daemon) -> None:
@@ -173,11 +178,10 @@ async def test_unknown_tag_offline_needs_allow_offline(make_daemon: MakeDaemon) 
     d = await make_daemon()
     d.csms.refuse = True
     await d.csms.drop(d.cp_id)
-    await d.wait_connector(lambda c: True)
-    await asyncio.sleep(0.3)
+    await d.wait_link(connected=False)
     await d.sim(cp_state="B")
     await d.tap("0FF1")
-    await asyncio.sleep(0.5)
+    await d.wait_log(r"not authorized: Invalid")
     assert (await d.connector())["local_transaction_id"] is None
     await d.stop()
     d.write_config({"ocpp": {"config": {"AllowOfflineTxForUnknownId": True}}})
@@ -232,7 +236,7 @@ async def test_same_parent_tag_stops(daemon: Daemon) -> None:
     await charge_session_start(daemon, "CA4D01")
     await daemon.tap("CA4D03")  # no parent: must not stop
     await daemon.log.wait_for("Authorize", lambda p: p["idTag"] == "CA4D03")
-    await asyncio.sleep(0.3)
+    await daemon.wait_log(r"authorized but no connector can take it")
     assert daemon.log.calls("StopTransaction") == []
     await daemon.tap("CA4D02")
     stop = await daemon.log.wait_for("StopTransaction")

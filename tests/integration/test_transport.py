@@ -30,7 +30,7 @@ async def test_basic_auth(make_daemon: MakeDaemon, csms: BenchCsms) -> None:
     csms.passwords["CP-1"] = "0123456789abcdef0123"
     d = await make_daemon(start=False, ocpp={"password": "wrong-password-123"})
     await d.start(wait_boot=False)
-    await asyncio.sleep(1.0)
+    await d.wait_log(r"cannot connect to .*: HTTP 401")
     assert d.log.connections == 0
     assert (await d.get("/status"))["ocpp"]["connected"] is False
     await d.stop()

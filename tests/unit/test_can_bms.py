@@ -210,9 +210,16 @@ async def test_soc_not_available(open_bus: OpenBus, bms: ChademoBms) -> None:
 # ---------------------------------------------------------------- emulated vehicle
 
 
+async def test_an_unplugged_vehicle_sends_nothing(open_bus: OpenBus) -> None:
+    plant = World(1, BoardSettings())
+    vehicle = EmulatedChademoVehicle(plant, open_bus(), 1, PERIOD_S)
+    assert vehicle.frame_values() is None and vehicle.send_frames() == 0
+    plant.set_cp_state(1, PilotState.B)
+    assert vehicle.send_frames() == 3
+
+
 async def test_soc_flows_from_the_world(world: World, bms: ChademoBms) -> None:
-    await asyncio.sleep(3 * PERIOD_S)
-    assert bms.target_voltage_v is None  # no vehicle, no frames
+    assert bms.target_voltage_v is None
     world.set_cp_state(1, PilotState.B)
     world.set_soc(1, 40.0)
     await until(lambda: bms.soc_percent == 40.0)

@@ -106,6 +106,19 @@ async def next_event(events: asyncio.Queue[HalEvent], timeout_s: float = WAIT_S)
     return await asyncio.wait_for(events.get(), timeout_s)
 
 
+async def status_taken(evse: CanEvseController, count: int = 3) -> None:
+    """Wait until the driver has taken ``count`` more status frames: after that, an
+    event it did not emit is one it decided not to emit."""
+    start = evse.status_frames
+    await until(lambda: evse.status_frames >= start + count)
+
+
+async def commands_seen(emulator: EmulatedEvseController, count: int = 3) -> None:
+    """Wait until the emulated controller has received ``count`` more command frames."""
+    start = emulator.commands_received
+    await until(lambda: emulator.commands_received >= start + count)
+
+
 def pending(events: asyncio.Queue[HalEvent]) -> list[HalEvent]:
     found: list[HalEvent] = []
     while not events.empty():
@@ -233,7 +246,7 @@ async def test_pilot_changes_produce_one_event_each(open_bus: OpenBus, tasks: Ta
         bench.world.set_cp_state(1, state)
         assert await next_event(bench.events) == PilotChanged(1, state)
         assert bench.evse[1].pilot is state
-    await asyncio.sleep(4 * PERIOD_S)
+    await status_taken(bench.evse[1], 4)
     assert pending(bench.events) == []
 
 
@@ -278,7 +291,7 @@ async def test_invalid_offer_raises_and_changes_nothing(
         await evse.offer_current(current_a)
     assert evse.offered_current_a == 10.0
     assert evse.duty_setpoint_percent == 16.6
-    await asyncio.sleep(3 * PERIOD_S)
+    await commands_seen(bench.emulators[1])
     assert bench.world.connector(1).offered_a == pytest.approx(9.96)
 
 
@@ -289,9 +302,7 @@ async def test_command_is_repeated_cyclically(open_bus: OpenBus, tasks: Tasks) -
     await until(lambda: state.offered_a > 0.0)
     bench.world.set_offer(1, 0.0)  # the controller restarted and forgot the offer
     await until(lambda: state.offered_a == pytest.approx(31.98))
-    received = bench.emulators[1].commands_received
-    await asyncio.sleep(5 * PERIOD_S)
-    assert bench.emulators[1].commands_received >= received + 3
+    await commands_seen(bench.emulators[1])  # repeated with nothing new to say
 
 
 # ---------------------------------------------------------------- faults
@@ -305,7 +316,7 @@ async def test_fault_bits_produce_fault_events(
     bench.world.set_fault(1, fault, True)
     assert await next_event(bench.events) == FaultChanged(1, fault, True)
     assert bench.evse[1].faults == {fault}
-    await asyncio.sleep(3 * PERIOD_S)
+    await status_taken(bench.evse[1])  # the bit still set: no second event
     assert pending(bench.events) == []
     bench.world.set_fault(1, fault, False)
     assert await next_event(bench.events) == FaultChanged(1, fault, False)
@@ -329,7 +340,7 @@ async def test_lost_status_withdraws_the_offer_until_it_returns(
     assert evse.communication_lost
     assert evse.offered_current_a == 0.0
     await until(lambda: state.offered_a == 0.0)  # the zero command reached the controller
-    await asyncio.sleep(3 * PERIOD_S)
+    await commands_seen(bench.emulators[1])  # the driver went on, with nothing to report
     assert pending(bench.events) == []
 
     bench.world.set_cp_state(1, PilotState.B)
@@ -407,7 +418,8 @@ async def test_connectors_share_one_bus_with_their_own_ids(open_bus: OpenBus, ta
     assert bench.evse[1].pilot is PilotState.A
     await bench.evse[1].offer_current(20.0)
     await until(lambda: bench.world.connector(1).offered_a > 0.0)
-    await asyncio.sleep(3 * PERIOD_S)
+    await commands_seen(bench.emulators[2])
+    await status_taken(bench.evse[2])
     assert bench.world.connector(2).offered_a == 0.0
     assert pending(bench.events) == []
 
@@ -416,8 +428,7 @@ async def test_cancelled_run_stops_its_notifier(open_bus: OpenBus) -> None:
     bus = open_bus()
     evse = CanEvseController(1, asyncio.Queue(), bus, command_period_s=PERIOD_S)
     task = asyncio.create_task(evse.run())
-    await asyncio.sleep(2 * PERIOD_S)
-    assert busio.active(bus)
+    await until(lambda: busio.active(bus))
     (notifier,) = can.Notifier.find_instances(bus)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

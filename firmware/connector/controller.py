@@ -385,9 +385,18 @@ class ConnectorController:
             self._refresh()
 
     def start_confirmed(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
-        """StartTransaction.conf arrived (called inside the outbox's db transaction)."""
-        self.ctx.transactions.confirm(local_id, csms_id, info.status)
+        """StartTransaction.conf arrived (called inside the outbox's db transaction).
+
+        Its parentIdTag is the transaction's group from now on (a tag of that
+        group stops it), in the record and at once in memory, so a tap that
+        comes before the confirmation is applied already sees it.
+        """
+        self.ctx.transactions.confirm(local_id, csms_id, info.status, info.parent_id_tag)
+        tx = self.tx
+        if tx is not None and tx.local_id == local_id and info.parent_id_tag is not None:
+            tx.record.parent_id_tag = info.parent_id_tag
         self.ctx.spawn(self._apply_confirmation(local_id, csms_id, info))
+
 
     async def _apply_confirmation(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
         async with self._turn():

@@ -254,7 +254,9 @@ class App:
             if controller is not None:
                 controller.start_confirmed(local_tx, int(result["transactionId"]), info)
             else:
-                self.transactions.confirm(local_tx, int(result["transactionId"]), info.status)
+                self.transactions.confirm(
+                    local_tx, int(result["transactionId"]), info.status, info.parent_id_tag
+                )
 
     def _stop_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
         info = result.get("idTagInfo")

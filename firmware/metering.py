@@ -15,11 +15,31 @@ from firmware.clock import iso
 from hal.interfaces import MeterReading
 
 ENERGY = "Energy.Active.Import.Register"
+ENERGY_INTERVAL = "Energy.Active.Import.Interval"
 
-# Measurands every meter reading gives; SoC and Temperature depend on the board.
+# Measurands every station knows: from every meter reading (energy register,
+# total power, current and voltage per phase, frequency), from the offer it
+# makes (Current.Offered; Power.Offered = offered current x nominal voltage x
+# phases), and worked out from readings: Power.Factor = P / sum(V x I) of the
+# phases, and the energy of an interval (Energy.Active.Import.Interval) as the
+# difference of two register readings (see ``Sample.interval_wh``).
+# SoC and Temperature depend on the board. Export, reactive and RPM
+# measurands have no source on any supported meter or board.
 BASE_MEASURANDS = frozenset(
-    {ENERGY, "Power.Active.Import", "Current.Import", "Voltage", "Current.Offered", "Frequency"}
+    {
+        ENERGY,
+        ENERGY_INTERVAL,
+        "Power.Active.Import",
+        "Power.Factor",
+        "Power.Offered",
+        "Current.Import",
+        "Voltage",
+        "Current.Offered",
+        "Frequency",
+    }
 )
+# Below this apparent power the power factor is noise: it is left out.
+MIN_APPARENT_POWER_VA = 50.0
 
 
 def supported_measurands(*, has_bms: bool, has_temperature: bool = False) -> frozenset[str]:
@@ -33,12 +53,37 @@ def supported_measurands(*, has_bms: bool, has_temperature: bool = False) -> fro
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """What one connector measures at one moment."""
+    """What one connector measures at one moment.
+
+    ``interval_wh`` is the energy imported since the previous sample of the
+    same series (the connector's clock-aligned samples; a transaction's
+    periodic samples, from its start); None where no interval ended (a
+    transaction's first instant, the first clock-aligned sample after a start,
+    a Trigger) or the register went backwards (a meter replaced).
+    """
 
     reading: MeterReading
     offered_current_a: float
     soc_percent: float | None
     phases: int
+    nominal_voltage_v: float = 230.0
+    interval_wh: float | None = None
+
+    @property
+    def offered_power_w(self) -> float:
+        return self.offered_current_a * self.nominal_voltage_v * _phase_count(self.phases)
+
+    @property
+    def power_factor(self) -> float | None:
+        r = self.reading
+        apparent = sum(r.voltage_v[i] * r.current_a[i] for i in range(_phase_count(self.phases)))
+        if apparent < MIN_APPARENT_POWER_VA:
+            return None
+        return max(-1.0, min(1.0, r.power_w / apparent))
+
+
+def _phase_count(phases: int) -> int:
+    return max(1, min(3, phases))
 
 
 def _value(
@@ -68,7 +113,7 @@ def _value(
 def sampled_values(sample: Sample, measurands: list[str], context: str) -> list[dict[str, Any]]:
     """SampledValue entries for ``measurands`` (those the sample cannot give are skipped)."""
     r = sample.reading
-    phases = range(max(1, min(3, sample.phases)))
+    phases = range(_phase_count(sample.phases))
     out: list[dict[str, Any]] = []
     for measurand in measurands:
         if measurand == ENERGY:
@@ -83,8 +128,14 @@ def sampled_values(sample: Sample, measurands: list[str], context: str) -> list[
             out.extend(
                 _value(r.voltage_v[i], measurand, context, "V", phase=f"L{i + 1}-N") for i in phases
             )
+        elif measurand == ENERGY_INTERVAL and sample.interval_wh is not None:
+            out.append(_value(sample.interval_wh, measurand, context, "Wh"))
+        elif measurand == "Power.Factor" and (factor := sample.power_factor) is not None:
+            out.append(_value(factor, measurand, context, None, decimals=3))
         elif measurand == "Current.Offered":
             out.append(_value(sample.offered_current_a, measurand, context, "A"))
+        elif measurand == "Power.Offered":
+            out.append(_value(sample.offered_power_w, measurand, context, "W"))
         elif measurand == "Frequency" and r.frequency_hz is not None:
             out.append(_value(r.frequency_hz, measurand, context, None, decimals=2))
         elif measurand == "SoC" and sample.soc_percent is not None:

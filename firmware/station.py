@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from firmware.auth.authorizer import Authorizer
@@ -33,6 +34,29 @@ BOOT_METER_WAIT_S = 3.0  # how long a power-loss recovery waits for a meter to a
 GROUP_STATUSES = frozenset({"Accepted", "ConcurrentTx"})
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteTarget:
+    """Where an accepted RemoteStartTransaction goes.
+
+    ``learn_group``: the connector is reserved under a parentIdTag and the
+    tag's group is not known locally, so Authorize.req asks for it whatever
+    AuthorizeRemoteTxRequests says [5.13]. The RemoteStartTransaction answer
+    does not wait for it: Accepted means the station will try to start [5.11],
+    and a CSMS that handles one message at a time would not answer our
+    Authorize before it has our answer. A tag of the reservation's group then
+    starts (and its StartTransaction carries the reservationId); any other
+    answer starts nothing and the reservation stays.
+    """
+
+    controller: ConnectorController
+    learn_group: bool = False
+
+
+def _plugged_first(candidates: list[ConnectorController]) -> ConnectorController:
+    plugged = [c for c in candidates if c.pilot.plugged]
+    return (plugged or candidates)[0]
+
+
 class Station:
     def __init__(
         self,
@@ -52,6 +76,8 @@ class Station:
         self._listeners = [on_status]
         # Whether a tag may start on a connector (the Reservation profile fills it in).
         self.admits: Callable[[int, str, str | None], bool] = lambda _cid, _tag, _parent: True
+        # Whether a tag whose group is not known might be admitted there once it is.
+        self.group_may_admit: Callable[[int, str], bool] = lambda _cid, _tag: False
         self.station_faults: set[Fault] = set()
         self.status0: Status | None = None
         self._pending_station_auth: tuple[str, IdTagInfo, bool, float] | None = None
@@ -277,30 +303,39 @@ class Station:
 
     # ------------------------------------------------------------ CSMS commands
 
-    def remote_start_target(
-        self, connector_id: int | None, id_tag: str
-    ) -> ConnectorController | None:
+    def remote_start_target(self, connector_id: int | None, id_tag: str) -> RemoteTarget | None:
+        """The connector a RemoteStartTransaction would use; None: Rejected.
+
+        A tag the station knows (local list, cache) is judged by the group it
+        has there. An unknown tag may still be of the group a connector is
+        reserved for: that connector is taken with ``learn_group`` [5.13].
+        Without connectorId a connector that admits the tag for certain comes
+        first, then one whose reservation's group might; plugged ones first.
+        """
         known = self.authorizer.known_locally(id_tag)
         parent = known[0].parent_id_tag if known is not None else None
         if connector_id is not None:
             controller = self.connectors.get(connector_id)
             if controller is None or not controller.can_start():
                 return None
-            return controller if self.admits(controller.id, id_tag, parent) else None
-        free = [
-            c
-            for c in self.connectors.values()
-            if c.can_start() and self.admits(c.id, id_tag, parent)
-        ]
-        plugged = [c for c in free if c.pilot.plugged]
-        candidates = plugged or free
-        return candidates[0] if candidates else None
+            free = [controller]
+        else:
+            free = [c for c in self.connectors.values() if c.can_start()]
+        admitted = [c for c in free if self.admits(c.id, id_tag, parent)]
+        if admitted:
+            return RemoteTarget(_plugged_first(admitted))
+        if known is None:
+            maybe = [c for c in free if self.group_may_admit(c.id, id_tag)]
+            if maybe:
+                return RemoteTarget(_plugged_first(maybe), learn_group=True)
+        return None
 
     async def remote_start(
-        self, target: ConnectorController, id_tag: str, charging_profile: dict[str, Any] | None
+        self, target: RemoteTarget, id_tag: str, charging_profile: dict[str, Any] | None
     ) -> None:
-        """After RemoteStartTransaction was Accepted."""
-        if self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
+        """After RemoteStartTransaction was Accepted (see ``RemoteTarget``)."""
+        controller = target.controller
+        if target.learn_group or self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
             decision = await self.authorizer.authorize(id_tag)
             if not decision.accepted:
                 log.info("remote start for %s not authorized: %s", id_tag, decision.info.status)
@@ -308,13 +343,22 @@ class Station:
             info, offline = decision.info, decision.offline
         else:
             info, offline = IdTagInfo("Accepted"), not self.ctx.online()
-        if not self.admits(target.id, id_tag, info.parent_id_tag):
+        if not self.admits(controller.id, id_tag, info.parent_id_tag):
+            if target.learn_group:
+                log.info(
+                    "remote start for %s not started: connector %d stays reserved (%s)",
+                    id_tag,
+                    controller.id,
+                    "the group could not be learned"
+                    if offline
+                    else "the tag is not of the reservation's group",
+                )
             return
-        taken = await target.authorize(
+        taken = await controller.authorize(
             id_tag, info, offline=offline, charging_profile=charging_profile
         )
         if not taken:
-            log.warning("remote start for %s: connector %d no longer free", id_tag, target.id)
+            log.warning("remote start for %s: connector %d no longer free", id_tag, controller.id)
 
     def find_transaction(self, csms_id: int) -> ConnectorController | None:
         for controller in self.connectors.values():

@@ -8,9 +8,16 @@ Rules (OCPP 1.6 SendLocalList / GetLocalListVersion):
   removes those that do not; its listVersion must be above the current one,
   otherwise VersionMismatch.
 - An update that fails (duplicate idTags, too many entries for one request or
-  for the list, a listVersion below 1, a storage error) changes nothing: it is
-  one durable SQLite transaction.
-- The version of an empty list is 0.
+  for the list, a listVersion the rules below refuse, a storage error) changes
+  nothing: it is one durable SQLite transaction.
+- The version of an empty list is 0 (GetLocalListVersion: 0 means empty), so:
+  a Full update that leaves the list empty is Accepted at any listVersion of
+  0 or more and the version becomes 0 (Full, version 0, no entries is how
+  other stacks clear the list); a Full update with entries needs listVersion 1
+  or more (Failed otherwise: version 0 would claim the list is empty); a
+  Differential update needs a listVersion above the current one, which is
+  never 0 or below (VersionMismatch); a negative listVersion in a Full update
+  is Failed.
 
 Entries are kept as sent; ``IdTagInfo.effective`` turns an Accepted entry past
 its expiryDate into Expired when it is used.
@@ -133,8 +140,10 @@ class LocalAuthList:
         return UpdateStatus.ACCEPTED
 
     def _check(self, version: int, full: bool, entries: Sequence[ListEntry]) -> str | None:
-        if version < 1:
-            return "listVersion must be 1 or more"
+        if version < 0:
+            return "listVersion must not be negative"
+        if version == 0 and full and entries:
+            return "listVersion 0 is the version of an empty list; a list needs 1 or more"
         limit = self._send_max_length()
         if len(entries) > limit:
             return f"{len(entries)} entries, SendLocalListMaxLength is {limit}"

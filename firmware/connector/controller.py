@@ -224,6 +224,7 @@ class ConnectorController:
             self.hw.evse.offered_current_a,
             bms.soc_percent if bms else None,
             self.ctx.board.phases,
+            self.ctx.board.nominal_voltage_v,
         )
 
     # ------------------------------------------------------------ events
@@ -337,9 +338,7 @@ class ConnectorController:
                 self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now, reservation_id
             )
             seq = self.ctx.outbox.enqueue("StartTransaction", payload, record.local_id)
-            self.sampler.keep_for_stop(
-                record.local_id, "StopTxnSampledData", "Transaction.Begin", now, self._sample()
-            )
+            self.sampler.begin(record.local_id, meter_start, now, self._sample())
         self.tx = ActiveTx(
             record,
             auth.info,
@@ -385,8 +384,16 @@ class ConnectorController:
             self._refresh()
 
     def start_confirmed(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
-        """StartTransaction.conf arrived (called inside the outbox's db transaction)."""
-        self.ctx.transactions.confirm(local_id, csms_id, info.status)
+        """StartTransaction.conf arrived (called inside the outbox's db transaction).
+
+        Its parentIdTag is the transaction's group from now on (a tag of that
+        group stops it), in the record and at once in memory, so a tap that
+        comes before the confirmation is applied already sees it.
+        """
+        self.ctx.transactions.confirm(local_id, csms_id, info.status, info.parent_id_tag)
+        tx = self.tx
+        if tx is not None and tx.local_id == local_id and info.parent_id_tag is not None:
+            tx.record.parent_id_tag = info.parent_id_tag
         self.ctx.spawn(self._apply_confirmation(local_id, csms_id, info))
 
     async def _apply_confirmation(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
@@ -441,9 +448,7 @@ class ConnectorController:
         if id_tag is not None:
             payload["idTag"] = id_tag
         with self.ctx.db.transaction():
-            self.sampler.keep_for_stop(
-                tx.local_id, "StopTxnSampledData", "Transaction.End", now, self._sample()
-            )
+            self.sampler.end(tx.local_id, now, self._sample())
             data = self.ctx.transactions.samples(tx.local_id)
             if data:
                 payload["transactionData"] = data

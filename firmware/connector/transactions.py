@@ -93,10 +93,18 @@ class TransactionStore:
         )
         return TxRecord.from_row(row) if row else None
 
-    def confirm(self, local_id: int, csms_id: int, id_tag_status: str) -> None:
+    def confirm(
+        self, local_id: int, csms_id: int, id_tag_status: str, parent_id_tag: str | None = None
+    ) -> None:
+        """StartTransaction.conf: the CSMS's id, and the group it gives the idTag.
+
+        A parentIdTag in the answer becomes the transaction's group; an answer
+        without one keeps the group learned when the tag was authorized.
+        """
         self.db.execute(
-            "UPDATE transactions SET csms_id = ?, id_tag_status = ? WHERE local_id = ?",
-            (csms_id, id_tag_status, local_id),
+            "UPDATE transactions SET csms_id = ?, id_tag_status = ?, "
+            "parent_id_tag = COALESCE(?, parent_id_tag) WHERE local_id = ?",
+            (csms_id, id_tag_status, parent_id_tag, local_id),
         )
 
     def record_meter(self, local_id: int, energy_wh: float, at: datetime) -> None:

@@ -143,6 +143,22 @@ def admits(
     return len(left) >= len(zero)
 
 
+def group_may_admit(
+    connector_id: int,
+    id_tag: str,
+    view: StationView,
+    reservations: Iterable[Reservation],
+) -> bool:
+    """Whether ``id_tag``, whose group is not known, is refused on
+    ``connector_id`` as it stands but would be admitted were it of the group
+    of one of the reservations: then its group is worth asking for."""
+    active = list(reservations)
+    if admits(connector_id, id_tag, None, view, active):
+        return False
+    groups = {r.parent_id_tag for r in active if r.parent_id_tag is not None}
+    return any(admits(connector_id, id_tag, group, view, active) for group in sorted(groups))
+
+
 def claimed_by(
     connector_id: int,
     id_tag: str,

@@ -1,10 +1,11 @@
 """Reservations on the running station: ReserveNow, CancelReservation, expiry,
 who may start where, and the Reserved status of each connector.
 
-The station and its connectors know nothing of reservations beyond three
+The station and its connectors know nothing of reservations beyond four
 hooks this service fills in: ``Station.admits`` (may this tag start on this
-connector), ``ConnectorController.claim_reservation`` (the reservation a
-starting transaction ends; its id goes into StartTransaction) and
+connector), ``Station.group_may_admit`` (might it, once its group is known),
+``ConnectorController.claim_reservation`` (the reservation a starting
+transaction ends; its id goes into StartTransaction) and
 ``ConnectorController.set_reserved`` (show Reserved).
 """
 
@@ -64,6 +65,7 @@ class Reservations:
         self._changed = asyncio.Event()
         self._scheduled = False
         station.admits = self.admits
+        station.group_may_admit = self.group_may_admit
         for controller in station.connectors.values():
             controller.claim_reservation = self.claim
         station.subscribe(lambda _cid, _status: self._schedule())
@@ -92,6 +94,9 @@ class Reservations:
                 extra={"connector": connector_id},
             )
         return allowed
+
+    def group_may_admit(self, connector_id: int, id_tag: str) -> bool:
+        return rules.group_may_admit(connector_id, id_tag, self.view(), self.active())
 
     # ------------------------------------------------------------ CSMS commands
 

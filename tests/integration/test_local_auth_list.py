@@ -95,6 +95,26 @@ async def test_versions_full_differential_and_mismatch(daemon: Daemon) -> None:
     assert await list_version(daemon) == 0
 
 
+async def test_full_version_zero_clears_the_list(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"LocalPreAuthorize": True}})
+    assert await send_list(d, 7, "Full", entry("AE01"), entry("AE02")) == "Accepted"
+    assert await list_version(d) == 7
+    assert await send_list(d, 0, "Full") == "Accepted"  # an empty list, version 0
+    assert await list_version(d) == 0
+    assert await send_list(d, 0, "Full", omit=True) == "Accepted"  # no list at all
+    # Version 0 is the empty list's: not for a list with entries, nor for a Differential
+    # update (never above the current version); negative versions are refused too.
+    assert await send_list(d, 0, "Full", entry("AE03")) == "Failed"
+    assert await send_list(d, 0, "Differential", entry("AE03")) == "VersionMismatch"
+    assert await send_list(d, -1, "Full") == "Failed"
+    assert await send_list(d, -1, "Differential", entry("AE03")) == "VersionMismatch"
+    assert await list_version(d) == 0
+    # AE01 left the list: with LocalPreAuthorize it is asked about again.
+    await d.sim(cp_state="B")
+    await d.tap("AE01")
+    assert await d.log.wait_for("Authorize") == {"idTag": "AE01"}
+
+
 async def test_not_supported_while_disabled(daemon: Daemon) -> None:
     assert await send_list(daemon, 1, "Full", entry("AB11")) == "Accepted"
     answer = await daemon.log.call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from tests.integration.harness import Daemon, charge_session_start
 
@@ -49,6 +50,38 @@ async def test_sampled_meter_values(make_daemon: MakeDaemon) -> None:
         )
     )
     assert e2 >= e1
+
+
+def values_of(meter_values: list[dict[str, Any]], measurand: str) -> list[dict[str, Any]]:
+    return [v for mv in meter_values for v in mv["sampledValue"] if v["measurand"] == measurand]
+
+
+async def test_power_offered_and_interval_energy_set_by_the_csms(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"config": {"MeterValueSampleInterval": 1}})
+    for key, value in (
+        ("MeterValuesSampledData", "Power.Offered,Current.Offered,Energy.Active.Import.Interval"),
+        ("StopTxnSampledData", "Energy.Active.Import.Interval"),
+    ):
+        answer = await d.log.call("ChangeConfiguration", {"key": key, "value": value})
+        assert answer["status"] == "Accepted", key
+    start = await charge_session_start(d)
+    sample = await d.log.wait_for("MeterValues", lambda p: "transactionId" in p)
+    (offered,) = values_of(sample["meterValue"], "Power.Offered")
+    (current,) = values_of(sample["meterValue"], "Current.Offered")
+    # Offered current x nominal voltage (230 V) x phases (3), in W.
+    assert offered["unit"] == "W" and offered["context"] == "Sample.Periodic"
+    assert offered["value"] == f"{float(current['value']) * 230 * 3:.1f}"
+    assert float(offered["value"]) > 0
+    (interval,) = values_of(sample["meterValue"], "Energy.Active.Import.Interval")
+    assert interval["unit"] == "Wh" and float(interval["value"]) >= 0
+    await d.log.wait_for("MeterValues", lambda p: p != sample and "transactionId" in p)
+    await d.tap("AABBCCDD")
+    stop = await d.log.wait_for("StopTransaction")
+    # The interval energies of the transaction add up to what it delivered.
+    intervals = values_of(stop["transactionData"], "Energy.Active.Import.Interval")
+    assert intervals[-1]["context"] == "Transaction.End" and len(intervals) >= 3
+    delivered = stop["meterStop"] - start["meterStart"]
+    assert abs(sum(float(v["value"]) for v in intervals) - delivered) <= 1 + 0.05 * len(intervals)
 
 
 async def test_clock_aligned_meter_values(make_daemon: MakeDaemon) -> None:

@@ -236,6 +236,60 @@ async def test_remote_start_on_a_reserved_connector(daemon: Daemon) -> None:
     assert start["idTag"] == "AA01" and start["reservationId"] == 111
 
 
+def answered_before(d: Daemon, action: str, then: str) -> bool:
+    """The station's CALLRESULT to the CSMS's ``action`` went out before its ``then`` CALL."""
+    messages = [(f.direction, f.message) for f in d.log.frames if f.message]
+    request = next(m for way, m in messages if way == "out" and m[0] == 2 and m[2] == action)
+    answer = next(i for i, (way, m) in enumerate(messages) if way == "in" and m[1] == request[1])
+    call = next(
+        i for i, (way, m) in enumerate(messages) if way == "in" and m[0] == 2 and m[2] == then
+    )
+    return answer < call
+
+
+@pytest.mark.parametrize("authorize_remote", [False, True])
+async def test_remote_start_learns_the_group_of_an_unknown_tag(
+    make_daemon: MakeDaemon, authorize_remote: bool
+) -> None:
+    d = await make_daemon(ocpp={"config": {"AuthorizeRemoteTxRequests": authorize_remote}})
+    d.csms.parent_id_tags["BB02"] = "FLEET"
+    assert await reserve(d, 141, tag="AA01", parent="FLEET") == "Accepted"
+    await d.wait_status("Reserved")
+    remote = {"idTag": "BB02", "connectorId": 1}
+    assert (await d.log.call("RemoteStartTransaction", remote))["status"] == "Accepted"
+    assert await d.log.wait_for("Authorize") == {"idTag": "BB02"}
+    assert answered_before(d, "RemoteStartTransaction", "Authorize")
+    await d.wait_status("Preparing")
+    await d.sim(cp_state="C")
+    start = await d.log.wait_for("StartTransaction")
+    assert start["idTag"] == "BB02" and start["reservationId"] == 141
+    assert len(d.log.calls("Authorize")) == 1
+
+
+async def test_remote_start_for_another_group_keeps_the_reservation(
+    make_daemon: MakeDaemon,
+) -> None:
+    d = await make_daemon(ocpp={"config": {"AuthorizeRemoteTxRequests": False}})
+    d.csms.parent_id_tags["CC03"] = "OTHER"
+    assert await reserve(d, 151, tag="AA01", parent="FLEET") == "Accepted"
+    await d.wait_status("Reserved")
+    remote = {"idTag": "CC03", "connectorId": 1}
+    assert (await d.log.call("RemoteStartTransaction", remote))["status"] == "Accepted"
+    assert await d.log.wait_for("Authorize") == {"idTag": "CC03"}
+    line = "stays reserved (the tag is not of the reservation's group)"
+    await wait_until(lambda: line in d.log_path.read_text(errors="replace"), 10, line)
+    c = await d.connector()
+    assert (c["status"], c["id_tag"]) == ("Reserved", None) and starts(d) == []
+    # Its group is known now (cached): refused at once, without asking again.
+    assert (await d.log.call("RemoteStartTransaction", remote))["status"] == "Rejected"
+    assert len(d.log.calls("Authorize")) == 1
+    # The reservation is still there for its own tag.
+    await d.sim(cp_state="B")
+    await d.tap("AA01")
+    start = await d.log.wait_for("StartTransaction")
+    assert start["idTag"] == "AA01" and start["reservationId"] == 151
+
+
 async def test_reservation_survives_a_restart(daemon: Daemon) -> None:
     assert await reserve(daemon, 121) == "Accepted"
     await daemon.wait_status("Reserved")

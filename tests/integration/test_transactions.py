@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -241,6 +243,48 @@ async def test_same_parent_tag_stops(daemon: Daemon) -> None:
     await daemon.tap("CA4D02")
     stop = await daemon.log.wait_for("StopTransaction")
     assert stop["reason"] == "Local" and stop["idTag"] == "CA4D02"
+
+
+def record_group(d: Daemon, local_id: int) -> str | None:
+    """The group (parentIdTag) the station's own record of a transaction holds."""
+    uri = f"file:{d.state_dir / 'state.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        row = db.execute(
+            "SELECT parent_id_tag FROM transactions WHERE local_id = ?", (local_id,)
+        ).fetchone()
+    return row[0] if row else None
+
+
+async def test_group_given_in_start_transaction_conf_stops(make_daemon: MakeDaemon) -> None:
+    """Authorize names no group, StartTransaction.conf names GROUP1: a tag of
+    GROUP1 stops the session; a later Authorize answer for the starting tag
+    naming another group does not change the session's group."""
+    d = await make_daemon(connectors=2)
+    d.csms.handlers["StartTransaction"] = lambda _cp, _p: {
+        "transactionId": 61,
+        "idTagInfo": {"status": "Accepted", "parentIdTag": "GROUP1"},
+    }
+    d.csms.parent_id_tags.update({"61B201": "GROUP1", "E15E01": "ELSEWHERE"})
+    await charge_session_start(d, "5A11A1")
+    c = await d.wait_connector(lambda c: c["transaction_id"] == 61)
+    local_id = c["local_transaction_id"]
+    await wait_until(lambda: record_group(d, local_id) == "GROUP1", 5, "GROUP1 in the record")
+
+    d.csms.parent_id_tags["5A11A1"] = "ELSEWHERE"
+    d.mark()
+    remote = {"idTag": "5A11A1", "connectorId": 2}
+    assert (await d.log.call("RemoteStartTransaction", remote))["status"] == "Accepted"
+    await d.log.wait_for("Authorize", lambda p: p["idTag"] == "5A11A1", since=d._since)
+    await d.wait_connector(lambda c: c["id_tag"] == "5A11A1", connector=2)
+    line = "authorized but no connector can take it"
+    await d.tap("E15E01", connector=1)  # of ELSEWHERE: the session is not its group's
+    await wait_until(lambda: line in d.log_path.read_text(errors="replace"), 10, line)
+    assert d.log.calls("StopTransaction") == []
+    assert record_group(d, local_id) == "GROUP1"
+
+    await d.tap("61B201", connector=1)
+    stop = await d.log.wait_for("StopTransaction")
+    assert (stop["transactionId"], stop["reason"], stop["idTag"]) == (61, "Local", "61B201")
 
 
 async def test_stop_transaction_data(make_daemon: MakeDaemon) -> None:

@@ -82,6 +82,24 @@ def test_full_without_entries_empties_the_list_and_reports_zero(lst: LocalAuthLi
     assert (lst.version, len(lst)) == (0, 0)
 
 
+def test_full_version_zero_without_entries_clears_the_list(lst: LocalAuthList) -> None:
+    lst.update(4, full=True, entries=entries(("AA01", A), ("AA02", B)))
+    assert lst.update(0, full=True, entries=[]) == "Accepted"
+    assert (lst.version, contents(lst, "AA01", "AA02")) == (0, {"AA01": None, "AA02": None})
+    assert lst.update(0, full=True, entries=[]) == "Accepted"  # an empty list stays empty
+    assert lst.version == 0
+
+
+def test_differential_version_zero_is_a_mismatch_even_on_an_empty_list(
+    lst: LocalAuthList,
+) -> None:
+    assert lst.update(0, full=False, entries=entries(("AA01", A))) == "VersionMismatch"
+    assert lst.update(-3, full=False, entries=[]) == "VersionMismatch"
+    assert (lst.version, contents(lst, "AA01")) == (0, {"AA01": None})
+    assert lst.update(1, full=False, entries=entries(("AA01", A))) == "Accepted"
+    assert lst.version == 1
+
+
 def test_differential_adds_replaces_and_removes(lst: LocalAuthList) -> None:
     lst.update(1, full=True, entries=entries(("AA01", A), ("AA02", A)))
     status = lst.update(2, full=False, entries=entries(("AA01", B), ("AA02", None), ("AA03", A)))
@@ -110,8 +128,9 @@ def test_differential_needs_a_higher_version(lst: LocalAuthList, version: int) -
 @pytest.mark.parametrize(
     ("full", "version", "update", "why"),
     [
-        (True, 0, entries(("AA09", A)), "version below 1"),
-        (True, -4, entries(("AA09", A)), "version below 1"),
+        (True, 0, entries(("AA09", A)), "a list with entries at version 0"),
+        (True, -4, entries(("AA09", A)), "a negative version"),
+        (True, -1, [], "a negative version, even to empty the list"),
         (True, 7, entries(("AA09", A), ("aa09", B)), "duplicate idTag (case-insensitive)"),
         (False, 7, entries(("AA09", A), ("AA09", None)), "duplicate idTag"),
         (True, 7, entries(("AA09", A), ("AA08", None)), "Full entry without idTagInfo"),

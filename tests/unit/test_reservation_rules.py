@@ -14,6 +14,7 @@ from firmware.reservations.rules import (
     answer,
     claimed_by,
     ended_by_state,
+    group_may_admit,
     reserved_connectors,
 )
 
@@ -132,6 +133,34 @@ def test_reserved_status(
     name: str, station: StationView, reservations: list[Reservation], expected: set[int]
 ) -> None:
     assert reserved_connectors(station, reservations) == expected
+
+
+# (name, connector, tag whose group is unknown, station, reservations, worth an Authorize)
+MAYBE: list[tuple[str, int, str, StationView, list[Reservation], bool]] = [
+    ("reserved under a group", 1, "BB02", view(F), [res(1, 1, parent="G")], True),
+    ("reserved without a group", 1, "BB02", view(F), [res(1, 1)], False),
+    ("another connector's group", 1, "BB02", view(F, F), [res(1, 2, parent="G")], False),
+    ("zero: group on the last", 1, "BB02", view(F), [res(1, 0, parent="G")], True),
+    ("zero: no group on the last", 1, "BB02", view(F), [res(1, 0)], False),
+    ("not reserved", 1, "BB02", view(F), [], False),
+    ("the reserved tag itself", 1, "AA01", view(F), [res(1, 1, parent="G")], False),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "connector", "tag", "station", "reservations", "expected"),
+    MAYBE,
+    ids=[m[0] for m in MAYBE],
+)
+def test_who_might_start_once_the_group_is_known(
+    name: str,
+    connector: int,
+    tag: str,
+    station: StationView,
+    reservations: list[Reservation],
+    expected: bool,
+) -> None:
+    assert group_may_admit(connector, tag, station, reservations) is expected
 
 
 def test_claim_prefers_the_connector_then_zero() -> None:

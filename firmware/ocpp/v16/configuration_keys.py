@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from ocpp.v16.enums import Measurand
+
 MAX_VALUE_LENGTH = 500  # CiString500
 INT32_MAX = 2**31 - 1
 
@@ -185,8 +187,10 @@ def _measurands(value: str, ctx: CheckContext) -> str:
         try:
             items.append(_choose(item, ctx.facts.supported_measurands))
         except InvalidValue:
+            known = any(m.value.casefold() == item.casefold() for m in Measurand)
+            why = "this station has no source for it" if known else "not an OCPP 1.6 measurand"
             raise InvalidValue(
-                f"measurand {item!r} is not supported (supported: {', '.join(supported)})"
+                f"measurand {item!r} is not supported: {why} (supported: {', '.join(supported)})"
             ) from None
     return ",".join(items)
 

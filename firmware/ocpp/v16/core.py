@@ -102,7 +102,7 @@ class CoreHandlers:
         if target is None:
             return Reply({"status": "Rejected"})
         profile = req.get("chargingProfile")
-        if profile is not None and not self.remote_start_profile_ok(profile, target.id):
+        if profile is not None and not self.remote_start_profile_ok(profile, target.controller.id):
             return Reply({"status": "Rejected"})
 
         async def start() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from hal.interfaces import Fault, PilotState, PlantControl
+from hal.tokens import id_tag_problem
 
 log = logging.getLogger("firmware.api")
 
@@ -124,6 +125,9 @@ def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Applica
         body = await _body(request, {"uid": (str,), "connector": (int,)})
         if "uid" not in body:
             raise ApiError(400, "field 'uid' is required")
+        problem = id_tag_problem(body["uid"])
+        if problem is not None:
+            raise ApiError(400, f"field 'uid' {problem}")
         return _drive(
             lambda: target.present_token(body["uid"], body.get("connector")), body.get("connector")
         )

@@ -63,6 +63,7 @@ def _run(config: Config) -> int:
                 log_file,
                 max_bytes=config.diagnostics.log_max_bytes,
                 backups=config.diagnostics.log_backups,
+                full_id_tags=config.log_level == "DEBUG" and config.diagnostics.include_id_tags,
             )
         except OSError as err:
             print(

@@ -103,12 +103,15 @@ class DiagnosticsSettings:
 
     ``log_file``: the daemon also writes its log lines there (rotated at
     ``log_max_bytes``, ``log_backups`` old files kept); None: no log file, the
-    archive then holds the state summary only.
+    archive then holds the state summary only. ``include_id_tags``: idTags in
+    full in the archive (the log file has them in full only at log_level
+    DEBUG); masked by default.
     """
 
     log_file: Path | None = None
     log_max_bytes: int = 1024 * 1024
     log_backups: int = 5
+    include_id_tags: bool = False
     upload_method: str = "POST"
     default_retries: int = 2
     default_retry_interval_s: int = 30
@@ -377,6 +380,7 @@ _DIAGNOSTICS = (
     "log_file",
     "log_max_bytes",
     "log_backups",
+    "include_id_tags",
     "upload_method",
     "default_retries",
     "default_retry_interval_s",
@@ -614,6 +618,7 @@ def _diagnostics(s: _Section, base_dir: Path | None) -> DiagnosticsSettings:
         log_file=log_file,
         log_max_bytes=s.integer("log_max_bytes", d.log_max_bytes, 4096),
         log_backups=s.integer("log_backups", d.log_backups, 0, 100),
+        include_id_tags=s.boolean("include_id_tags", d.include_id_tags),
         upload_method=method.upper(),
         default_retries=s.integer("default_retries", d.default_retries, 0, 100),
         default_retry_interval_s=s.integer(

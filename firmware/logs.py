@@ -17,10 +17,18 @@ Secrets are removed from the whole line, exception text included: the value
 of AuthorizationKey in OCPP frames and Python reprs, ``password=``-like
 assignments, credentials in URLs and Basic auth headers, and every secret
 registered with :func:`add_secret` wherever it appears.
+
+idTags are personal data. Log calls pass them wrapped in ``hal.tokens.Tag``;
+a handler whose formatter shows idTags (the daemon's stderr at DEBUG) writes
+them in full, every other one writes them masked (``****B2C3``) and also
+masks the value of idTag-like members (``idTag``, ``parentIdTag``, ``id_tag``,
+``uid`` ...) in OCPP frames, JSON and Python reprs (:func:`mask_id_tags`), so
+a tag that reaches a line without the wrapper is masked too.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import logging.handlers
@@ -29,13 +37,15 @@ import re
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from hal.tokens import Tag, mask_id_tag
 
 MASK = "***"
 
@@ -241,6 +251,61 @@ def _redact_objects(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------- idTags
+
+# A member or keyword naming an idTag, and its value: JSON and Python-repr
+# strings (cut off at the end of a shortened frame too) or a bare word.
+_TAG_FIELD = re.compile(
+    r"""(?ix)
+    (?P<key> \b(?:\w*id_?tag|uid)['"]?\s*[:=]\s* )
+    (?P<value> "(?:[^"\\]|\\.)*(?P<dq>")?
+             | '(?:[^'\\]|\\.)*(?P<sq>')?
+             | (?!(?:None|null)\b)[^\s,;&)}\]"'{\[]+ )
+    """
+)
+_CUT_MASK = "****"  # a value cut off by a shortened frame: its end is not the tag's
+
+
+_TAG_HINT = re.compile(r"(?i)tag|uid")  # the full pattern only runs where it can match
+
+
+def mask_id_tags(text: str) -> str:
+    """``text`` with the value of every idTag-like member masked (see the module docstring)."""
+    if not _TAG_HINT.search(text):
+        return text
+    return _TAG_FIELD.sub(_mask_tag_field, text)
+
+
+def _mask_tag_field(match: re.Match[str]) -> str:
+    key, value = match.group("key"), match.group("value")
+    quote = value[0] if value[0] in "\"'" else ""
+    if not quote:
+        return key + mask_id_tag(value)
+    if match.group("dq") is None and match.group("sq") is None:
+        return key + quote + _CUT_MASK
+    try:
+        decoded = json.loads(value) if quote == '"' else ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        decoded = value[1:-1]
+    masked = mask_id_tag(str(decoded))
+    return key + (json.dumps(masked) if quote == '"' else repr(masked))
+
+
+def _render_arg(arg: object, full: bool) -> object:
+    return arg.render(full) if isinstance(arg, Tag) else arg
+
+
+def render_message(record: logging.LogRecord, *, full_id_tags: bool) -> str:
+    """``record.getMessage()`` with its ``Tag`` arguments in full or masked."""
+    message = str(record.msg)
+    args = record.args
+    if not args:
+        return message
+    if isinstance(args, Mapping):
+        return message % {key: _render_arg(value, full_id_tags) for key, value in args.items()}
+    return message % tuple(_render_arg(arg, full_id_tags) for arg in args)
+
+
 # ---------------------------------------------------------------- one line
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
@@ -280,11 +345,16 @@ def priority(levelno: int) -> int:
 
 
 class LineFormatter(logging.Formatter):
-    """``[stamp|<priority>]LEVEL component [connector=N] [transaction=T] message``"""
+    """``[stamp|<priority>]LEVEL component [connector=N] [transaction=T] message``
 
-    def __init__(self, *, journald: bool = False) -> None:
+    ``full_id_tags``: idTags in full; otherwise ``Tag`` arguments and
+    idTag-like members are masked (see the module docstring).
+    """
+
+    def __init__(self, *, journald: bool = False, full_id_tags: bool = False) -> None:
         super().__init__()
         self.journald = journald
+        self.full_id_tags = full_id_tags
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [record.levelname, component(record.name)]
@@ -298,7 +368,7 @@ class LineFormatter(logging.Formatter):
             transaction = _current_transaction()
         if transaction is not None:
             parts.append(f"transaction={transaction}")
-        parts.append(record.getMessage())
+        parts.append(render_message(record, full_id_tags=self.full_id_tags))
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -306,6 +376,8 @@ class LineFormatter(logging.Formatter):
             line += "\n" + record.exc_text
         if record.stack_info:
             line += "\n" + self.formatStack(record.stack_info)
+        if not self.full_id_tags:
+            line = mask_id_tags(line)
         line = one_line(redact(line))
         if self.journald:
             return f"<{priority(record.levelno)}>{line}"
@@ -354,13 +426,17 @@ def _log_uncaught(kind: type[BaseException], err: BaseException, tb: TracebackTy
 
 
 def setup(level: str, stream: IO[str] | None = None) -> LineHandler:
-    """Send every log record, one line each, to ``stream`` (stderr by default)."""
+    """Send every log record, one line each, to ``stream`` (stderr by default).
+
+    idTags are written in full only when ``level`` is DEBUG.
+    """
     stream = sys.stderr if stream is None else stream
     handler = LineHandler(stream)
-    handler.setFormatter(LineFormatter(journald=under_journald(stream)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    full = root.level <= logging.DEBUG
+    handler.setFormatter(LineFormatter(journald=under_journald(stream), full_id_tags=full))
     for noisy in ("websockets", "aiohttp.access", "asyncio", "pymodbus"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
@@ -384,12 +460,15 @@ class FileLineHandler(logging.handlers.RotatingFileHandler):
             pass
 
 
-def add_file(path: Path, *, max_bytes: int, backups: int) -> FileLineHandler:
+def add_file(
+    path: Path, *, max_bytes: int, backups: int, full_id_tags: bool = False
+) -> FileLineHandler:
     """Also write every record to ``path``, rotated at ``max_bytes`` with ``backups``
-    old files (``path.1`` ...). Raises OSError when the file cannot be opened.
+    old files (``path.1`` ...), idTags masked unless ``full_id_tags``. Raises
+    OSError when the file cannot be opened.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = FileLineHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-    handler.setFormatter(LineFormatter(journald=False))
+    handler.setFormatter(LineFormatter(journald=False, full_id_tags=full_id_tags))
     logging.getLogger().addHandler(handler)
     return handler

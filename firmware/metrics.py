@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, deque
 
+from hal.tokens import Tag
+
 log = logging.getLogger("firmware.metrics")
 
 KEEP = 256  # figures kept for the status
@@ -47,7 +49,7 @@ class TapLatency:
         ms = (commanded_at - read_at) * 1000.0
         self._figures.append(ms)
         self.count += 1
-        log.debug("tap-to-energize %.3f ms (token %s)", ms, id_tag)
+        log.debug("tap-to-energize %.3f ms (token %s)", ms, Tag(id_tag))
         return ms
 
     def snapshot(self) -> dict[str, object]:

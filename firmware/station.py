@@ -24,6 +24,7 @@ from hal.interfaces import (
     PilotChanged,
     TokenPresented,
 )
+from hal.tokens import Tag, same_id_tag
 
 log = logging.getLogger("firmware.station")
 
@@ -224,9 +225,9 @@ class Station:
             tx = controller.tx
             if tx is None:
                 continue
-            if tx.id_tag == id_tag:
+            if same_id_tag(tx.id_tag, id_tag):
                 return controller
-            if parent is not None and tx.record.parent_id_tag == parent:
+            if same_id_tag(tx.record.parent_id_tag, parent):
                 return controller
         return None
 
@@ -236,7 +237,7 @@ class Station:
         return self._session_of(id_tag, info.parent_id_tag)
 
     async def on_token(self, id_tag: str, connector_id: int | None) -> None:
-        log.info("token %s presented (connector %s)", id_tag, connector_id or "any")
+        log.info("token %s presented (connector %s)", Tag(id_tag), connector_id or "any")
         # The same tag stops its own session without asking the CSMS.
         running = self._session_of(id_tag, None)
         if running is not None:
@@ -260,7 +261,7 @@ class Station:
                 return
         if not decision.accepted:
             self.ctx.taps.forget(id_tag)
-            log.info("token %s not authorized: %s", id_tag, decision.info.status)
+            log.info("token %s not authorized: %s", Tag(id_tag), decision.info.status)
             return
         target = self._target_for_token(connector_id, id_tag, parent)
         if target is None:
@@ -275,9 +276,9 @@ class Station:
                     decision.offline,
                     self.ctx.clock.monotonic() + timeout,
                 )
-                log.info("token %s authorized; waiting for a vehicle on any connector", id_tag)
+                log.info("token %s authorized; waiting for a vehicle on any connector", Tag(id_tag))
             else:
-                log.info("token %s authorized but no connector can take it", id_tag)
+                log.info("token %s authorized but no connector can take it", Tag(id_tag))
             return
         await target.authorize(id_tag, decision.info, offline=decision.offline)
 
@@ -338,7 +339,9 @@ class Station:
         if target.learn_group or self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
             decision = await self.authorizer.authorize(id_tag)
             if not decision.accepted:
-                log.info("remote start for %s not authorized: %s", id_tag, decision.info.status)
+                log.info(
+                    "remote start for %s not authorized: %s", Tag(id_tag), decision.info.status
+                )
                 return
             info, offline = decision.info, decision.offline
         else:
@@ -347,7 +350,7 @@ class Station:
             if target.learn_group:
                 log.info(
                     "remote start for %s not started: connector %d stays reserved (%s)",
-                    id_tag,
+                    Tag(id_tag),
                     controller.id,
                     "the group could not be learned"
                     if offline
@@ -358,7 +361,9 @@ class Station:
             id_tag, info, offline=offline, charging_profile=charging_profile
         )
         if not taken:
-            log.warning("remote start for %s: connector %d no longer free", id_tag, controller.id)
+            log.warning(
+                "remote start for %s: connector %d no longer free", Tag(id_tag), controller.id
+            )
 
     def find_transaction(self, csms_id: int) -> ConnectorController | None:
         for controller in self.connectors.values():

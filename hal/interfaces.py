@@ -96,7 +96,14 @@ class FaultChanged:
 
 @dataclass(frozen=True, slots=True)
 class TokenPresented:
-    """An identification token was read. ``uid`` is upper-case hex.
+    """An identification token was read; ``uid`` is the idTag it presents.
+
+    ``uid`` is 1 to 20 printable ASCII characters (``hal.tokens``), exactly as
+    the reader delivered it: card readers that see a chip UID (PN532,
+    RDM6300) give it as upper-case hex, readers that deliver text (a line
+    reader, a keypad, a QR reader) give their text unchanged, so case and
+    punctuation are kept. The firmware compares idTags case-insensitively.
+    It is personal data: log it wrapped in ``hal.tokens.Tag``.
 
     ``connector_id`` is set when the reader belongs to one connector, None for
     a station-wide reader. ``read_at`` is the ``time.monotonic()`` instant the

@@ -59,7 +59,7 @@ class PlantDriver(Protocol):
         ...
 
     async def tap(self, uid: str, connector: int | None = None) -> None:
-        """Present the card ``uid`` (upper-case hex) once, on ``connector``'s reader if given."""
+        """Present the idTag ``uid`` once, as given, on ``connector``'s reader if given."""
         ...
 
     async def set_fault(self, fault: str, active: bool, connector: int) -> None:

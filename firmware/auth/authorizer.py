@@ -11,6 +11,7 @@ from firmware.clock import Clock
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore
+from hal.tokens import Tag
 
 log = logging.getLogger("firmware.auth")
 
@@ -95,7 +96,7 @@ class Authorizer:
             try:
                 answer = await self.rpc.call("Authorize", {"idTag": id_tag})
             except CallFailed as err:
-                log.warning("Authorize for %s failed (%s); deciding offline", id_tag, err)
+                log.warning("Authorize for %s failed (%s); deciding offline", Tag(id_tag), err)
             else:
                 info = IdTagInfo.from_payload(answer["idTagInfo"])
                 self.remember(id_tag, info)

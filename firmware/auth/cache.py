@@ -49,6 +49,15 @@ class IdTagInfo:
         return self.status == "Accepted"
 
 
+def _key(id_tag: str) -> str:
+    """The cache's row key: idTags match case-insensitively (CiString20).
+
+    Upper case, so the upper-case hex UIDs cached before tags kept their case
+    are still found.
+    """
+    return id_tag.upper()
+
+
 class AuthCache:
     """The Authorization Cache (AuthorizationCacheEnabled)."""
 
@@ -59,7 +68,7 @@ class AuthCache:
     def get(self, id_tag: str) -> IdTagInfo | None:
         row = self.db.query_one(
             "SELECT status, expiry_date, parent_id_tag FROM auth_cache WHERE id_tag = ?",
-            (id_tag,),
+            (_key(id_tag),),
         )
         if row is None:
             return None
@@ -74,7 +83,7 @@ class AuthCache:
             "expiry_date = excluded.expiry_date, parent_id_tag = excluded.parent_id_tag, "
             "updated_at = excluded.updated_at",
             (
-                id_tag,
+                _key(id_tag),
                 info.status,
                 iso(info.expiry_date) if info.expiry_date else None,
                 info.parent_id_tag,

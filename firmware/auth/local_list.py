@@ -35,6 +35,7 @@ from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso, parse_iso
 from firmware.errors import StorageError
 from firmware.storage.db import Database
+from hal.tokens import Tag
 
 log = logging.getLogger("firmware.auth.local_list")
 
@@ -151,10 +152,10 @@ class LocalAuthList:
         for entry in entries:
             key = entry.id_tag.casefold()
             if key in seen:
-                return f"idTag {entry.id_tag} is listed twice"
+                return f"idTag {Tag(entry.id_tag)} is listed twice"
             seen.add(key)
             if full and entry.info is None:
-                return f"idTag {entry.id_tag} has no idTagInfo in a Full update"
+                return f"idTag {Tag(entry.id_tag)} has no idTagInfo in a Full update"
         return None
 
     def _apply(self, version: int, full: bool, entries: Sequence[ListEntry]) -> int:

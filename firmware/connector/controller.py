@@ -30,6 +30,7 @@ from firmware.metering import Sample
 from firmware.queue import MessageDropped
 from hal.errors import MeterError
 from hal.interfaces import ConnectorHardware, Fault, MeterReading, PilotState
+from hal.tokens import Tag
 
 log = logging.getLogger("firmware.connector")
 
@@ -352,7 +353,7 @@ class ConnectorController:
             "connector %d transaction %d started for %s (meterStart %d Wh)",
             self.id,
             record.local_id,
-            auth.id_tag,
+            Tag(auth.id_tag),
             meter_start,
         )
         if self.tx.offline:
@@ -564,7 +565,7 @@ class ConnectorController:
             self._check_overcurrent(now_mono)
             if self.pending is not None and now_mono >= self.pending.expires_at:
                 log.info(
-                    "connector %d authorization for %s timed out", self.id, self.pending.id_tag
+                    "connector %d authorization for %s timed out", self.id, Tag(self.pending.id_tag)
                 )
                 self.pending = None
             tx = self.tx

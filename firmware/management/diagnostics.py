@@ -5,7 +5,8 @@ sent to ``<location>/<fileName>``; an HTTP POST goes to the location itself
 with the file as the ``file`` field of a multipart form
 (``diagnostics.upload_method``). The archive (firmware.transfer.diagnostics)
 holds the log lines in [startTime, stopTime] of ``diagnostics.log_file`` and
-its rotations, and a state summary. One upload at a time: a GetDiagnostics
+its rotations, and a state summary, idTags masked unless
+``diagnostics.include_id_tags``. One upload at a time: a GetDiagnostics
 that comes while one runs, or names an unusable location, gets no fileName
 (nothing will be uploaded for it). Not persisted: a restart ends an upload.
 """
@@ -142,6 +143,7 @@ class DiagnosticsUploader:
                 stop=stop,
                 out_dir=out_dir,
                 now=now,
+                id_tags=self.settings.include_id_tags,
             )
             self.view.total = archive.stat().st_size
             await upload(

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hal.tokens import same_id_tag
+
 
 class Slot(StrEnum):
     """What a connector can offer a new reservation."""
@@ -41,10 +43,9 @@ class Reservation:
         return now >= self.expiry
 
     def admits(self, id_tag: str, parent_id_tag: str | None) -> bool:
-        """The reserved idTag, or a tag of the reservation's parentIdTag group."""
-        if id_tag == self.id_tag:
-            return True
-        return parent_id_tag is not None and parent_id_tag == self.parent_id_tag
+        """The reserved idTag, or a tag of the reservation's parentIdTag group
+        (both compared case-insensitively, as CiString20)."""
+        return same_id_tag(id_tag, self.id_tag) or same_id_tag(parent_id_tag, self.parent_id_tag)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from firmware.reservations import rules
 from firmware.reservations.rules import Reservation, Slot, StationView
 from firmware.reservations.store import ReservationStore
 from firmware.station import Station
+from hal.tokens import Tag
 
 log = logging.getLogger("firmware.reservations")
 
@@ -90,7 +91,7 @@ class Reservations:
             log.info(
                 "connector %d is reserved: %s may not start there",
                 connector_id,
-                id_tag,
+                Tag(id_tag),
                 extra={"connector": connector_id},
             )
         return allowed
@@ -116,7 +117,7 @@ class Reservations:
                 request.reservation_id,
                 "replaced" if replaced else "made",
                 request.connector_id,
-                request.id_tag,
+                Tag(request.id_tag),
                 iso(request.expiry),
             )
             self._changed.set()
@@ -145,7 +146,7 @@ class Reservations:
         log.info(
             "reservation %d used by %s on connector %d",
             used.reservation_id,
-            id_tag,
+            Tag(id_tag),
             connector_id,
             extra={"connector": connector_id},
         )

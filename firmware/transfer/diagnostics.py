@@ -11,6 +11,12 @@ one folder of the archive's name:
 - ``state.json``: the state summary, values of secret-looking keys (password,
   secret, AuthorizationKey, private key ...) replaced by ``***`` and each line
   passed through ``redact``.
+
+Unless ``id_tags`` is true, idTags are masked (``****B2C3``): the values of
+idTag-like keys of the state summary (``id_tag``, ``parentIdTag`` ...) and of
+idTag-like members in log lines (the OCPP frames of a DEBUG log). The log
+file's own text has them masked already unless it was written with
+``diagnostics.include_id_tags`` at DEBUG.
 - ``manifest.json``: charge box id, creation time, window, and per log file
   the lines read and kept.
 """
@@ -34,10 +40,12 @@ from firmware.clock import iso
 from firmware.transfer.errors import LocalFileError
 from firmware.transfer.logwindow import Window
 from firmware.transfer.partial import local_io
+from hal.tokens import mask_id_tag
 
 Redact = Callable[[str], str]
 
 _SECRET_KEY = re.compile(r"password|passwd|secret|authorizationkey|passphrase|private", re.I)
+_ID_TAG_KEY = re.compile(r"(?:\w*id_?tag|uid)", re.I)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _ROTATION = re.compile(r"\.(\d+)(?:\.gz)?$")
 
@@ -72,12 +80,16 @@ def build_archive(
     redact: Redact = logs.redact,
     out_dir: Path | None = None,
     now: datetime | None = None,
+    id_tags: bool = False,
 ) -> Path:
     """Write the archive and return its path. ``log_files`` oldest first
-    (see rotated_logs); a missing log file is skipped. Blocking: from the
-    event loop use build_archive_async. Raises ValueError for a naive
-    ``start``/``stop``, LocalFileError when the archive cannot be written.
+    (see rotated_logs); a missing log file is skipped. ``id_tags``: keep
+    idTags in full. Blocking: from the event loop use build_archive_async.
+    Raises ValueError for a naive ``start``/``stop``, LocalFileError when the
+    archive cannot be written.
     """
+    if not id_tags:
+        redact = _masking(redact)
     window = Window(start, stop)
     now = now or datetime.now(UTC)
     name = archive_name(charge_box_id, now)
@@ -100,7 +112,7 @@ def build_archive(
             entry = _filter_log(source, staging / "logs", taken, window, redact)
             if entry is not None:
                 manifest["logs"].append(entry)
-        _write_json(staging / "state.json", _scrub(state), redact)
+        _write_json(staging / "state.json", _scrub(state, id_tags), redact)
         _write_json(staging / "manifest.json", manifest, redact)
         archive = target_dir / name
         with local_io("write " + name), tarfile.open(archive, "w:gz") as tar:
@@ -124,6 +136,7 @@ async def build_archive_async(
     redact: Redact = logs.redact,
     out_dir: Path | None = None,
     now: datetime | None = None,
+    id_tags: bool = False,
 ) -> Path:
     """build_archive in a worker thread, so the event loop keeps running."""
     return await asyncio.to_thread(
@@ -136,7 +149,12 @@ async def build_archive_async(
         redact=redact,
         out_dir=out_dir,
         now=now,
+        id_tags=id_tags,
     )
+
+
+def _masking(redact: Redact) -> Redact:
+    return lambda line: logs.mask_id_tags(redact(line))
 
 
 def _filter_log(
@@ -175,15 +193,20 @@ def _open_text(source: Path) -> IO[str]:
     return source.open(encoding="utf-8", errors="replace")
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, id_tags: bool) -> Any:
     if isinstance(value, Mapping):
-        return {
-            str(key): "***" if _SECRET_KEY.search(str(key)) else _scrub(item)
-            for key, item in value.items()
-        }
+        return {str(key): _scrub_member(str(key), item, id_tags) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
+        return [_scrub(item, id_tags) for item in value]
     return value
+
+
+def _scrub_member(key: str, value: Any, id_tags: bool) -> Any:
+    if _SECRET_KEY.search(key):
+        return "***"
+    if not id_tags and isinstance(value, str) and _ID_TAG_KEY.fullmatch(key):
+        return mask_id_tag(value)
+    return _scrub(value, id_tags)
 
 
 def _write_json(path: Path, value: Any, redact: Redact) -> None:

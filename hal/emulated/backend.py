@@ -11,8 +11,9 @@ a real protocol:
 - vehicle BMS: CHAdeMO frames on a CAN bus of each connector;
 - energy meter: Modbus RTU over a pair of pseudo-terminals, served by a
   pymodbus server with an SDM630 register map;
-- RFID: a PN532 on a pseudo-terminal for the station, and a UID-per-line
-  reader for each connector.
+- RFID: a PN532 on a pseudo-terminal for the station, a UID-per-line
+  reader for each connector, and one for the station that carries tokens a
+  PN532 cannot (any idTag that is not upper-case hex of whole bytes).
 
 ``plant`` drives the far side exactly like the simulated backend's, so the
 end-to-end suite runs unchanged against both.
@@ -236,6 +237,23 @@ class EmulatedBackend:
             )
             self._parts.parts += [relay, evse, meter] + [d for d in (lock, bms) if d is not None]
             hardware[cid] = ConnectorHardware(cid, relay, evse, meter, lock, bms)
+        # Station taps that are not chip UIDs: the station's reader stands in for a
+        # keypad or QR reader. Its outage is the PN532's (the plant refuses taps
+        # while the station reader is offline), so the fault is reported once.
+        lines_link = SerialLink(self._dir, "reader-station-lines")
+        self.station_line_reader = LineReaderDevice(lines_link)
+        self._parts.parts.append(self.station_line_reader)
+        self._parts.parts.append(
+            LineReader(
+                self._events,
+                port=str(lines_link.path),
+                baudrate=9600,
+                connector_id=None,
+                present_timeout_s=READER_HOLD_OFF_S,
+                reopen_min_s=READER_REOPEN_S[0],
+                reopen_max_s=READER_REOPEN_S[1],
+            )
+        )
         station_link = SerialLink(self._dir, "reader-station")
         self.pn532 = Pn532Device(station_link)
         self._parts.parts.append(self.pn532)

@@ -1,9 +1,15 @@
-"""Readers that print one UID per line as hex (many USB/serial readers do).
+"""Readers that print one token per line: USB/serial card readers, keypads, QR readers.
 
-Lines end with CR, LF or CR LF. Separators between bytes (``:``, ``-``,
-``.``, spaces, tabs) are removed and the rest is upper-cased: ``04:a1:b2:c3``
-and ``04 A1 B2 C3`` both give ``04A1B2C3``. Lines that are then empty, not
-all hex or longer than ``max_chars`` are discarded.
+Lines end with CR, LF or CR LF. By default a line is a token as it is: blanks
+and tabs around it are removed, the rest is reported unchanged (case and
+punctuation kept) when it is an idTag, 1 to ``max_chars`` (at most 20)
+printable ASCII characters (``hal.tokens``); other lines are discarded.
+
+``hex_only`` is for noisy card readers that print chip UIDs as hex: separators
+between bytes (``:``, ``-``, ``.``, spaces, tabs) are removed and the rest is
+upper-cased, so ``04:a1:b2:c3`` and ``04 A1 B2 C3`` both give ``04A1B2C3``;
+lines that are then empty, not all hex or longer than ``max_chars`` are
+discarded.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from hal.errors import HalConfigError
 from hal.interfaces import HalEvent
 from hal.serial.port import SerialPort
 from hal.serial.reader import RfidReader
+from hal.tokens import ID_TAG_MAX_CHARS, Tag, id_tag_problem
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +33,20 @@ _HEX = frozenset(string.hexdigits)
 MAX_LINE_BYTES = 256
 
 
-def parse_uid_line(line: str, *, max_chars: int = 20) -> str | None:
-    """The UID of one line (upper-case hex), None when the line is not a UID."""
+def parse_uid_line(line: str, *, max_chars: int = ID_TAG_MAX_CHARS) -> str | None:
+    """The UID of one line (upper-case hex), None when the line is not a UID (``hex_only``)."""
     text = _SEPARATORS.sub("", line.strip())
     if not text or len(text) > max_chars or not all(c in _HEX for c in text):
         return None
     return text.upper()
+
+
+def parse_token_line(line: str, *, max_chars: int = ID_TAG_MAX_CHARS) -> str | None:
+    """The token of one line, unchanged but for blanks around it; None when not an idTag."""
+    text = line.strip(" \t")
+    if len(text) > max_chars or id_tag_problem(text) is not None:
+        return None
+    return text
 
 
 class LineParser:
@@ -63,7 +78,7 @@ class LineParser:
 
 
 class LineReader(RfidReader):
-    """A reader that prints UIDs as lines of hex; online once its port is open."""
+    """A reader that prints one token per line; online once its port is open."""
 
     def __init__(
         self,
@@ -72,7 +87,8 @@ class LineReader(RfidReader):
         port: str,
         baudrate: int = 9600,
         connector_id: int | None = None,
-        max_chars: int = 20,
+        max_chars: int = ID_TAG_MAX_CHARS,
+        hex_only: bool = False,
         reopen_min_s: float = 0.5,
         reopen_max_s: float = 10.0,
         present_timeout_s: float = 0.5,
@@ -86,9 +102,19 @@ class LineReader(RfidReader):
             reopen_max_s=reopen_max_s,
             present_timeout_s=present_timeout_s,
         )
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
-            raise HalConfigError(f"max_chars: must be a positive integer, got {max_chars!r}")
+        if (
+            isinstance(max_chars, bool)
+            or not isinstance(max_chars, int)
+            or not 1 <= max_chars <= ID_TAG_MAX_CHARS
+        ):
+            raise HalConfigError(
+                f"max_chars: must be an integer 1..{ID_TAG_MAX_CHARS} (an idTag's length), "
+                f"got {max_chars!r}"
+            )
+        if not isinstance(hex_only, bool):
+            raise HalConfigError(f"hex_only: must be true or false, got {hex_only!r}")
         self._max_chars = max_chars
+        self._parse = parse_uid_line if hex_only else parse_token_line
 
     async def _session(self, port: SerialPort) -> None:
         await self._online()
@@ -96,9 +122,10 @@ class LineReader(RfidReader):
         while True:
             data = await port.read()
             for line in lines.feed(data):
-                uid = parse_uid_line(line, max_chars=self._max_chars)
+                uid = self._parse(line, max_chars=self._max_chars)
                 if uid is None:
                     if line.strip():
-                        log.info("%s: not a UID, discarded: %r", self._name(), line)
+                        # The line may be a card number the reader mangled: masked too.
+                        log.info("%s: not a token, discarded: %r", self._name(), Tag(line))
                     continue
                 await self._report(uid)

@@ -20,6 +20,7 @@ import time
 from hal.errors import HalConfigError, HalError
 from hal.interfaces import Fault, FaultChanged, HalEvent, TokenPresented
 from hal.serial.port import SerialPort
+from hal.tokens import Tag
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +133,16 @@ class RfidReader:
             await self._events.put(self._fault(True))
 
     async def _report(self, uid: str) -> None:
-        """A UID was read now; report it unless the same card is still held."""
+        """A token was read now; report it, as it is, unless the same card is still held."""
         read_at = time.monotonic()
         now = asyncio.get_running_loop().time()
         stale = [u for u, t in self._last_seen.items() if now - t >= self._present_timeout_s]
         for gone in stale:
             del self._last_seen[gone]
-        uid = uid.upper()
         first = uid not in self._last_seen
         self._last_seen[uid] = now
         if first:
-            log.info("%s: token %s", self._name(), uid)
+            log.info("%s: token %s", self._name(), Tag(uid))
             await self._events.put(TokenPresented(uid, self._connector_id, read_at))
 
     def _fault(self, active: bool) -> FaultChanged:

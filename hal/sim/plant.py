@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import string
 import time
 
 from hal.interfaces import (
@@ -17,13 +16,11 @@ from hal.interfaces import (
     TokenPresented,
 )
 from hal.sim.world import MAX_CURRENT_A, STATION_ID, History, World
+from hal.tokens import Tag, check_id_tag
 
 log = logging.getLogger("hal.sim")
 
 STATION_FAULTS = frozenset({Fault.READER_OFFLINE, Fault.EMERGENCY_STOP})
-UID_MIN_CHARS = 2
-UID_MAX_CHARS = 20
-_HEX = frozenset(string.hexdigits.upper())
 
 
 def _number(name: str, value: object, low: float, high: float) -> float:
@@ -51,16 +48,6 @@ def _fault(value: object) -> Fault:
     except ValueError:
         known = ", ".join(f.value for f in Fault)
         raise ValueError(f"unknown fault {value!r} (known: {known})") from None
-
-
-def normalise_uid(uid: object) -> str:
-    """Upper-case hex idTag of a token UID; ``ValueError`` unless 2..20 hex digits."""
-    if not isinstance(uid, str):
-        raise ValueError(f"uid must be a string of hex digits, got {uid!r}")
-    text = uid.strip().upper()
-    if not UID_MIN_CHARS <= len(text) <= UID_MAX_CHARS or not set(text) <= _HEX:
-        raise ValueError(f"uid must be {UID_MIN_CHARS}..{UID_MAX_CHARS} hex digits, got {uid!r}")
-    return text
 
 
 class SimPlant:
@@ -111,8 +98,9 @@ class SimPlant:
             self._note(f"connector {connector_id} soc {soc_value}")
 
     def present_token(self, uid: str, connector_id: int | None = None) -> None:
-        """Read a token; ignored (and logged) while the reader is offline."""
-        text = normalise_uid(uid)
+        """Read a token, kept exactly as given (any idTag, see ``hal.tokens``);
+        ignored (and logged) while the reader is offline."""
+        text = check_id_tag(uid)
         if connector_id is not None:
             self.world.connector(connector_id)
         offline = Fault.READER_OFFLINE in self.world.station_faults or (
@@ -122,10 +110,10 @@ class SimPlant:
         read_at = time.monotonic()
         where = "station reader" if connector_id is None else f"reader of connector {connector_id}"
         if offline:
-            log.warning("token %s ignored: %s is offline", text, where)
+            log.warning("token %s ignored: %s is offline", Tag(text), where)
             self._note(f"token {text} ignored ({where} offline)")
             return
-        log.info("token %s presented to the %s", text, where)
+        log.info("token %s presented to the %s", Tag(text), where)
         self._note(f"token {text}" + ("" if connector_id is None else f" connector {connector_id}"))
         self._emit(TokenPresented(text, connector_id, read_at))
 

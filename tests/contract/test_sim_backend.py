@@ -298,18 +298,18 @@ def test_plant_refuses_unknown_fault_or_non_bool(fault: object, active: object) 
         make().plant.set_fault(1, fault, active)  # type: ignore[arg-type]
 
 
-async def test_token_whitespace_stripped_and_offline_reader_logged(
+async def test_token_kept_as_given_and_offline_reader_logged_masked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim = make()
-    sim.plant.present_token(" 04a2\n")
-    assert sim.events.get_nowait() == TokenPresented("04A2")
+    sim.plant.present_token("Rfid_04a2")
+    assert sim.events.get_nowait() == TokenPresented("Rfid_04a2")
     sim.plant.set_fault(1, Fault.READER_OFFLINE, True)
     sim.events.get_nowait()
     with caplog.at_level(logging.WARNING, logger="hal.sim"):
-        sim.plant.present_token("04A2", 1)
+        sim.plant.present_token("Rfid_04a2", 1)
     assert sim.events.empty()
-    assert "04A2 ignored" in caplog.text
+    assert "token *****04a2 ignored" in caplog.text
 
 
 async def test_welded_fault_cleared_while_energized_keeps_contacts_closed() -> None:

@@ -15,7 +15,7 @@ import pytest
 from firmware.clock import iso
 from hil.station_log import CallErrorReceived
 from tests.integration.file_servers import Http, http_server
-from tests.integration.harness import Daemon, free_port
+from tests.integration.harness import Daemon, charge_session_start, free_port
 from tests.unit.test_transfer_ftp import Ftp
 from tests.unit.test_transfer_ftp import _serve as ftp_serve
 
@@ -165,3 +165,34 @@ async def test_bad_get_diagnostics_requests_get_a_callerror(
     with pytest.raises(CallErrorReceived) as caught:
         await daemon.log.call("GetDiagnostics", payload)
     assert caught.value.code in ("TypeConstraintViolation", "PropertyConstraintViolation")
+
+
+@pytest.mark.parametrize("include", [False, True])
+async def test_archive_masks_id_tags_unless_configured(
+    make_daemon: MakeDaemon, http: Http, include: bool
+) -> None:
+    tag, masked = "RFID_valid1", "*******lid1"
+    d = await make_daemon(start=False)  # at log_level DEBUG: the log file has the frames
+    d.write_config(
+        {
+            "diagnostics": {
+                "log_file": str(d.workdir / "logs" / "chargepoint.log"),
+                "include_id_tags": include,
+            }
+        }
+    )
+    await d.start()
+    await charge_session_start(d, tag)  # the state summary shows the running session
+    await d.log.call("GetDiagnostics", {"location": f"{http.base}/upload"})
+    await wait_diagnostics(d, "Uploaded")
+    files = members(http.seen.uploads[0][2])
+    log_text = files["logs/chargepoint.log"].decode()
+    connector = json.loads(files["state.json"])["status"]["connectors"][0]
+    frames = log_text.replace(" ", "")
+    if include:
+        assert connector["id_tag"] == tag
+        assert f'"idTag":"{tag}"' in frames and f"token {tag} presented" in log_text
+    else:
+        assert connector["id_tag"] == masked
+        assert f'"idTag":"{masked}"' in frames and f"token {masked} presented" in log_text
+        assert tag.casefold() not in b"".join(files.values()).decode().casefold()

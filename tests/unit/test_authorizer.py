@@ -234,3 +234,24 @@ def test_known_locally_keeps_the_parent(db: Database) -> None:
     )
     found = authorizer.known_locally(TAG)
     assert found is not None and found[0].parent_id_tag == "FLEET" and found[1] == "local_list"
+
+
+def test_cache_matches_id_tags_case_insensitively(db: Database) -> None:
+    cache = AuthCache(db, Clock())
+    cache.put("User-42", ACC)
+    assert cache.get("user-42") == cache.get("USER-42") == cache.get("User-42") == ACC
+    cache.put("USER-42", IdTagInfo("Blocked", None, "Fleet"))  # the same tag: one entry
+    assert len(cache) == 1 and cache.get("user-42") == IdTagInfo("Blocked", None, "Fleet")
+
+
+async def test_a_differently_cased_tap_finds_the_list_and_cache_entries(db: Database) -> None:
+    authorizer, rpc = build(
+        db, listed=IdTagInfo("Accepted", None, "FLEET"), cached=None, online=True, config=PRE
+    )
+    found = authorizer.known_locally(TAG.lower())
+    assert found is not None and found[1] == "local_list"
+    authorizer.remember("Rfid_Mixed1", IdTagInfo("Accepted", None, "FLEET"))
+    cached = authorizer.known_locally("RFID_MIXED1")
+    assert cached is not None and cached[0].parent_id_tag == "FLEET" and cached[1] == "cache"
+    assert (await authorizer.authorize("rfid_mixed1")).source == "cache"
+    assert rpc.calls == []

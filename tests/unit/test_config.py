@@ -446,6 +446,11 @@ ERRORS: list[tuple[str, object, str]] = [
         "cp.yaml: log_level: must be one of DEBUG, INFO, WARNING, ERROR, got 'VERBOSE'",
     ),
     (
+        "include_id_tags not a flag",
+        minimal(diagnostics={"include_id_tags": "yes"}),
+        "cp.yaml: diagnostics.include_id_tags: must be true or false, got 'yes'",
+    ),
+    (
         "shutdown negative",
         minimal(shutdown_timeout_s=-1),
         "cp.yaml: shutdown_timeout_s: must be a number greater than 0, got -1",

@@ -171,3 +171,49 @@ def test_leading_lines_without_time_follow_the_first_timed_line() -> None:
 def test_the_firmwares_redaction_is_the_default() -> None:
     line = f"→ {FRAME} ftp://u:pw@h/x"
     assert redact(line) == '→ {"key": "AuthorizationKey", "value": "***"} ftp://u:***@h/x'
+
+
+# ---------------------------------------------------------------- idTags
+
+TAG_LINES = [
+    '2026-03-01T12:00:00.000Z DEBUG ocpp.frames → [2,"5","StartTransaction",'
+    '{"connectorId":1,"idTag":"RFID_valid1","meterStart":0}]',
+    '2026-03-01T12:00:00.100Z DEBUG ocpp.frames ← [3,"5",{"idTagInfo":'
+    '{"status":"Accepted","parentIdTag":"FLEET-0042"},"transactionId":3}]',
+    "2026-03-01T12:00:00.200Z INFO station token *******lid1 presented (connector 1)",
+]
+TAG_STATE = {
+    "connectors": [{"id": 1, "id_tag": "RFID_valid1", "status": "Charging"}, {"id_tag": None}],
+    "reservation": {"idTag": "user-42", "parentIdTag": "FLEET-0042", "reservationId": 4},
+}
+
+
+def _tag_archive(tmp_path: Path, **options: bool) -> dict[str, str]:
+    log = tmp_path / "chargepoint.log"
+    log.write_text("\n".join(TAG_LINES) + "\n")
+    path = build_archive("CP1", [log], TAG_STATE, out_dir=tmp_path / "out", now=NOW, **options)
+    return {name.split("/", 1)[1]: text for name, text in _archive(path).items()}
+
+
+def test_id_tags_are_masked_in_logs_and_state_by_default(tmp_path: Path) -> None:
+    files = _tag_archive(tmp_path)
+    everything = "".join(files.values())
+    for tag in ("RFID_valid1", "FLEET-0042", "user-42"):
+        assert tag not in everything
+    log = files["logs/chargepoint.log"]
+    assert '"idTag":"*******lid1"' in log and '"parentIdTag":"******0042"' in log
+    assert "token *******lid1 presented" in log
+    state = json.loads(files["state.json"])
+    assert state["connectors"][0]["id_tag"] == "*******lid1"
+    assert state["connectors"][1]["id_tag"] is None
+    assert state["reservation"] == {
+        "idTag": "****-42",
+        "parentIdTag": "******0042",
+        "reservationId": 4,
+    }
+
+
+def test_id_tags_are_kept_when_asked(tmp_path: Path) -> None:
+    everything = "".join(_tag_archive(tmp_path, id_tags=True).values())
+    assert everything.count("RFID_valid1") == 2  # the frame and the state
+    assert everything.count("FLEET-0042") == 2 and "user-42" in everything

@@ -17,6 +17,8 @@ import pytest
 
 from firmware import logs
 from firmware.logs import redact
+from hal.interfaces import TokenPresented
+from hal.tokens import Tag
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 KEY = "0f1e2d3c4b5a69788796a5b4"  # an AuthorizationKey
@@ -306,3 +308,100 @@ def test_uncaught_exceptions_and_warnings_become_one_redacted_line() -> None:
 )
 def test_redact_urls_and_keys(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+# ---------------------------------------------------------------- idTags
+
+FRAME = (
+    '→ [2,"f9","StartTransaction",{"connectorId":1,"idTag":"RFID_valid1",'
+    '"meterStart":0,"timestamp":"2026-01-01T00:00:00Z"}]'
+)
+ANSWER = (
+    '← [3,"f9",{"idTagInfo":{"status":"Accepted","parentIdTag":"FLEET-0042"},"transactionId":7}]'
+)
+
+
+def test_tags_are_masked_at_info_and_in_full_at_debug() -> None:
+    tag = Tag("RFID_valid1")
+    for level, shown in (("INFO", "*******lid1"), ("DEBUG", "RFID_valid1")):
+        stream = _capture(level)
+        log = logging.getLogger("firmware.station")
+        log.info("token %s presented (connector %s)", tag, 1)
+        log.info("repr %r", tag)
+        log.warning("%(who)s stopped %(what)s", {"who": tag, "what": Tag("04A1B2C3")})
+        presented, quoted, mapping = (line.split(" ", 3)[3] for line in _lines(stream))
+        assert presented == f"token {shown} presented (connector 1)"
+        assert quoted == f"repr {shown!r}"
+        assert mapping == f"{shown} stopped " + ("04A1B2C3" if level == "DEBUG" else "****B2C3")
+
+
+def test_frames_show_full_tags_only_at_debug() -> None:
+    stream = _capture("DEBUG")
+    logging.getLogger("firmware.ocpp.frames").debug("%s", FRAME)
+    logging.getLogger("firmware.ocpp.frames").debug("%s", ANSWER)
+    assert [line.split(" ", 3)[3] for line in _lines(stream)] == [FRAME, ANSWER]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (FRAME, FRAME.replace('"RFID_valid1"', '"*******lid1"')),
+        (ANSWER, ANSWER.replace('"FLEET-0042"', '"******0042"')),
+        (  # JSON escapes: the tag is decoded, masked and written again
+            '{"idTag": "a\\"b\\\\c-9876"}',
+            '{"idTag": "******9876"}',
+        ),
+        (  # a shortened frame cut inside the tag: its end is not the tag's
+            '[2,"1","Authorize",{"idTag":"RFID_VAL…',
+            '[2,"1","Authorize",{"idTag":"****',
+        ),
+        (
+            "TokenPresented(uid='user-42', connector_id=None, read_at=3.5)",
+            "TokenPresented(uid='****-42', connector_id=None, read_at=3.5)",
+        ),
+        (
+            "IdTagInfo(status='Accepted', expiry_date=None, parent_id_tag='GROUP-1')",
+            "IdTagInfo(status='Accepted', expiry_date=None, parent_id_tag='****P-1')",
+        ),
+        ("stop_id_tag=04A1B2C3, reason=Local", "stop_id_tag=****B2C3, reason=Local"),
+        (
+            "malformed frame from CSMS: idTag: 'ABCDEFGHIJKLMNOPQRSTUVW' is too long",
+            "malformed frame from CSMS: idTag: '****************TUVW' is too long",
+        ),
+        ('{"uid": "abc", "connector": 1}', '{"uid": "**c", "connector": 1}'),
+        ('{"idTag": null, "idTagInfo": {"status": "Invalid"}}', None),
+        ("parent_id_tag=None uuid='0f1e2d3c' idTags 12", None),
+    ],
+)
+def test_id_tag_members_are_masked(text: str, expected: str | None) -> None:
+    assert logs.mask_id_tags(text) == (text if expected is None else expected)
+
+
+def test_lines_without_the_wrapper_still_mask_tag_members() -> None:
+    stream = _capture("INFO")
+    log = logging.getLogger("firmware.station")
+    log.error("error while handling %s", TokenPresented("RFID_valid1", 1, 0.0))
+    try:
+        raise ValueError('unexpected answer {"idTagInfo": {"parentIdTag": "FLEET-0042"}}')
+    except ValueError:
+        log.exception("Authorize failed")
+    handled, failed = stream.getvalue().splitlines()
+    assert "uid='*******lid1'" in handled
+    assert '"parentIdTag": "******0042"' in failed and "FLEET-0042" not in failed
+
+
+def test_the_log_file_masks_tags_unless_asked_even_at_debug(tmp_path: Path) -> None:
+    stream = _capture("DEBUG")
+    masked = logs.add_file(tmp_path / "masked.log", max_bytes=1 << 20, backups=1)
+    full = logs.add_file(tmp_path / "full.log", max_bytes=1 << 20, backups=1, full_id_tags=True)
+    log = logging.getLogger("firmware.ocpp.frames")
+    log.debug("%s", FRAME)
+    logging.getLogger("firmware.station").info("token %s presented", Tag("RFID_valid1"))
+    for handler in (masked, full):
+        handler.close()
+        logging.getLogger().removeHandler(handler)
+    masked_text = (tmp_path / "masked.log").read_text()
+    assert "RFID_valid1" not in masked_text
+    assert '"idTag":"*******lid1"' in masked_text and "token *******lid1 presented" in masked_text
+    assert (tmp_path / "full.log").read_text().count("RFID_valid1") == 2
+    assert stream.getvalue().count("RFID_valid1") == 2

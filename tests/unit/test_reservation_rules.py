@@ -172,6 +172,16 @@ def test_claim_prefers_the_connector_then_zero() -> None:
     assert claimed_by(1, "BB02", None, [pinned, anywhere]) is None
 
 
+def test_tags_and_groups_match_case_insensitively() -> None:
+    mixed = Reservation(1, 1, "User-42", LATER, "Fleet-A")
+    assert mixed.admits("USER-42", None) and mixed.admits("user-42", None)
+    assert mixed.admits("someone-else", "FLEET-a")
+    assert not mixed.admits("User-43", None) and not mixed.admits("User-43", "Fleet-B")
+    assert claimed_by(1, "user-42", None, [mixed]) == mixed
+    assert admits(1, "USER-42", None, view(F), [mixed]) is True
+    assert admits(1, "User-43", None, view(F), [mixed]) is False
+
+
 def test_faulted_or_unavailable_ends_reservations() -> None:
     active = [res(1, 1), res(2, 2), res(3, 3), res(4, 0)]
     assert ended_by_state(view(X, U, B), active) == [res(1, 1), res(2, 2)]

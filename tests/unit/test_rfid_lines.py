@@ -1,9 +1,10 @@
-"""Readers that print one UID per line, and the reopen backoff shared by all readers."""
+"""Readers that print one token per line, and the reopen backoff shared by all readers."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from hal.emulators.serial_link import SerialLink
+from hal.errors import HalConfigError
 from hal.interfaces import Fault, FaultChanged, HalEvent, TokenPresented
-from hal.serial.line_reader import LineParser, LineReader, parse_uid_line
+from hal.serial.line_reader import LineParser, LineReader, parse_token_line, parse_uid_line
 from hal.serial.port import SerialPort, SerialPortError
 from tests.unit.aio import next_event, quiet, running_lenient
 
@@ -63,6 +65,48 @@ def test_parse_uid_line(line: str, uid: str | None) -> None:
     assert parse_uid_line(line) == uid
 
 
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [
+        ("RFID_VALID1", "RFID_VALID1"),
+        ("user-42", "user-42"),
+        ("abc", "abc"),
+        ("04:a1:b2:c3", "04:a1:b2:c3"),  # as the reader gives it: no hex rules
+        ("  TAG0001\t", "TAG0001"),  # blanks around the token are padding
+        ("two words", "two words"),
+        ("x" * 20, "x" * 20),
+        ("", None),
+        ("   ", None),
+        ("x" * 21, None),
+        ("carte-\ufffd", None),  # a byte that is not ASCII
+        ("bell\x07", None),
+    ],
+)
+def test_parse_token_line(line: str, token: str | None) -> None:
+    assert parse_token_line(line) == token
+
+
+def test_parse_token_line_honours_max_chars() -> None:
+    assert parse_token_line("ABCDEFGH", max_chars=8) == "ABCDEFGH"
+    assert parse_token_line("ABCDEFGHI", max_chars=8) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_chars": 21}, "max_chars: must be an integer 1..20"),
+        ({"max_chars": 0}, "max_chars: must be an integer 1..20"),
+        ({"max_chars": True}, "max_chars: must be an integer 1..20"),
+        ({"hex_only": "yes"}, "hex_only: must be true or false"),
+    ],
+)
+def test_bad_options_are_refused(
+    events: asyncio.Queue[HalEvent], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(HalConfigError, match=message):
+        reader(events, "/dev/null", **options)
+
+
 def test_line_parser_splits_on_any_line_end() -> None:
     parser = LineParser()
     assert parser.feed(b"04A1\r\nB2") == ["04A1"]
@@ -74,10 +118,30 @@ def test_line_parser_splits_on_any_line_end() -> None:
 # ---------------------------------------------------------------- driver
 
 
-async def test_lines_with_separators_and_junk(
+async def test_tokens_pass_through_unchanged(
+    link: SerialLink, events: asyncio.Queue[HalEvent], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hal.serial.line_reader")
+    drv = reader(events, str(link.path), connector_id=2)
+    async with running_lenient(link.run(), drv.run()):
+        await asyncio.sleep(0.1)
+        link.write(b"RFID_valid1\r\n\xff\xfe\r\n" + b"y" * 21 + b"\n")
+        assert await next_event(events) == TokenPresented("RFID_valid1", 2)
+        link.write(b"  user-42 \n")
+        assert await next_event(events) == TokenPresented("user-42", 2)
+        link.write(b"RFID_valid1\n")  # the same token again at once: still held
+        link.write(b"04:a1:b2:c3\n")
+        assert await next_event(events) == TokenPresented("04:a1:b2:c3", 2)
+        assert await quiet(events, 0.4) == []
+    # A discarded line may be a mangled card number: logged masked.
+    assert f"not a token, discarded: '{'*' * 16}yyyy'" in caplog.text
+    assert "y" * 21 not in caplog.text
+
+
+async def test_hex_only_reader_normalises_uids_and_drops_the_rest(
     link: SerialLink, events: asyncio.Queue[HalEvent]
 ) -> None:
-    drv = reader(events, str(link.path), connector_id=1)
+    drv = reader(events, str(link.path), connector_id=1, hex_only=True)
     async with running_lenient(link.run(), drv.run()):
         await asyncio.sleep(0.1)
         link.write(b"04:a1:b2:c3\r\njunk line\r\n\xff\xfe\r\n")

@@ -79,6 +79,7 @@ class App:
             max_frame_bytes=config.ocpp.max_frame_bytes,
             spawn=self.spawn,
             frame_log=self._log_frame,
+            dead_link_timeouts=config.ocpp.dead_link_timeouts,
         )
         self.notifier: StatusNotifier
         self.registration = Registration(
@@ -116,6 +117,7 @@ class App:
             self.clock,
             online=self.online,
             local_list=self.local_list,
+            authorize_timeout_s=config.ocpp.authorize_timeout_s,
         )
         self.transactions = TransactionStore(self.db)
         ctx = ConnectorContext(
@@ -172,9 +174,15 @@ class App:
             charge_point_id=config.ocpp.charge_point_id,
             password=self._password,
             ping_interval_s=lambda: self.ocpp_config.get_int("WebSocketPingInterval"),
-            backoff=Backoff(config.ocpp.reconnect_min_s, config.ocpp.reconnect_max_s),
+            backoff=Backoff(
+                config.ocpp.reconnect_min_s,
+                config.ocpp.reconnect_max_s,
+                spread_s=config.ocpp.reconnect_spread_s,
+            ),
             open_timeout_s=config.ocpp.response_timeout_s,
             on_state=self._link_state,
+            stable_after_s=config.ocpp.backoff_reset_after_s,
+            proof=self.registration.prove_link,
         )
         self.ocpp_config.subscribe(self._config_changed)
         self.api = ApiServer(

@@ -24,6 +24,9 @@ from firmware.errors import ConfigError
 from hal.interfaces import BoardSettings
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The websocket layer's limit on one message from the CSMS: a larger one closes
+# the connection (1009), so ocpp.max_frame_bytes cannot be above it.
+MAX_WEBSOCKET_FRAME = 8 * 1024 * 1024
 _CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,48}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -49,6 +52,12 @@ class OcppSettings:
     response_timeout_s: float = 30.0
     max_frame_bytes: int = 262144
     boot_retry_s: float = 30.0
+    dead_link_timeouts: int = 3
+    authorize_timeout_s: float = 5.0
+    backoff_reset_after_s: float = 60.0
+    # 1,000 stations back over 10 s: about 100 handshakes a second for a CSMS
+    # that just restarted, and all of them back well within 30 s.
+    reconnect_spread_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +369,10 @@ _OCPP = (
     "response_timeout_s",
     "max_frame_bytes",
     "boot_retry_s",
+    "dead_link_timeouts",
+    "authorize_timeout_s",
+    "backoff_reset_after_s",
+    "reconnect_spread_s",
 )
 _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
@@ -451,8 +464,26 @@ def _ocpp(s: _Section) -> OcppSettings:
             expected=f"a number of at least reconnect_min_s ({reconnect_min_s:g})",
         ),
         response_timeout_s=s.number("response_timeout_s", defaults.response_timeout_s),
-        max_frame_bytes=s.integer("max_frame_bytes", defaults.max_frame_bytes, 1024),
+        max_frame_bytes=s.integer(
+            "max_frame_bytes", defaults.max_frame_bytes, 1024, MAX_WEBSOCKET_FRAME
+        ),
         boot_retry_s=s.number("boot_retry_s", defaults.boot_retry_s),
+        dead_link_timeouts=s.integer("dead_link_timeouts", defaults.dead_link_timeouts, 1),
+        authorize_timeout_s=s.number("authorize_timeout_s", defaults.authorize_timeout_s),
+        backoff_reset_after_s=s.number(
+            "backoff_reset_after_s",
+            defaults.backoff_reset_after_s,
+            above=None,
+            lowest=0.0,
+            expected="a number of at least 0",
+        ),
+        reconnect_spread_s=s.number(
+            "reconnect_spread_s",
+            defaults.reconnect_spread_s,
+            above=None,
+            lowest=0.0,
+            expected="a number of at least 0",
+        ),
     )
 
 

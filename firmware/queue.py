@@ -9,6 +9,21 @@ CSMS assigned (from the StartTransaction.conf ahead of them in the queue) is
 filled in at send time, so a transaction started offline never goes out with
 a placeholder id.
 
+A message is retried ``TransactionMessageAttempts`` times after its first
+try, ``TransactionMessageRetryInterval`` x try apart, then dropped. What uses
+up a try:
+
+- a CALLERROR or an invalid CALLRESULT: at once;
+- a timeout: only once the CSMS has shown it is there, that is when a later
+  CALL on the same connection is answered (whichever CALL it is). Then the try
+  is written to the ``attempts`` column at that moment. A timeout whose
+  connection is declared dead (``ocpp.dead_link_timeouts`` timeouts in a row)
+  or lost before any later answer uses up nothing: a dead link is an outage,
+  and no attempt is spent while offline. Nothing is written until a try is
+  used up, so a crash or restart in between only forgets a timeout that had
+  not counted yet (the rule errs towards delivering);
+- no connection at all: nothing.
+
 The queue is bounded (messages and bytes). When it is full, queued
 MeterValues are thinned (every other one goes) to make room; StartTransaction
 and StopTransaction are never dropped. The queue is read one message at a
@@ -18,6 +33,7 @@ time, so its length does not cost memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -26,7 +42,7 @@ from typing import Any
 
 from firmware import logs
 from firmware.clock import Clock, iso
-from firmware.ocpp.errors import CallFailed, InvalidRequest, NotConnected
+from firmware.ocpp.errors import CallFailed, CallTimeout, InvalidRequest, NotConnected
 from firmware.ocpp.rpc import Rpc
 from firmware.storage.db import Database
 
@@ -289,26 +305,61 @@ class Outbox:
             future.set_result(result)
 
     async def _failed(self, message: QueuedMessage, err: CallFailed) -> None:
-        attempts = message.attempts + 1
-        allowed = max(0, self._attempts())
-        if attempts > allowed:
-            log.error(
-                "dropping %s #%d after %d attempts: %s", message.action, message.seq, attempts, err
+        """Charge the failed try by the rule in the module's docstring, then wait to retry."""
+        alive = err.link_alive if isinstance(err, CallTimeout) else None
+        if alive is not None and alive.done() and not alive.result():
+            log.warning(
+                "%s #%d: %s; the link was given up, so the try does not count",
+                message.action,
+                message.seq,
+                err,
             )
-            self._give_up(message, str(err))
+            await asyncio.sleep(OFFLINE_PAUSE_S)
             return
-        self.db.execute("UPDATE outbox SET attempts = ? WHERE seq = ?", (attempts, message.seq))
-        delay = self._retry_interval_s() * attempts
+        provisional = alive is not None and not alive.done()
+        if alive is not None and provisional:
+            alive.add_done_callback(functools.partial(self._charge_if_alive, message.seq))
+        else:
+            self._charge(message.seq)
+        used = self._attempts_used(message.seq)
+        if used is None:
+            return  # thinned while in flight
+        allowed = max(0, self._attempts())
+        if used > allowed:
+            self._exhausted(message, used, err)
+            return
+        tries = used + 1 if provisional else used
+        delay = self._retry_interval_s() * tries
         log.warning(
-            "%s #%d failed (%s); retry %d/%d in %d s",
+            "%s #%d failed (%s); retry %d/%d in %d s%s",
             message.action,
             message.seq,
             err,
-            attempts,
+            tries,
             allowed,
             delay,
+            " (this try counts once the CSMS answers another call)" if provisional else "",
         )
         await asyncio.sleep(delay)
+        used = self._attempts_used(message.seq)
+        if provisional and used is not None and used > allowed:
+            self._exhausted(message, used, err)  # the CSMS answered others meanwhile
+
+    def _attempts_used(self, seq: int) -> int | None:
+        row = self.db.query_one("SELECT attempts FROM outbox WHERE seq = ?", (seq,))
+        return None if row is None else int(row["attempts"])
+
+    def _charge(self, seq: int) -> None:
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+
+    def _charge_if_alive(self, seq: int, alive: asyncio.Future[bool]) -> None:
+        # Runs when the streak of timeouts ends; the message may be gone by then (no row).
+        if not alive.cancelled() and alive.result():
+            self._charge(seq)
+
+    def _exhausted(self, message: QueuedMessage, used: int, err: CallFailed) -> None:
+        log.error("dropping %s #%d after %d attempts: %s", message.action, message.seq, used, err)
+        self._give_up(message, str(err))
 
     def _give_up(self, message: QueuedMessage, why: str) -> None:
         with self.db.transaction():

@@ -80,6 +80,10 @@ def base_config(csms_url: str, state_dir: Path, api_port: int, backend: str) -> 
             "reconnect_max_s": 1.0,
             "response_timeout_s": 3,
             "boot_retry_s": 1,
+            # CSMS restarts in the tests: reconnect within a fraction of a second.
+            "reconnect_spread_s": 0.2,
+            "backoff_reset_after_s": 0.5,
+            "authorize_timeout_s": 3,
             "config": {
                 "HeartbeatInterval": 300,
                 "MeterValueSampleInterval": 0,

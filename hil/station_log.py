@@ -59,6 +59,7 @@ class Frame:
     raw: str
     at: float
     message: list[Any] | None
+    connection: int = 0  # which of the station's connections it went over (1 = the first)
 
 
 def _parse(raw: str) -> list[Any] | None:
@@ -128,6 +129,8 @@ class StationLog:
         self.subprotocol: str | None = None
         self.violations: list[str] = []
         self.rejections: list[int] = []  # HTTP status of every refused handshake
+        # (close code, reason) of every connection that ended, as the CSMS saw it.
+        self.closes: list[tuple[int | None, str | None]] = []
         self.printer = printer  # called with one readable line per frame/event
         self._actions: list[str] = []
         self._payloads: list[dict[str, Any]] = []
@@ -270,7 +273,7 @@ class StationLog:
             raise ConnectionError(f"{self.cp_id}: connection closed while sending") from exc
 
     def _record(self, direction: Literal["in", "out"], raw: str) -> Frame:
-        frame = Frame(direction, raw, time.monotonic(), _parse(raw))
+        frame = Frame(direction, raw, time.monotonic(), _parse(raw), self.connections)
         msg = frame.message
         action: str | None = None
         own, other = (
@@ -348,6 +351,7 @@ class StationLog:
             return
         self._ws = None
         self.connected = False
+        self.closes.append((ws.close_code, ws.close_reason))
         self._forget_connection("disconnected")
         self._event(f"disconnected (code {ws.close_code}, reason {ws.close_reason!r})")
         self._notify()

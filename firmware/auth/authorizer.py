@@ -51,6 +51,7 @@ class Authorizer:
         *,
         online: OnlineCheck,
         local_list: LocalList | None = None,
+        authorize_timeout_s: float = 5.0,
     ) -> None:
         self.cache = cache
         self.config = config
@@ -58,6 +59,9 @@ class Authorizer:
         self.clock = clock
         self.online = online
         self.local_list = local_list
+        # A driver waits at the reader: after this the offline rules decide,
+        # even when another CALL holds the link (one CALL in flight).
+        self.authorize_timeout_s = authorize_timeout_s
 
     def known_locally(self, id_tag: str) -> tuple[IdTagInfo, Source] | None:
         """The local list entry (first) or cache entry for ``id_tag``, as of now."""
@@ -94,7 +98,9 @@ class Authorizer:
                 if info.accepted or source == "local_list":
                     return Decision(info, source)
             try:
-                answer = await self.rpc.call("Authorize", {"idTag": id_tag})
+                answer = await self.rpc.call(
+                    "Authorize", {"idTag": id_tag}, timeout=self.authorize_timeout_s
+                )
             except CallFailed as err:
                 log.warning("Authorize for %s failed (%s); deciding offline", Tag(id_tag), err)
             else:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -15,12 +15,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.typing import Subprotocol
 
+from firmware.config import MAX_WEBSOCKET_FRAME
 from firmware.ocpp.rpc import Rpc
+
+__all__ = ["MAX_WEBSOCKET_FRAME", "Backoff", "Connection", "LinkState", "basic_auth"]
 
 log = logging.getLogger("firmware.ocpp.connection")
 
 SUBPROTOCOL = Subprotocol("ocpp1.6")
-MAX_WEBSOCKET_FRAME = 8 * 1024 * 1024
 
 
 def station_url(csms_url: str, charge_point_id: str) -> str:
@@ -33,27 +35,45 @@ def basic_auth(user: str, password: str) -> str:
 
 
 class Backoff:
-    """Exponential backoff with jitter, capped: delays grow from ``min_s`` to ``max_s``.
+    """Reconnect delays: capped exponential backoff with jitter, spread after a stable link.
 
-    Each delay is drawn from [base/2, base] so stations that lost the CSMS
-    together do not come back together.
+    Delays grow from ``min_s`` to ``max_s``, each drawn from [base/2, base] so
+    stations that lost the CSMS together do not come back together. ``reset``
+    is called only once a connection has proved stable; the first delay after
+    that is drawn from [0, ``spread_s``]: the loss of a link that worked is
+    most likely the CSMS restarting, and every station it served lost its
+    link in the same second. A connection that drops before it proved stable
+    does not reset anything, so a CSMS that accepts and drops keeps seeing
+    longer and longer delays.
     """
 
     def __init__(
-        self, min_s: float, max_s: float, rng: Callable[[float, float], float] = random.uniform
+        self,
+        min_s: float,
+        max_s: float,
+        rng: Callable[[float, float], float] = random.uniform,
+        *,
+        spread_s: float = 0.0,
     ):
         self.min_s = min_s
         self.max_s = max_s
+        self.spread_s = spread_s
         self.attempt = 0
+        self._spread_next = False
         self._rng = rng
 
     def next_delay(self) -> float:
+        if self._spread_next:
+            self._spread_next = False
+            return self._rng(0.0, self.spread_s)
         base = min(self.max_s, self.min_s * (2 ** min(self.attempt, 30)))
         self.attempt += 1
         return self._rng(base / 2, base)
 
     def reset(self) -> None:
+        """The connection proved stable: start over, and spread the next reconnect."""
         self.attempt = 0
+        self._spread_next = self.spread_s > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +100,8 @@ class Connection:
         backoff: Backoff,
         open_timeout_s: float,
         on_state: Callable[[LinkState], None] | None = None,
+        stable_after_s: float = 60.0,
+        proof: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.rpc = rpc
         self.url = station_url(csms_url, charge_point_id)
@@ -93,6 +115,10 @@ class Connection:
         self.connections = 0
         self.state = LinkState("connecting", self.url)
         self._on_state = on_state
+        # A connection is stable once it has been up this long and ``proof``
+        # (a BootNotification or Heartbeat answered on it) holds.
+        self._stable_after_s = stable_after_s
+        self._proof = proof
 
     def _set_state(self, state: LinkState) -> None:
         self.state = state
@@ -114,15 +140,16 @@ class Connection:
                 self._set_state(LinkState("offline", self.url, why, delay))
                 await asyncio.sleep(delay)
                 continue
-            self._backoff.reset()
             self.connections += 1
             log.info("connected to %s", self.url)
             self._set_state(LinkState("connected", self.url))
             try:
                 async with asyncio.TaskGroup() as tg:
                     pinger = tg.create_task(self._keepalive(ws))
+                    settling = tg.create_task(self._settle())
                     await self.rpc.serve(ws)
                     pinger.cancel()
+                    settling.cancel()
             finally:
                 self._ws = None
                 await ws.close()
@@ -130,6 +157,15 @@ class Connection:
             log.warning("disconnected from CSMS; reconnecting in %.1f s", delay)
             self._set_state(LinkState("offline", self.url, f"disconnected from {self.url}", delay))
             await asyncio.sleep(delay)
+
+    async def _settle(self) -> None:
+        """Reset the backoff once this connection has proved stable."""
+        await asyncio.sleep(self._stable_after_s)
+        if self._proof is not None and not await self._proof():
+            log.info("the link did not prove itself: reconnect backoff kept")
+            return
+        self._backoff.reset()
+        log.debug("link stable for %.0f s: reconnect backoff reset", self._stable_after_s)
 
     async def _connect(self) -> ClientConnection:
         headers: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from firmware.errors import FirmwareError
@@ -34,7 +35,20 @@ class NotConnected(CallFailed, ConnectionError):
 
 
 class CallTimeout(CallFailed, TimeoutError):
-    """The CSMS did not answer within the response timeout."""
+    """The CSMS did not answer within the response timeout.
+
+    ``link_alive`` tells later whether the CSMS was there to answer: it becomes
+    True once a later CALL on the same connection is answered, False when the
+    connection is declared dead or lost first (None: not known).
+    """
+
+    def __init__(self, message: str, link_alive: asyncio.Future[bool] | None = None) -> None:
+        super().__init__(message)
+        self.link_alive = link_alive
+
+
+class LinkBusy(CallFailed, TimeoutError):
+    """Another CALL held the link for longer than the caller could wait; nothing was sent."""
 
 
 class CallErrorReceived(CallFailed):

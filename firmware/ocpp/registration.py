@@ -45,6 +45,7 @@ class Registration:
         self.ready = asyncio.Event()  # connected and Accepted
         self._heartbeat_changed = asyncio.Event()
         self._boot_requested = asyncio.Event()
+        self._proven_link = -1  # the Rpc link a BootNotification/Heartbeat was answered on
         config.subscribe(self._config_changed)
         rpc.answering = lambda: self.status != "Rejected"
 
@@ -73,6 +74,7 @@ class Registration:
         self._adopt_time(answer.get("currentTime"))
         interval = int(answer["interval"])
         if answer["status"] == "Accepted":
+            self._proven_link = self.rpc.link
             if interval > 0:
                 self.config.change("HeartbeatInterval", str(interval))
         else:
@@ -133,6 +135,7 @@ class Registration:
             self._adopt_time(answer.get("currentTime"))
             log.info("registration %s (interval %d s)", self.status, interval)
             if self.status == "Accepted":
+                self._proven_link = self.rpc.link
                 if interval > 0:
                     self.config.change("HeartbeatInterval", str(interval))
                 return
@@ -164,15 +167,34 @@ class Registration:
                 continue  # another message went out meanwhile: it served as heartbeat
             await self.send_heartbeat()
 
-    async def send_heartbeat(self) -> None:
+    async def send_heartbeat(self) -> bool:
+        """Send a Heartbeat; True when the CSMS answered it."""
         try:
             answer = await self.rpc.call("Heartbeat", {})
         except NotConnected:
             raise
         except CallFailed as err:
             log.warning("Heartbeat failed: %s", err)
-            return
+            return False
+        self._proven_link = self.rpc.link
         self._adopt_time(answer.get("currentTime"))
+        return True
+
+    async def prove_link(self) -> bool:
+        """Whether the CSMS serves the current connection.
+
+        True once a BootNotification was Accepted or a Heartbeat answered on
+        it; when neither happened yet (a reconnect needs no BootNotification,
+        and other messages may stand in for Heartbeats) a Heartbeat is sent to
+        find out. Waits until the station is registered.
+        """
+        await self.ready.wait()
+        if self._proven_link == self.rpc.link:
+            return True
+        try:
+            return await self.send_heartbeat()
+        except NotConnected:
+            return False
 
     def _adopt_time(self, value: object) -> None:
         if isinstance(value, str):

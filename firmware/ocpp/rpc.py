@@ -1,11 +1,20 @@
 """OCPP-J request/response over one websocket at a time.
 
 - At most one CALL of our own is outstanding (``call`` holds a FIFO lock until
-  its answer, timeout or the loss of the connection).
+  its answer, timeout or the loss of the connection). A caller that cannot
+  wait long (Authorize, at the reader) bounds the wait for the lock too.
+- ``dead_link_timeouts`` CALL timeouts in a row, with no answer between them,
+  mean the CSMS is not there although the socket is: the connection is closed
+  so that the station reconnects. An answered CALL (result or error) starts
+  the count again.
 - Every CALL from the CSMS gets exactly one answer: the handler's
-  CALLRESULT, or a CALLERROR with the OCPP-J 1.6 code that fits.
-- Nothing a CSMS sends (garbage, oversized frames, unknown ids) ends the
-  connection or the daemon.
+  CALLRESULT, or a CALLERROR with the OCPP-J 1.6 code that fits. A CALL that
+  repeats the message id of a recent one (a CSMS retry) is not run again: the
+  earlier answer is sent again (see ``answers``).
+- Nothing a CSMS sends (garbage, frames over ``max_frame_bytes``, unknown ids)
+  ends the connection or the daemon. A frame over the websocket limit
+  (``config.MAX_WEBSOCKET_FRAME``, 8 MiB) is refused by the websocket layer,
+  which closes the connection with 1009; the station then reconnects.
 """
 
 from __future__ import annotations
@@ -21,11 +30,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from firmware.ocpp import frames
+from firmware.ocpp.answers import Answer, AnswerCache
 from firmware.ocpp.errors import (
     CallErrorReceived,
     CallTimeout,
     InvalidRequest,
     InvalidResponse,
+    LinkBusy,
     NotConnected,
     ProtocolViolation,
 )
@@ -39,6 +50,8 @@ class Socket(Protocol):
     """The part of a websocket connection the RPC layer uses."""
 
     async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     def __aiter__(self) -> Any: ...
 
@@ -56,6 +69,20 @@ Spawn = Callable[[Coroutine[Any, Any, None]], None]
 FrameLog = Callable[[str, str], None]
 
 
+class _Streak:
+    """CALL timeouts in a row on one connection, and how the run ended."""
+
+    def __init__(self, ws: Socket) -> None:
+        self.ws = ws
+        self.timeouts = 0
+        # True: a later CALL was answered; False: the connection died first.
+        self.link_alive: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def end(self, alive: bool) -> None:
+        if not self.link_alive.done():
+            self.link_alive.set_result(alive)
+
+
 class Rpc:
     """Request/response engine shared by every connection of the station."""
 
@@ -67,9 +94,12 @@ class Rpc:
         spawn: Spawn,
         frame_log: FrameLog | None = None,
         id_factory: Callable[[], str] | None = None,
+        dead_link_timeouts: int = 3,
+        answers: AnswerCache | None = None,
     ) -> None:
         self.response_timeout_s = response_timeout_s
         self.max_frame_bytes = max_frame_bytes
+        self.dead_link_timeouts = dead_link_timeouts
         self.handlers: dict[str, Handler] = {}
         # Whether CSMS calls are answered at all (False while Rejected: the
         # station then sends nothing, answers included).
@@ -82,6 +112,10 @@ class Rpc:
         self._lock = asyncio.Lock()
         self._ws: Socket | None = None
         self._pending: tuple[str, str, asyncio.Future[frames.Incoming]] | None = None
+        self._streak: _Streak | None = None
+        self.link = 0  # connections served so far: tells one connection from the next
+        # Kept across connections: a CSMS often retries right after a reconnect.
+        self.answers = answers if answers is not None else AnswerCache()
         self.last_sent_at = time.monotonic()
         self.last_call_at = time.monotonic()
         self.connected_event = asyncio.Event()
@@ -93,6 +127,12 @@ class Rpc:
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    @property
+    def timeouts_in_a_row(self) -> int:
+        """CALL timeouts since the last answer on the current connection."""
+        streak = self._streak
+        return streak.timeouts if streak is not None and streak.ws is self._ws else 0
 
     def on(self, action: str, handler: Handler) -> None:
         self.handlers[action] = handler
@@ -110,33 +150,31 @@ class Rpc:
     ) -> dict[str, Any]:
         """Send one CALL and return the CALLRESULT payload.
 
-        Raises NotConnected, CallTimeout, CallErrorReceived or InvalidResponse.
+        ``timeout`` bounds the whole call, the wait for an earlier CALL to
+        finish included, so a caller that must decide quickly (Authorize at
+        the reader) never waits behind a hung call; the answer then gets what
+        is left of it (at most ``response_timeout_s``). Without it the wait for
+        the link is unbounded and the answer gets ``response_timeout_s``.
+
+        Raises NotConnected, LinkBusy (nothing sent), CallTimeout,
+        CallErrorReceived or InvalidResponse.
         """
         try:
             frames.validate_call(action, payload)
         except ProtocolViolation as err:
             log.error("refusing to send an invalid %s: %s", action, err.description)
             raise InvalidRequest(f"{action}: {err.description}") from err
-        async with self._lock:
-            ws = self._ws
-            if ws is None:
-                raise NotConnected(f"{action}: not connected")
-            uid = self._new_id()
-            future: asyncio.Future[frames.Incoming] = asyncio.get_running_loop().create_future()
-            self._pending = (uid, action, future)
-            try:
-                try:
-                    await self._send(ws, frames.call_frame(uid, action, payload))
-                    self.last_call_at = time.monotonic()
-                except Exception as err:  # connection closed under us
-                    raise NotConnected(f"{action}: send failed: {err}") from err
-                try:
-                    async with asyncio.timeout(timeout or self.response_timeout_s):
-                        answer = await future
-                except TimeoutError:
-                    raise CallTimeout(f"{action}: no answer within timeout") from None
-            finally:
-                self._pending = None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise LinkBusy(f"{action}: another call held the link for {timeout:g} s") from None
+        try:
+            answer = await self._exchange(action, payload, deadline)
+        finally:
+            self._lock.release()
         if isinstance(answer, frames.IncomingError):
             raise CallErrorReceived(answer.code, answer.description, answer.details)
         try:
@@ -146,21 +184,93 @@ class Rpc:
         result: dict[str, Any] = answer.payload
         return result
 
+    async def _exchange(
+        self, action: str, payload: dict[str, Any], deadline: float | None
+    ) -> frames.IncomingResult | frames.IncomingError:
+        """Send the CALL and wait for its answer (the caller holds the lock)."""
+        loop = asyncio.get_running_loop()
+        ws = self._ws
+        if ws is None:
+            raise NotConnected(f"{action}: not connected")
+        wait = self.response_timeout_s
+        if deadline is not None:
+            wait = min(wait, deadline - loop.time())
+            if wait <= 0:
+                raise LinkBusy(f"{action}: no time left after waiting for the link")
+        uid = self._new_id()
+        future: asyncio.Future[frames.Incoming] = loop.create_future()
+        self._pending = (uid, action, future)
+        try:
+            try:
+                await self._send(ws, frames.call_frame(uid, action, payload))
+                self.last_call_at = time.monotonic()
+            except Exception as err:  # connection closed under us
+                raise NotConnected(f"{action}: send failed: {err}") from err
+            try:
+                async with asyncio.timeout(wait):
+                    answer = await future
+            except TimeoutError:
+                raise self._timed_out(ws, action, wait) from None
+        finally:
+            self._pending = None
+        assert not isinstance(answer, frames.IncomingCall)
+        streak = self._streak
+        if streak is not None and streak.ws is ws:
+            streak.end(alive=True)  # the CSMS is there: the earlier timeouts were its doing
+            self._streak = None
+        return answer
+
+    def _timed_out(self, ws: Socket, action: str, waited: float) -> CallTimeout:
+        streak = self._streak
+        if streak is None or streak.ws is not ws:
+            streak = self._streak = _Streak(ws)
+        streak.timeouts += 1
+        err = CallTimeout(f"{action}: no answer within {waited:.3g} s", streak.link_alive)
+        if streak.timeouts >= self.dead_link_timeouts:
+            log.warning(
+                "no answer to %d CALLs in a row: the link is dead; closing it to reconnect",
+                streak.timeouts,
+            )
+            self._drop(ws)
+        return err
+
+    def _drop(self, ws: Socket) -> None:
+        """Give up a connection: calls fail at once from now on, the socket closes."""
+        if self._streak is not None and self._streak.ws is ws:
+            self._streak.end(alive=False)
+            self._streak = None
+        if self._ws is ws:
+            self._ws = None
+            self.connected_event.clear()
+        self._spawn(self._close(ws))
+
+    @staticmethod
+    async def _close(ws: Socket) -> None:
+        try:
+            await ws.close(1000, "no answer from the CSMS")
+        except Exception as err:
+            log.info("closing the dead connection failed: %s", err)
+
     # ------------------------------------------------------------ serving
 
     async def serve(self, ws: Socket) -> None:
         """Read frames from ``ws`` until it closes; answer the CSMS's calls."""
         self._ws = ws
+        self.link += 1
         self.disconnected_event.clear()
         self.connected_event.set()
         try:
-            async with asyncio.TaskGroup() as handlers:
+            async with asyncio.TaskGroup() as answering:
                 async for message in ws:
-                    self._on_frame(ws, message, handlers)
+                    self._on_frame(ws, message, answering)
         except Exception as err:  # connection closed abnormally
-            log.info("connection closed: %s", err)
+            log.warning("connection closed: %s", err)
         finally:
-            self._ws = None
+            if self._ws is ws:
+                self._ws = None
+            if self._streak is not None and self._streak.ws is ws:
+                self._streak.end(alive=False)
+                self._streak = None
             self.connected_event.clear()
             self.disconnected_event.set()
             if self._pending and not self._pending[2].done():
@@ -170,9 +280,9 @@ class Rpc:
         text = message if isinstance(message, str) else message.decode("utf-8", "replace")
         if self._frame_log:
             self._frame_log("in", text if len(text) <= 2000 else text[:2000] + "…")
-        if len(message) > self.max_frame_bytes:
+        if _too_big(message, self.max_frame_bytes):
             match = _CALL_ID.match(text[:200])
-            log.warning("dropping oversized frame of %d bytes", len(message))
+            log.warning("dropping oversized frame of %d characters", len(message))
             if match and self.answering():
                 reply = frames.error_frame(
                     match.group(1),
@@ -193,7 +303,20 @@ class Rpc:
             if not self.answering():
                 log.info("not answering %s while registration is Rejected", incoming.action)
                 return
-            tasks.create_task(self._answer(ws, incoming))
+            entry, repeat = self.answers.claim(
+                incoming.unique_id, incoming.action, incoming.payload
+            )
+            if repeat:
+                log.info(
+                    "CSMS sent %s %r again: answering as before, not running it twice",
+                    incoming.action,
+                    incoming.unique_id,
+                )
+            else:
+                # Outside this connection's task group: a handler runs to its end
+                # even if the connection drops, so a retry gets its answer.
+                self._spawn(self._execute(incoming, entry))
+            tasks.create_task(self._deliver(ws, entry))
             return
         pending = self._pending
         if pending is None or pending[0] != incoming.unique_id or pending[2].done():
@@ -207,17 +330,28 @@ class Rpc:
         except Exception as err:
             log.info("could not send answer: %s", err)
 
-    async def _answer(self, ws: Socket, call: frames.IncomingCall) -> None:
-        reply: Reply | None = None
+    async def _execute(self, call: frames.IncomingCall, entry: Answer) -> None:
         try:
-            reply = await self._handle(call)
-            text = frames.result_frame(call.unique_id, reply.payload)
-        except ProtocolViolation as err:
-            text = frames.error_frame(call.unique_id, err.code, err.description, err.details)
-            reply = None
+            try:
+                reply = await self._handle(call)
+                text = frames.result_frame(call.unique_id, reply.payload)
+                entry.after = reply.after
+            except ProtocolViolation as err:
+                text = frames.error_frame(call.unique_id, err.code, err.description, err.details)
+            except Exception:
+                log.exception("could not build the answer to %s", call.action)
+                text = frames.error_frame(call.unique_id, "InternalError", "could not build answer")
+            entry.frame.set_result(text)
+        finally:
+            if not entry.frame.done():  # cancelled (shutdown): nobody gets an answer
+                entry.frame.cancel()
+
+    async def _deliver(self, ws: Socket, entry: Answer) -> None:
+        text = await asyncio.shield(entry.frame)
         await self._send_quietly(ws, text)
-        if reply is not None and reply.after is not None:
-            self._spawn(reply.after())
+        after = entry.take_after()
+        if after is not None:
+            self._spawn(after())
 
     async def _handle(self, call: frames.IncomingCall) -> Reply:
         handler = self.handlers.get(call.action)
@@ -239,3 +373,12 @@ class Rpc:
             log.error("handler for %s produced an invalid answer: %s", call.action, err)
             raise ProtocolViolation("InternalError", "could not build a valid answer") from err
         return reply
+
+
+def _too_big(message: str | bytes, limit: int) -> bool:
+    """Whether ``message`` is over ``limit`` bytes in UTF-8 (without encoding it if it can tell)."""
+    if isinstance(message, bytes) or len(message) > limit:
+        return len(message) > limit
+    if len(message) * 4 <= limit:
+        return False
+    return len(message.encode("utf-8", "replace")) > limit

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from hil.csms import CallErrorReply
+from hil.csms import NO_REPLY, CallErrorReply, Frame
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -137,3 +137,72 @@ async def test_bounded_queue_thins_meter_values_while_offline(make_daemon: MakeD
     assert stop["transactionId"] == 900 and stop["reason"] == "Local"
     await d.wait_queue_empty()
     assert (await d.get("/status"))["ocpp"]["thinned"] >= 4
+
+
+SILENT_ACTIONS = (
+    "Authorize",
+    "Heartbeat",
+    "MeterValues",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+)
+
+
+async def test_a_silent_csms_is_a_dead_link_and_costs_no_attempts(
+    make_daemon: MakeDaemon,
+) -> None:
+    d = await make_daemon(
+        ocpp={
+            "response_timeout_s": 1,
+            "authorize_timeout_s": 1,
+            "dead_link_timeouts": 3,
+            "config": {
+                "TransactionMessageAttempts": 1,
+                "TransactionMessageRetryInterval": 1,
+                "AllowOfflineTxForUnknownId": True,
+            },
+        }
+    )
+    d.csms.next_transaction_id = 4100
+    await d.sim(cp_state="B")
+    await d.wait_status("Preparing")
+    # The CSMS keeps the socket open but answers nothing.
+    for action in SILENT_ACTIONS:
+        d.csms.handlers[action] = lambda _cp, _p: NO_REPLY
+    await d.tap("D1ED")
+    await d.wait_connector(lambda c: c["local_transaction_id"] is not None)
+    # Two links given up in a row, each after exactly three unanswered CALLs.
+    # (Before this rule, the second unanswered StartTransaction used up its last attempt.)
+    await wait_until(
+        lambda: d.log.connections >= 3 and len(d.log.calls("StartTransaction")) >= 2,
+        20,
+        "two reconnects and a retried StartTransaction",
+    )
+    for link in (1, 2):
+        sent = [f for f in call_frames(d.log) if f.connection == link]
+        silent = [f for f in sent if not _answered(d, f)]
+        assert len(silent) == 3, [f.message[2] for f in silent if f.message]
+        assert silent == sent[-3:]  # nothing after the third
+    assert d.log.closes[:2] == [(1000, "no answer from the CSMS")] * 2
+    assert len(d.log.calls("BootNotification")) == 1  # a reconnect, not a reboot
+    await d.tap("D1ED")
+    await d.wait_connector(lambda c: c["local_transaction_id"] is None)
+    assert (await d.get("/status"))["ocpp"]["dropped"] == 0
+    d.csms.handlers.clear()
+    stop = await d.log.wait_for("StopTransaction", timeout=20)
+    assert stop["transactionId"] == 4100 and stop["idTag"] == "D1ED"
+    await d.wait_queue_empty()
+    status = (await d.get("/status"))["ocpp"]
+    assert status["dropped"] == 0
+    answered_starts = [f for f in call_frames(d.log, "StartTransaction") if _answered(d, f)]
+    assert len(answered_starts) == 1
+
+
+def _answered(d: Daemon, call: Frame) -> bool:
+    """Whether the bench CSMS sent an answer to this CALL of the station."""
+    uid = call.message[1] if call.message else None
+    return any(
+        f.direction == "out" and f.message and f.message[0] in (3, 4) and f.message[1] == uid
+        for f in d.log.frames
+    )

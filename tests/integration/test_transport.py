@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
-from hil.csms import BenchCsms
-from tests.integration.harness import Daemon, wait_until
+from hil.csms import NO_REPLY, BenchCsms, StationLog
+from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
@@ -135,3 +137,112 @@ async def test_authorization_key_change_reconnects_with_the_new_key(
     await d.stop()
     await d.start()
     assert d.log.connections == 3
+
+
+def _replies(log: StationLog, unique_id: str) -> list[list[Any]]:
+    """Every answer the station sent to the CSMS CALL ``unique_id``, in order."""
+    return [
+        f.message
+        for f in log.frames
+        if f.direction == "in"
+        and f.message
+        and f.message[0] in (3, 4)
+        and f.message[1] == unique_id
+    ]
+
+
+async def test_a_repeated_call_id_is_answered_again_not_run_again(daemon: Daemon) -> None:
+    await daemon.sim(cp_state="B")
+    call = json.dumps(
+        [2, "dup-rs-1", "RemoteStartTransaction", {"connectorId": 1, "idTag": "BEEF0001"}]
+    )
+    await daemon.log.send_raw(call)
+    await daemon.log.wait_for("StartTransaction", lambda p: p["idTag"] == "BEEF0001")
+    await daemon.wait_connector(lambda c: c["transaction_id"] is not None)
+    # A CSMS retry after the effect (run again, it would be Rejected: the connector is busy) ...
+    await daemon.log.send_raw(call)
+    await wait_until(lambda: len(_replies(daemon.log, "dup-rs-1")) == 2, 5, "the second answer")
+    # ... and one after a reconnect.
+    await daemon.csms.drop(daemon.cp_id)
+    await wait_until(lambda: daemon.log.connected and daemon.log.connections == 2, 5, "reconnect")
+    await daemon.log.send_raw(call)
+    await wait_until(lambda: len(_replies(daemon.log, "dup-rs-1")) == 3, 5, "the third answer")
+    assert _replies(daemon.log, "dup-rs-1") == [[3, "dup-rs-1", {"status": "Accepted"}]] * 3
+    assert len(daemon.log.calls("StartTransaction")) == 1
+    assert len(daemon.log.calls("Authorize")) == 1
+    # A new id is a new request.
+    answer = await daemon.log.call(
+        "RemoteStartTransaction", {"connectorId": 1, "idTag": "BEEF0001"}
+    )
+    assert answer == {"status": "Rejected"}
+
+
+async def test_a_frame_over_the_websocket_limit_closes_the_link_and_the_station_comes_back(
+    daemon: Daemon,
+) -> None:
+    start = await charge_session_start(daemon, "F00D0001")
+    tx_id = daemon.log.calls("StartTransaction").index(start) + 1
+    huge = json.dumps([2, "huge-1", "DataTransfer", {"vendorId": "x", "data": "A" * (9 << 20)}])
+    with contextlib.suppress(ConnectionError):  # the station may close while it is sent
+        await daemon.log.send_raw(huge)
+    await wait_until(lambda: daemon.log.connections == 2 and daemon.log.connected, 10, "reconnect")
+    assert daemon.log.closes[0][0] == 1009  # message too big, from the station's side
+    assert _replies(daemon.log, "huge-1") == []  # its id was never read
+    # The station answers, and the session it was running goes on and ends as usual.
+    answer = await daemon.log.call("GetConfiguration", {"key": ["HeartbeatInterval"]})
+    assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"
+    assert (await daemon.connector())["relay_closed"]
+    await daemon.tap("F00D0001")
+    stop = await daemon.log.wait_for("StopTransaction")
+    assert stop["transactionId"] == tx_id and stop["reason"] == "Local"
+    assert len(daemon.log.calls("BootNotification")) == 1
+
+
+async def test_a_tap_never_waits_behind_a_hung_call(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={
+            "response_timeout_s": 30,
+            "authorize_timeout_s": 1,
+            "config": {"AllowOfflineTxForUnknownId": True},
+        }
+    )
+    release = asyncio.Event()
+
+    async def hang(_cp: str, _payload: dict[str, Any]) -> None:
+        await release.wait()  # then the usual answer
+
+    await d.sim(cp_state="C")
+    await d.wait_status("Preparing")
+    d.csms.handlers["Heartbeat"] = hang
+    trigger = await d.log.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
+    assert trigger["status"] == "Accepted"
+    await d.log.wait_for("Heartbeat")  # the station's own call now holds the link
+    await d.tap("CAFE0001")
+    # Decided by the offline rules while the Heartbeat still holds the link
+    # (its answer would take up to 30 s): no Authorize was sent at all.
+    await d.wait_connector(lambda c: c["relay_closed"], timeout=15)
+    assert not release.is_set() and d.log.calls("Authorize") == []
+    assert d.log.calls("StartTransaction") == []
+    release.set()
+    start = await d.log.wait_for("StartTransaction", timeout=10)
+    assert start["idTag"] == "CAFE0001"
+
+
+async def test_an_unanswered_authorize_falls_back_to_the_cache(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(ocpp={"response_timeout_s": 30, "authorize_timeout_s": 1})
+    await charge_session_start(d, "CA5E0001")  # answered: the tag is cached as Accepted
+    await d.tap("CA5E0001")
+    await d.log.wait_for("StopTransaction")
+    await d.sim(cp_state="A")
+    await d.wait_connector(lambda c: c["status"] == "Available")
+    d.csms.handlers["Authorize"] = lambda _cp, _p: NO_REPLY
+    await d.sim(cp_state="C")
+    mark = d.mark()
+    await d.tap("CA5E0001")
+    await d.log.wait_for("Authorize", since=mark)
+    # Long before the 30 s response timeout, the cache (LocalAuthorizeOffline) decided.
+    start = await d.log.wait_for("StartTransaction", since=mark, timeout=10)
+    assert start["idTag"] == "CA5E0001"
+    authorize = call_frames(d.log, "Authorize")[-1]
+    assert authorize.message is not None and _replies(d.log, authorize.message[1]) == []
+    await d.wait_connector(lambda c: c["relay_closed"])

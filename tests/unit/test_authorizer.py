@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +15,10 @@ from firmware.auth.cache import AuthCache, IdTagInfo
 from firmware.auth.local_list import ListEntry, LocalAuthList
 from firmware.clock import Clock
 from firmware.metering import supported_measurands
+from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.storage.db import Database
+from tests.unit.memory_socket import MemorySocket
 
 FACTS = StationFacts(
     number_of_connectors=1, supported_measurands=supported_measurands(has_bms=False)
@@ -255,3 +258,29 @@ async def test_a_differently_cased_tap_finds_the_list_and_cache_entries(db: Data
     assert cached is not None and cached[0].parent_id_tag == "FLEET" and cached[1] == "cache"
     assert (await authorizer.authorize("rfid_mixed1")).source == "cache"
     assert rpc.calls == []
+
+
+async def test_a_tap_behind_a_hung_call_is_decided_offline_within_its_timeout(
+    db: Database,
+) -> None:
+    async with asyncio.TaskGroup() as tg:
+        rpc = Rpc(response_timeout_s=30, max_frame_bytes=65536, spawn=tg.create_task)
+        sock = MemorySocket()
+        tg.create_task(rpc.serve(sock))
+        await rpc.connected_event.wait()
+        store = ConfigurationStore(db, {"AllowOfflineTxForUnknownId": "true"}, FACTS)
+        authorizer = Authorizer(
+            AuthCache(db, Clock()),
+            store,
+            rpc,
+            Clock(),
+            online=lambda: True,
+            authorize_timeout_s=0.1,
+        )
+        hung = tg.create_task(rpc.call("Heartbeat", {}))  # the CSMS will take its time
+        await sock.wait_sent(1)
+        decision = await authorizer.authorize(TAG)
+        assert (decision.info.status, decision.source) == ("Accepted", "offline")
+        assert len(sock.sent) == 1  # no Authorize went out behind the hung call
+        hung.cancel()
+        await sock.close()

@@ -36,6 +36,10 @@ ocpp:
   reconnect_max_s: 20.5
   response_timeout_s: 15
   max_frame_bytes: 65536
+  dead_link_timeouts: 4
+  authorize_timeout_s: 2.5
+  backoff_reset_after_s: 120
+  reconnect_spread_s: 0
   boot_retry_s: 45
 identity:
   vendor: ACME
@@ -116,6 +120,10 @@ def test_full_file(tmp_path: Path) -> None:
         response_timeout_s=15.0,
         max_frame_bytes=65536,
         boot_retry_s=45.0,
+        dead_link_timeouts=4,
+        authorize_timeout_s=2.5,
+        backoff_reset_after_s=120.0,
+        reconnect_spread_s=0.0,
     )
     assert config.identity == Identity("ACME", "Wallbox 22", "SN-000123", "1.2.3-rc1")
     assert config.connectors == 2
@@ -331,12 +339,37 @@ ERRORS: list[tuple[str, object, str]] = [
     (
         "frame too small",
         with_ocpp(max_frame_bytes=100),
-        "cp.yaml: ocpp.max_frame_bytes: must be an integer of at least 1024, got 100",
+        "cp.yaml: ocpp.max_frame_bytes: must be an integer between 1024 and 8388608, got 100",
     ),
     (
         "frame float",
         with_ocpp(max_frame_bytes=2048.0),
-        "cp.yaml: ocpp.max_frame_bytes: must be an integer of at least 1024, got 2048.0",
+        "cp.yaml: ocpp.max_frame_bytes: must be an integer between 1024 and 8388608, got 2048.0",
+    ),
+    (
+        "frame over the websocket limit",
+        with_ocpp(max_frame_bytes=9 * 1024 * 1024),
+        "cp.yaml: ocpp.max_frame_bytes: must be an integer between 1024 and 8388608, got 9437184",
+    ),
+    (
+        "dead link after 0 timeouts",
+        with_ocpp(dead_link_timeouts=0),
+        "cp.yaml: ocpp.dead_link_timeouts: must be an integer of at least 1, got 0",
+    ),
+    (
+        "authorize timeout 0",
+        with_ocpp(authorize_timeout_s=0),
+        "cp.yaml: ocpp.authorize_timeout_s: must be a number greater than 0, got 0",
+    ),
+    (
+        "negative backoff reset",
+        with_ocpp(backoff_reset_after_s=-1),
+        "cp.yaml: ocpp.backoff_reset_after_s: must be a number of at least 0, got -1",
+    ),
+    (
+        "spread string",
+        with_ocpp(reconnect_spread_s="10s"),
+        "cp.yaml: ocpp.reconnect_spread_s: must be a number of at least 0, got '10s'",
     ),
     (
         "unknown ocpp key",

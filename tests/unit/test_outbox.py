@@ -9,6 +9,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
@@ -16,9 +17,11 @@ from firmware.clock import Clock
 from firmware.connector.transactions import TransactionStore
 from firmware.ocpp.errors import NotConnected
 from firmware.ocpp.rpc import Rpc
-from firmware.queue import Outbox
+from firmware.queue import MessageDropped, Outbox
 from firmware.storage.db import Database
 from hil.csms import BenchCsms
+from tests.unit.aio import until
+from tests.unit.memory_socket import MemorySocket
 
 
 async def test_order_id_rewrite_and_poison_message(tmp_path: Path) -> None:
@@ -166,4 +169,117 @@ async def test_no_connection_does_not_spin_the_event_loop(tmp_path: Path) -> Non
         await task
     assert 1 <= ClosingRpc.calls <= 4  # one try per pause, not thousands
     assert outbox.pending() == 1  # and no attempt spent
+    db.close()
+
+
+STOP = {"meterStop": 5, "timestamp": "2026-01-01T00:00:00Z", "transactionId": 7}
+
+
+class Link:
+    """An Outbox and an Rpc over in-memory sockets; the test plays the CSMS."""
+
+    def __init__(self, tg: asyncio.TaskGroup, db: Database, *, attempts: int, dead: int) -> None:
+        self.tg = tg
+        self.rpc = Rpc(
+            response_timeout_s=0.1,
+            max_frame_bytes=65536,
+            spawn=self._spawn,
+            dead_link_timeouts=dead,
+        )
+        self.ready = asyncio.Event()
+        self.outbox = Outbox(
+            db,
+            self.rpc,
+            Clock(),
+            ready=self.ready,
+            attempts=lambda: attempts,
+            retry_interval_s=lambda: 1,
+        )
+        self.db = db
+
+    def _spawn(self, coro: Any) -> None:
+        self.tg.create_task(coro)
+
+    async def connect(self) -> MemorySocket:
+        sock = MemorySocket()
+        self.tg.create_task(self.rpc.serve(sock))
+        await self.rpc.connected_event.wait()
+        self.ready.set()
+        return sock
+
+    def attempts_used(self) -> int:
+        row = self.db.query_one("SELECT attempts FROM outbox ORDER BY seq LIMIT 1")
+        assert row is not None
+        return int(row["attempts"])
+
+    async def heartbeat_answered(self, sock: MemorySocket, frame_no: int) -> None:
+        call = self.tg.create_task(self.rpc.call("Heartbeat", {}))
+        uid = (await sock.wait_sent(frame_no))[1]
+        sock.feed([3, uid, {"currentTime": "2026-01-01T00:00:00Z"}])
+        await call
+
+
+async def test_a_timeout_counts_once_the_csms_answers_another_call(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    async with asyncio.TaskGroup() as tg:
+        link = Link(tg, db, attempts=3, dead=3)
+        link.outbox.enqueue("StopTransaction", STOP)
+        sock = await link.connect()
+        delivering = tg.create_task(link.outbox.run())
+        first = await sock.wait_sent(1)  # not answered: a timeout
+        assert first[2] == "StopTransaction"
+        # While the outbox waits to retry, the CSMS answers something else ...
+        await link.heartbeat_answered(sock, 2)
+        await until(lambda: link.attempts_used() == 1)  # ... so the timeout counted
+        retry = await sock.wait_sent(3)
+        assert retry[2:] == first[2:]
+        sock.feed([3, retry[1], {}])
+        await until(link.outbox.is_empty)
+        delivering.cancel()
+        await sock.close()
+    assert link.outbox.dropped == 0
+    db.close()
+
+
+async def test_timeouts_of_a_dead_link_count_for_nothing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    async with asyncio.TaskGroup() as tg:
+        # No retry allowed at all: a single counted timeout would drop the message.
+        link = Link(tg, db, attempts=0, dead=2)
+        link.outbox.enqueue("StopTransaction", STOP)
+        sock = await link.connect()
+        delivering = tg.create_task(link.outbox.run())
+        await sock.wait_sent(2)  # two timeouts in a row: the link is given up
+        assert await sock.wait_closed() == (1000, "no answer from the CSMS")
+        link.ready.clear()  # what Registration does when the link goes
+        assert link.attempts_used() == 0
+        sock2 = await link.connect()
+        again = await sock2.wait_sent(1)
+        assert again[2] == "StopTransaction"
+        sock2.feed([3, again[1], {}])
+        await until(link.outbox.is_empty)
+        delivering.cancel()
+        await sock2.close()
+    assert link.outbox.dropped == 0
+    db.close()
+
+
+async def test_a_timeout_counted_while_waiting_can_use_up_the_last_attempt(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "state.db")
+    async with asyncio.TaskGroup() as tg:
+        link = Link(tg, db, attempts=0, dead=3)
+        seq = link.outbox.enqueue("StopTransaction", STOP)
+        result = link.outbox.wait_result(seq)
+        sock = await link.connect()
+        delivering = tg.create_task(link.outbox.run())
+        await sock.wait_sent(1)
+        await link.heartbeat_answered(sock, 2)
+        with pytest.raises(MessageDropped):
+            await result
+        assert link.outbox.is_empty() and link.outbox.dropped == 1
+        assert len(sock.sent) == 2  # given up without another try
+        delivering.cancel()
+        await sock.close()
     db.close()

@@ -128,6 +128,8 @@ class StationLog:
         self.subprotocol: str | None = None
         self.violations: list[str] = []
         self.rejections: list[int] = []  # HTTP status of every refused handshake
+        # Every handshake's Basic auth (user, password); None: no Authorization header.
+        self.basic_auth: list[tuple[str, str] | None] = []
         self.printer = printer  # called with one readable line per frame/event
         self._actions: list[str] = []
         self._payloads: list[dict[str, Any]] = []

@@ -172,6 +172,8 @@ class App:
         )
         if supports("FirmwareManagement"):
             self.firmware.register(self.rpc)
+        else:
+            self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
         self.triggers.firmware_status = self.firmware.current_firmware_status
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
         self.outbox.on_result("StartTransaction", self._start_result)

@@ -33,7 +33,7 @@ def _module(name: str) -> tuple[ModuleType, str]:
         target = BACKENDS[name]
     except KeyError:
         known = ", ".join(sorted(BACKENDS))
-        raise HalConfigError(f"unknown HAL backend {name!r} (known: {known})") from None
+        raise HalConfigError(f"hal.backend: unknown backend {name!r} (known: {known})") from None
     module_name, _, attr = target.partition(":")
     try:
         return importlib.import_module(module_name), attr

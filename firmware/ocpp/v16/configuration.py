@@ -129,14 +129,15 @@ def resolve_start(
     )
 
 
+PASSWORD_NOTICE = (
+    "ocpp.password is kept unused while SecurityProfile is 0 (no Basic auth); "
+    "it is used once the CSMS raises SecurityProfile to 1"
+)
+
+
 def password_notice(security_profile: str, facts: StationFacts) -> str | None:
     """The notice for ``ocpp.password`` kept unused at security profile 0."""
-    if facts.has_password and security_profile == "0":
-        return (
-            "ocpp.password: kept unused while SecurityProfile is 0 (no Basic auth); "
-            "it is used once the CSMS raises SecurityProfile to 1"
-        )
-    return None
+    return PASSWORD_NOTICE if facts.has_password and security_profile == "0" else None
 
 
 def _spec_table(keys: Sequence[KeySpec]) -> dict[str, KeySpec]:
@@ -203,7 +204,7 @@ class ConfigurationStore:
         self._overlay(self._persisted())
         # Read-only, so fixed while the station runs.
         self._profiles = frozenset(self.get_csl("SupportedFeatureProfiles"))
-        notices = [n for n in start.notices if not n.startswith("ocpp.password:")]
+        notices = [n for n in start.notices if n != PASSWORD_NOTICE]
         notice = password_notice(self._values["SecurityProfile"], facts)
         self.notices: tuple[str, ...] = (*notices, *([notice] if notice else []))
         for line in self.notices:

@@ -733,6 +733,8 @@ VENDOR_ERRORS: list[tuple[Mapping[str, str], tuple[str, ...], str]] = [
     ({}, ("heartbeat",), "ocpp.vendor_key_prefixes: 'heartbeat' begins the standard key"),
     ({"ACME" + "x" * 47: "1"}, ("ACME",), "ocpp.config.ACMExxx"),
     ({"ACMEText": "line\nbreak"}, ("ACME",), "ocpp.config.ACMEText: contains control"),
+    ({"ACME Fan": "1"}, ("ACME",), "ocpp.config.'ACME Fan': a key name is printable ASCII"),
+    ({"ACMEFän": "1"}, ("ACME",), "ocpp.config.'ACMEFän': a key name is printable ASCII"),
     (
         {"ACMEa": "1", "acmeA": "2"},
         ("ACME",),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ REBOOT_REQUIRED = "RebootRequired"
 NOT_SUPPORTED = "NotSupported"
 
 MAX_KEY_LENGTH = 50  # CiString50: the key of GetConfiguration and ChangeConfiguration
+_KEY_NAME = re.compile(r"[\x21-\x7e]+", re.ASCII)
 
 Subscriber = Callable[[str, str], None]
 
@@ -179,6 +181,8 @@ def _vendor_spec(key: str, specs: Mapping[str, KeySpec], prefixes: Sequence[str]
             f"ocpp.config.{key[:MAX_KEY_LENGTH]}...: a key name has at most "
             f"{MAX_KEY_LENGTH} characters"
         )
+    if not _KEY_NAME.fullmatch(key):
+        raise ConfigError(f"ocpp.config.{key!r}: a key name is printable ASCII without blanks")
     return KeySpec(key, Access.R, "str", "", profile=VENDOR)
 
 

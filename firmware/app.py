@@ -20,18 +20,18 @@ from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.logs import redact
 from firmware.management.service import FirmwareManagement
-from firmware.metering import supported_measurands
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
-from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.core import CoreHandlers
 from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.preflight import station_facts
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
@@ -66,14 +66,14 @@ class App:
         self.hal = build_backend(
             config.hal.backend, config.hal.options, config.connectors, config.board
         )
-        facts = StationFacts(
-            number_of_connectors=config.connectors,
-            supported_measurands=supported_measurands(has_bms=config.board.has_bms),
-            phases=config.board.phases,
-            tls=config.ocpp.csms_url.startswith("wss://"),
-        )
         self.clock = Clock()
-        self.ocpp_config = ConfigurationStore(self.db, config.ocpp.config, facts)
+        self.ocpp_config = ConfigurationStore(
+            self.db,
+            config.ocpp.config,
+            station_facts(config),
+            vendor_prefixes=config.ocpp.vendor_key_prefixes,
+        )
+        supports = self.ocpp_config.supports
         self.rpc = Rpc(
             response_timeout_s=config.ocpp.response_timeout_s,
             max_frame_bytes=config.ocpp.max_frame_bytes,
@@ -106,7 +106,10 @@ class App:
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
-            enabled=lambda: self.ocpp_config.get_bool("LocalAuthListEnabled"),
+            enabled=lambda: (
+                supports("LocalAuthListManagement")
+                and self.ocpp_config.get_bool("LocalAuthListEnabled")
+            ),
             max_length=lambda: self.ocpp_config.get_int("LocalAuthListMaxLength"),
             send_max_length=lambda: self.ocpp_config.get_int("SendLocalListMaxLength"),
         )
@@ -142,7 +145,11 @@ class App:
         )
         self.core.register(self.rpc)
         self.reservations = Reservations(
-            ReservationStore(self.db), self.station, self.ocpp_config, self.clock
+            ReservationStore(self.db),
+            self.station,
+            self.ocpp_config,
+            self.clock,
+            supported=supports("Reservation"),
         )
         ReservationHandlers(self.reservations).register(self.rpc)
         self.smart = SmartCharging(
@@ -152,7 +159,9 @@ class App:
         SmartChargingHandlers(self.smart).register(self.rpc)
         LocalAuthListHandlers(self.local_list).register(self.rpc)
         self.triggers = TriggerHandlers(self.station, self.registration, self.notifier)
-        self.triggers.register(self.rpc)
+        # A profile left out of SupportedFeatureProfiles: its actions are NotSupported.
+        if supports("RemoteTrigger"):
+            self.triggers.register(self.rpc)
         self.firmware = FirmwareManagement(
             config,
             self.db,
@@ -163,7 +172,10 @@ class App:
             state=self._diagnostics_state,
             restart=lambda: self.request_stop("Reboot", restart=True),
         )
-        self.firmware.register(self.rpc)
+        if supports("FirmwareManagement"):
+            self.firmware.register(self.rpc)
+        else:
+            self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
         self.triggers.firmware_status = self.firmware.current_firmware_status
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
         self.outbox.on_result("StartTransaction", self._start_result)
@@ -213,6 +225,9 @@ class App:
         return self.rpc.connected and self.registration.ready.is_set()
 
     def _password(self) -> str | None:
+        """The Basic auth password: none at security profile 0, whatever is stored."""
+        if self.ocpp_config.get_int("SecurityProfile") < 1:
+            return None
         key = self.ocpp_config.get("AuthorizationKey")
         return key or self.config.ocpp.password
 
@@ -220,11 +235,14 @@ class App:
         if frames_log.isEnabledFor(logging.DEBUG):
             frames_log.debug("%s %s", "→" if direction == "out" else "←", redact(text))
 
-    def _config_changed(self, key: str, _value: str) -> None:
+    def _config_changed(self, key: str, value: str) -> None:
         if key == "WebSocketPingInterval":
             self.connection.ping_changed.set()
-        elif key == "AuthorizationKey":
+        elif key == "AuthorizationKey" and self.ocpp_config.get_int("SecurityProfile") >= 1:
             log.info("AuthorizationKey changed; reconnecting with the new key")
+            self.spawn(self.connection.close())
+        elif key == "SecurityProfile":
+            log.info("SecurityProfile raised to %s; reconnecting", value)
             self.spawn(self.connection.close())
 
     async def _on_online(self) -> None:
@@ -336,8 +354,9 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
-                    tg.create_task(self.firmware.run(), name="firmware"),
                 ]
+                if self.ocpp_config.supports("FirmwareManagement"):
+                    tasks.append(tg.create_task(self.firmware.run(), name="firmware"))
                 await self.station.start()
                 tasks.append(tg.create_task(self.reservations.run(), name="reservations"))
                 tasks += [

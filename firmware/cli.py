@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from firmware import __version__, logs
+from firmware import __version__, logs, preflight
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError, FirmwareError
 from firmware.service_notify import ServiceNotifier
@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, help="read the API address from this config")
     status.add_argument("--api", help="API base URL (default http://127.0.0.1:8180)")
     status.add_argument("--json", action="store_true", help="print raw JSON")
-    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check = sub.add_parser(
+        "check-config",
+        help="refuse what `run` would refuse because of the file, without starting anything",
+    )
     check.add_argument("--config", required=True, type=Path)
     return parser
 
@@ -43,11 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return _status(args)
     try:
+        # One path for both commands: what one refuses, the other does, in the same words.
         config = load_config(args.config)
-    except ConfigError as err:
+        notices = preflight.check(config)
+    except (HalConfigError, ConfigError) as err:
         print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
+        for notice in notices:
+            print(f"{args.config}: notice: {logs.redact(notice)}")
         print(f"{args.config}: OK")
         return 0
     return _run(config)
@@ -66,11 +73,8 @@ def _run(config: Config) -> int:
                 full_id_tags=config.log_level == "DEBUG" and config.diagnostics.include_id_tags,
             )
         except OSError as err:
-            print(
-                f"chargepoint: configuration error: diagnostics.log_file: cannot open "
-                f"{log_file}: {err.strerror or err}",
-                file=sys.stderr,
-            )
+            message = str(preflight.log_file_error(log_file, err))
+            print(f"chargepoint: configuration error: {message}", file=sys.stderr)
             return EXIT_CONFIG
     from firmware.app import App
 

@@ -47,6 +47,7 @@ class OcppSettings:
     charge_point_id: str
     password: str | None = None
     config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    vendor_key_prefixes: tuple[str, ...] = ()
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
     response_timeout_s: float = 30.0
@@ -364,6 +365,7 @@ _OCPP = (
     "charge_point_id",
     "password",
     "config",
+    "vendor_key_prefixes",
     "reconnect_min_s",
     "reconnect_max_s",
     "response_timeout_s",
@@ -456,6 +458,7 @@ def _ocpp(s: _Section) -> OcppSettings:
         charge_point_id=cp_id,
         password=password,
         config=MappingProxyType(ocpp_config),
+        vendor_key_prefixes=_vendor_key_prefixes(s),
         reconnect_min_s=reconnect_min_s,
         reconnect_max_s=s.number(
             "reconnect_max_s",
@@ -503,6 +506,26 @@ def _csms_url(s: _Section) -> str:
     return f"{scheme.lower()}://{rest.removesuffix('/')}"
 
 
+_VENDOR_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+
+
+def _vendor_key_prefixes(s: _Section) -> tuple[str, ...]:
+    """Names of OCPP configuration keys of the vendor's own start with one of these."""
+    value = s.data.get("vendor_key_prefixes", [])
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        s.fail("vendor_key_prefixes", f"must be a list of prefixes, got {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not _VENDOR_PREFIX.fullmatch(item):
+            s.fail(
+                "vendor_key_prefixes",
+                "each prefix must be 1 to 40 characters from A-Z a-z 0-9 _ . -, starting with "
+                f"a letter, got {item!r}",
+            )
+    return tuple(value)
+
+
 def _ocpp_config(s: _Section, password: str | None) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in s.data.items():
@@ -527,6 +550,11 @@ def _ocpp_value(s: _Section, key: str, value: object, *, in_list: bool = False) 
 
 
 def _check_security_profile(s: _Section, values: dict[str, str], password: str | None) -> None:
+    """SecurityProfile 1 and above need a password; without SecurityProfile, a password means 1.
+
+    A password with SecurityProfile 0 is valid: it is kept unused (no Basic auth)
+    until the CSMS raises the profile, as an AuthorizationKey would be.
+    """
     by_name = {key.casefold(): key for key in values}
     key = by_name.get("securityprofile")
     has_key = bool(values.get(by_name.get("authorizationkey", ""), ""))
@@ -538,8 +566,6 @@ def _check_security_profile(s: _Section, values: dict[str, str], password: str |
         profile = int(values[key])
     except ValueError:
         return  # the configuration store names the problem
-    if password is not None and profile == 0:
-        s.fail(key, "must be at least 1 when ocpp.password is set")
     if profile >= 1 and password is None and not has_key:
         s.fail(key, f"{profile} needs ocpp.password (or ocpp.config.AuthorizationKey)")
 

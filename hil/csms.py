@@ -99,6 +99,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    try:
+        return parse_authorization_basic(header)
+    except InvalidHeader:
+        return None
+
+
 def _cp_id_from_path(path: str) -> str | None:
     route = urlsplit(path).path
     if not route.startswith(PATH_PREFIX):
@@ -237,6 +247,7 @@ class BenchCsms:
         if cp_id is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Expected /ocpp/<chargePointId>\n")
         st = self.station(cp_id)
+        st.basic_auth.append(_basic_auth(request))
         response: Response | None = None
         if self.refuse:
             response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Refusing connections\n")
@@ -249,13 +260,10 @@ class BenchCsms:
         return response
 
     def _authorized(self, cp_id: str, request: Request) -> bool:
-        header = request.headers.get("Authorization")
-        if header is None:
+        credentials = _basic_auth(request)
+        if credentials is None:
             return False
-        try:
-            user, password = parse_authorization_basic(header)
-        except InvalidHeader:
-            return False
+        user, password = credentials
         expected = self.passwords[cp_id].encode()
         return user == cp_id and hmac.compare_digest(password.encode(), expected)
 

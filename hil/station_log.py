@@ -131,6 +131,8 @@ class StationLog:
         self.rejections: list[int] = []  # HTTP status of every refused handshake
         # (close code, reason) of every connection that ended, as the CSMS saw it.
         self.closes: list[tuple[int | None, str | None]] = []
+        # Every handshake's Basic auth (user, password); None: no Authorization header.
+        self.basic_auth: list[tuple[str, str] | None] = []
         self.printer = printer  # called with one readable line per frame/event
         self._actions: list[str] = []
         self._payloads: list[dict[str, Any]] = []

@@ -47,7 +47,12 @@ def slot_of(controller: ConnectorController) -> Slot:
 
 class Reservations:
     """``max_wait_s`` bounds how long the expiry timer sleeps, so a reservation
-    still expires on time after the clock adopted the CSMS's time."""
+    still expires on time after the clock adopted the CSMS's time.
+
+    Not ``supported`` (SupportedFeatureProfiles leaves Reservation out): every
+    ReserveNow is Rejected and reservations stored earlier are dropped, so no
+    connector is Reserved and every tag may start anywhere.
+    """
 
     def __init__(
         self,
@@ -57,8 +62,10 @@ class Reservations:
         clock: Clock,
         *,
         max_wait_s: float = 1.0,
+        supported: bool = True,
     ) -> None:
         self.store = store
+        self.supported = supported
         self.station = station
         self.config = config
         self.clock = clock
@@ -70,6 +77,13 @@ class Reservations:
         for controller in station.connectors.values():
             controller.claim_reservation = self.claim
         station.subscribe(lambda _cid, _status: self._schedule())
+        if not supported:
+            for r in store.all():
+                store.remove(r.reservation_id)
+                log.warning(
+                    "reservation %d dropped: SupportedFeatureProfiles leaves out Reservation",
+                    r.reservation_id,
+                )
 
     # ------------------------------------------------------------ queries
 
@@ -102,6 +116,9 @@ class Reservations:
     # ------------------------------------------------------------ CSMS commands
 
     def reserve(self, request: Reservation) -> str:
+        if not self.supported:
+            log.info("reservation %d not made: not supported", request.reservation_id)
+            return "Rejected"
         status = rules.answer(
             request,
             self.view(),

@@ -71,12 +71,18 @@ class SmartCharging:
         self._store = ProfileStore(db)
         self._wake = asyncio.Event()
         # No transaction survives a restart (they end with PowerLoss), nor do their TxProfiles.
+        # Without the profile (SupportedFeatureProfiles) no stored profile limits anything.
         loaded = self._store.load(self.limits())
         stale = [
             item.profile.charging_profile_id
             for item in loaded
-            if item.profile.purpose == ChargingProfilePurposeType.tx_profile
+            if item.profile.purpose == ChargingProfilePurposeType.tx_profile or not self.enabled
         ]
+        if stale and not self.enabled:
+            log.warning(
+                "charging profile(s) %s dropped: SupportedFeatureProfiles leaves out SmartCharging",
+                sorted(stale),
+            )
         if stale:
             self._store.save((), removed=stale)
         self.installed: tuple[InstalledProfile, ...] = tuple(
@@ -170,7 +176,14 @@ class SmartCharging:
         return schedule.conf_payload(hardware_max=hardware)
 
     def remote_start_profile_ok(self, payload: Mapping[str, Any], connector_id: int) -> bool:
-        """RemoteStartTransaction's chargingProfile: a valid TxProfile that would fit."""
+        """RemoteStartTransaction's chargingProfile: a valid TxProfile that would fit.
+
+        Without the Smart Charging profile it never fits: starting without the
+        limit the CSMS asked for could overload what it planned for.
+        """
+        if not self.enabled:
+            log.info("RemoteStartTransaction chargingProfile rejected: SmartCharging not supported")
+            return False
         try:
             profile = parse_remote_start_profile(
                 payload, connector_id=connector_id, limits=self.limits()

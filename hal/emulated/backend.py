@@ -52,7 +52,8 @@ from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
 from hal.lifecycle import DriverSet
 from hal.modbus.meter import ModbusMeter
-from hal.registry import BackendFactory
+from hal.modbus.registers import load_map
+from hal.registry import BackendCheck, BackendFactory
 from hal.serial.line_reader import LineReader
 from hal.serial.pn532 import Pn532Reader
 from hal.sim.backend import nullable_option, number_option, option_getter
@@ -97,6 +98,10 @@ class EmulatedOptions:
         meter_map = get("meter_map")
         if not isinstance(meter_map, str) or not meter_map:
             raise HalConfigError(f"hal.meter_map: must be a register map name, got {meter_map!r}")
+        try:
+            load_map(meter_map)
+        except HalConfigError as err:
+            raise HalConfigError(f"hal.meter_map: {err}") from None
         return cls(
             cable_rating_a=number_option(
                 "cable_rating_a", get("cable_rating_a"), low=MIN_OFFER_A, high=MAX_CURRENT_A
@@ -114,6 +119,13 @@ class EmulatedOptions:
         )
 
 
+def _check_connectors(connectors: int) -> None:
+    if not 1 <= connectors <= MAX_CONNECTORS:
+        raise HalConfigError(
+            f"connectors: the emulated board has room for 1..{MAX_CONNECTORS}, got {connectors}"
+        )
+
+
 class EmulatedBackend:
     def __init__(
         self,
@@ -123,10 +135,7 @@ class EmulatedBackend:
         *,
         clock: Clock = time.monotonic,
     ) -> None:
-        if not 1 <= connectors <= MAX_CONNECTORS:
-            raise HalConfigError(
-                f"connectors: the emulated board has room for 1..{MAX_CONNECTORS}, got {connectors}"
-            )
+        _check_connectors(connectors)
         self.options = options
         self.world = World(
             connectors,
@@ -318,4 +327,11 @@ def build(
     return EmulatedBackend(connectors, board, EmulatedOptions.parse(options), clock=clock)
 
 
+def check(options: Mapping[str, object], connectors: int, board: BoardSettings) -> None:
+    """What ``build`` refuses, without its pseudo-terminals, buses and emulators."""
+    EmulatedOptions.parse(options)
+    _check_connectors(connectors)
+
+
 _FACTORY: BackendFactory = build  # mypy: EmulatedBackend must satisfy HalBackend
+_CHECK: BackendCheck = check

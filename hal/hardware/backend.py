@@ -18,6 +18,11 @@ hal:
 
 Driver modules are imported only when chosen. Every problem (unknown
 driver, wrong pin, missing port) is one ``HalConfigError`` naming the key.
+
+``check`` builds the same drivers with the same settings, but on gpiozero's
+mock pins and an in-process CAN bus, then gives them back: every error of the
+settings (a pin used twice, an unknown setting, a missing port, an unknown pin
+factory or CAN interface) without touching the board.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import importlib
 import logging
 import os
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -35,7 +41,7 @@ from typing import Any
 from hal.errors import HalConfigError
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent, PlantControl
 from hal.lifecycle import DriverSet
-from hal.registry import BackendFactory
+from hal.registry import BackendCheck, BackendFactory
 
 log = logging.getLogger("hal.hardware")
 
@@ -148,9 +154,17 @@ def _construct(key: str, factory: Callable[..., Any], *args: Any, **kwargs: Any)
 
 
 class HardwareBackend:
+    """``dry_run``: mock pins and in-process CAN buses instead of the board's (``check``)."""
+
     def __init__(
-        self, options: Mapping[str, object], connectors: int, board: BoardSettings
+        self,
+        options: Mapping[str, object],
+        connectors: int,
+        board: BoardSettings,
+        *,
+        dry_run: bool = False,
     ) -> None:
+        self._dry_run = dry_run
         unknown = set(options) - SECTIONS
         if unknown:
             raise HalConfigError(
@@ -161,6 +175,7 @@ class HardwareBackend:
         self._connectors: Mapping[int, ConnectorHardware] = MappingProxyType(hardware)
         self._parts = DriverSet(self._connectors)
         self._runners = self._parts.parts
+        self._pin_factory: Any = None
         try:
             self._build(options, connectors, board, hardware)
         except BaseException:
@@ -201,7 +216,7 @@ class HardwareBackend:
             )
 
     def _release(self) -> None:
-        """Give back pins, ports and buses opened before a failed build."""
+        """Give back pins, ports and buses opened before a failed build (or by a dry run)."""
         for part in self._runners:
             for name in ("release_pins", "close"):
                 release = getattr(part, name, None)
@@ -210,17 +225,22 @@ class HardwareBackend:
                         release()
                     break
         self._parts.close_buses()
+        if self._dry_run and self._pin_factory is not None:
+            with contextlib.suppress(Exception):
+                self._pin_factory.close()
 
     # ------------------------------------------------------------ roles
 
     def _make_pin_factory(self, gpio: Mapping[str, Any]) -> Any:
         name = gpio.get("factory")
-        if name is None:
-            return None
-        if name not in PIN_FACTORIES:
+        if name is not None and name not in PIN_FACTORIES:
             known = ", ".join(PIN_FACTORIES)
             raise HalConfigError(f"hal.gpio.factory: unknown pin factory {name!r} (known: {known})")
-        return _construct("hal.gpio.factory", _load(PIN_FACTORIES[name], "gpio.factory"))
+        factory = None if name is None else _load(PIN_FACTORIES[name], "gpio.factory")
+        if self._dry_run:
+            # Its own pins and reservations: never shared with a factory of the board.
+            return _load(PIN_FACTORIES["mock"], "gpio.factory")()
+        return None if factory is None else _construct("hal.gpio.factory", factory)
 
     def _relay(self, s: _Settings) -> Any:
         _, settings = s.role("relay")
@@ -250,11 +270,23 @@ class HardwareBackend:
 
     def _bus(self, key: str, settings: Mapping[str, Any]) -> Any:
         can = importlib.import_module("can")
+        interface = settings.get("interface", "socketcan")
+        channel = settings.get("channel", "can0")
+        if interface not in can.interfaces.VALID_INTERFACES:
+            known = ", ".join(sorted(can.interfaces.VALID_INTERFACES))
+            raise HalConfigError(
+                f"{key}.interface: unknown CAN interface {interface!r} (known: {known})"
+            )
+        if interface == "socketcan" and not os.path.exists(f"/sys/class/net/{channel}"):
+            raise HalConfigError(f"{key}.channel: no network interface {channel!r} (ip link)")
+        if self._dry_run:
+            interface, channel = "virtual", f"check-{uuid.uuid4().hex}"
+            settings = {}
         bus = _construct(
             key,
             can.Bus,
-            interface=settings.get("interface", "socketcan"),
-            channel=settings.get("channel", "can0"),
+            interface=interface,
+            channel=channel,
             **({"bitrate": settings["bitrate"]} if "bitrate" in settings else {}),
         )
         self._parts.buses.append(bus)
@@ -346,4 +378,10 @@ def build(options: Mapping[str, object], connectors: int, board: BoardSettings) 
     return HardwareBackend(options, connectors, board)
 
 
+def check(options: Mapping[str, object], connectors: int, board: BoardSettings) -> None:
+    """What ``build`` refuses because of the settings, without opening the board's devices."""
+    HardwareBackend(options, connectors, board, dry_run=True)._release()
+
+
 _FACTORY: BackendFactory = build  # mypy: HardwareBackend must satisfy HalBackend
+_CHECK: BackendCheck = check

@@ -21,7 +21,7 @@ from typing import Any
 
 from hal.errors import HalConfigError
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
-from hal.registry import BackendFactory
+from hal.registry import BackendCheck, BackendFactory
 from hal.sim.devices import SimBms, SimDevices, SimEvse, SimLock, SimMeter, SimRelay
 from hal.sim.plant import SimPlant
 from hal.sim.world import MAX_CURRENT_A, MIN_OFFER_A, Clock, World
@@ -229,4 +229,10 @@ def build(
     return SimBackend(connectors, board, SimOptions.parse(options), clock=clock)
 
 
+def check(options: Mapping[str, object], connectors: int, board: BoardSettings) -> None:
+    """What ``build`` refuses; the simulated plant opens nothing, so it is built and dropped."""
+    SimBackend(connectors, board, SimOptions.parse(options))
+
+
 _FACTORY: BackendFactory = build  # mypy: SimBackend must satisfy HalBackend
+_CHECK: BackendCheck = check

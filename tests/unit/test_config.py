@@ -215,6 +215,20 @@ def test_password_implies_security_profile_1() -> None:
     assert "SecurityProfile" not in parse_config(minimal()).ocpp.config
 
 
+def test_password_with_security_profile_0_is_kept_unused() -> None:
+    # As other stacks do: the key is stored, and used once the CSMS raises the profile.
+    config = parse_config(with_ocpp(password="pw", config={"securityprofile": 0}))
+    assert config.ocpp.password == "pw"
+    assert config.ocpp.config["securityprofile"] == "0"
+
+
+def test_vendor_key_prefixes() -> None:
+    config = parse_config(with_ocpp(vendor_key_prefixes=["ACME", "Acme.", "X_1-"]))
+    assert config.ocpp.vendor_key_prefixes == ("ACME", "Acme.", "X_1-")
+    assert parse_config(with_ocpp(vendor_key_prefixes=None)).ocpp.vendor_key_prefixes == ()
+    assert parse_config(minimal()).ocpp.vendor_key_prefixes == ()
+
+
 def test_yaml_12_scalars(tmp_path: Path) -> None:
     text = MINIMAL + "identity: {serial_number: 0123, firmware_version: 1:30}\n"
     config = load_config(write(tmp_path, text))
@@ -301,9 +315,25 @@ ERRORS: list[tuple[str, object, str]] = [
         "cp.yaml: ocpp.config: keys must be strings, got 1",
     ),
     (
-        "profile 0 with password",
-        with_ocpp(password="pw", config={"SecurityProfile": 0}),
-        "cp.yaml: ocpp.config.SecurityProfile: must be at least 1 when ocpp.password is set",
+        "vendor prefixes not a list",
+        with_ocpp(vendor_key_prefixes="ACME"),
+        "cp.yaml: ocpp.vendor_key_prefixes: must be a list of prefixes, got 'ACME'",
+    ),
+    (
+        "vendor prefix empty",
+        with_ocpp(vendor_key_prefixes=[""]),
+        "cp.yaml: ocpp.vendor_key_prefixes: each prefix must be 1 to 40 characters",
+    ),
+    (
+        "vendor prefix with a blank",
+        with_ocpp(vendor_key_prefixes=["AC ME"]),
+        "cp.yaml: ocpp.vendor_key_prefixes: each prefix must be 1 to 40 characters",
+    ),
+    (
+        "vendor prefix a number",
+        with_ocpp(vendor_key_prefixes=[7]),
+        "cp.yaml: ocpp.vendor_key_prefixes: each prefix must be 1 to 40 characters from "
+        "A-Z a-z 0-9 _ . -, starting with a letter, got 7",
     ),
     (
         "profile 1 without password",

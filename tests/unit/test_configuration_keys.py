@@ -17,6 +17,7 @@ from firmware.ocpp.v16.configuration import (
     ConfigurationStore,
     KeySpec,
     StationFacts,
+    resolve_start,
 )
 from firmware.ocpp.v16.configuration_keys import CheckContext, validate
 from firmware.storage.db import Database
@@ -99,7 +100,18 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("LocalAuthListMaxLength", Access.R, "int", "10000"),
     ("SendLocalListMaxLength", Access.R, "int", "1000"),
     ("SupportedFileTransferProtocols", Access.R, "csl", "FTP,FTPS,HTTP,HTTPS"),
+    # optional: only once ocpp.config sets them
+    ("AdditionalRootCertificateCheck", Access.R, "bool", "false"),
+    ("CertificateSignedMaxChainSize", Access.R, "int", "10000"),
+    ("CertificateStoreMaxLength", Access.R, "int", "0"),
+    ("CentralContractValidationAllowed", Access.RW, "bool", "false"),
+    ("CertSigningRepeatTimes", Access.RW, "int", "0"),
+    ("CertSigningWaitMinimum", Access.RW, "int", "0"),
+    ("ContractValidationOffline", Access.RW, "bool", "false"),
+    ("ISO15118PnCEnabled", Access.RW, "bool", "false"),
 ]
+OPTIONAL = {s.name for s in CORE_KEYS if s.optional}
+PRESENT = [e for e in EXPECTED if e[0] not in OPTIONAL]
 
 
 def test_table_matches_the_design() -> None:
@@ -152,8 +164,8 @@ def test_unknown_key(db: Database) -> None:
         config.get_bool("NoSuchKey")
 
 
-def test_keys_lists_every_key(db: Database) -> None:
-    assert store(db).keys() == [e[0] for e in EXPECTED]
+def test_keys_lists_every_key_the_csms_may_see(db: Database) -> None:
+    assert store(db).keys() == [e[0] for e in PRESENT]
 
 
 def test_names_match_case_insensitively(db: Database) -> None:
@@ -255,7 +267,7 @@ def test_change_answers(
     db: Database, key: str, value: str, answer: str, stored: str | None
 ) -> None:
     config = store(db)
-    names = [e[0] for e in EXPECTED]
+    names = [e[0] for e in PRESENT]
     before = {k: config.get(k) for k in names}
     assert config.change(key, value) == answer
     if stored is None:
@@ -339,12 +351,12 @@ def test_change_never_raises(db: Database, key: str, value: str) -> None:
 def test_get_configuration_all(db: Database) -> None:
     known, unknown = store(db).get_configuration(None)
     assert unknown == []
-    assert [entry["key"] for entry in known] == [e[0] for e in EXPECTED if e[1] is not Access.W]
+    assert [entry["key"] for entry in known] == [e[0] for e in PRESENT if e[1] is not Access.W]
     for entry in known:
         assert set(entry) == {"key", "readonly", "value"}
         assert isinstance(entry["value"], str)
     readonly = {entry["key"] for entry in known if entry["readonly"]}
-    assert readonly == {e[0] for e in EXPECTED if e[1] is Access.R}
+    assert readonly == {e[0] for e in PRESENT if e[1] is Access.R}
     assert store(db).get_configuration([]) == (known, [])
 
 
@@ -517,3 +529,250 @@ def test_failing_subscriber_does_not_break_the_change(db: Database) -> None:
     config.subscribe(lambda key, _v: heard.append(key))
     assert config.change("HeartbeatInterval", "30") == "Accepted"
     assert heard == ["HeartbeatInterval"]
+
+
+# ---------------------------------------------------------------- every standard key
+
+# A valid value for every key a CSMS or another stack may hand over.
+EVERY_KEY: dict[str, str] = {
+    "AllowOfflineTxForUnknownId": "true",
+    "AuthorizationCacheEnabled": "false",
+    "AuthorizeRemoteTxRequests": "false",
+    "BlinkRepeat": "3",
+    "ClockAlignedDataInterval": "900",
+    "ConnectionTimeOut": "45",
+    "ConnectorPhaseRotation": "0.RST,1.RST,2.RTS",
+    "ConnectorPhaseRotationMaxLength": "3",
+    "GetConfigurationMaxKeys": "60",
+    "HeartbeatInterval": "120",
+    "LightIntensity": "50",
+    "LocalAuthorizeOffline": "false",
+    "LocalPreAuthorize": "true",
+    "MaxEnergyOnInvalidId": "500",
+    "MeterValuesAlignedData": "Energy.Active.Import.Register,Voltage",
+    "MeterValuesAlignedDataMaxLength": "8",
+    "MeterValuesSampledData": "Energy.Active.Import.Register,Current.Import",
+    "MeterValuesSampledDataMaxLength": "8",
+    "MeterValueSampleInterval": "30",
+    "MinimumStatusDuration": "2",
+    "NumberOfConnectors": "2",
+    "ResetRetries": "2",
+    "StopTransactionOnEVSideDisconnect": "false",
+    "StopTransactionOnInvalidId": "false",
+    "StopTxnAlignedData": "Energy.Active.Import.Register",
+    "StopTxnAlignedDataMaxLength": "4",
+    "StopTxnSampledData": "Energy.Active.Import.Register",
+    "StopTxnSampledDataMaxLength": "4",
+    "SupportedFeatureProfiles": (
+        "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
+    ),
+    "SupportedFeatureProfilesMaxLength": "6",
+    "TransactionMessageAttempts": "5",
+    "TransactionMessageRetryInterval": "20",
+    "UnlockConnectorOnEVSideDisconnect": "false",
+    "WebSocketPingInterval": "30",
+    "LocalAuthListEnabled": "true",
+    "LocalAuthListMaxLength": "500",
+    "SendLocalListMaxLength": "100",
+    "ReserveConnectorZeroSupported": "false",
+    "ChargeProfileMaxStackLevel": "5",
+    "ChargingScheduleAllowedChargingRateUnit": "Current",
+    "ChargingScheduleMaxPeriods": "12",
+    "ConnectorSwitch3to1PhaseSupported": "false",
+    "MaxChargingProfilesInstalled": "10",
+    "AdditionalRootCertificateCheck": "true",
+    "AuthorizationKey": "0123456789abcdef0123",
+    "CertificateSignedMaxChainSize": "5000",
+    "CertificateStoreMaxLength": "4",
+    "CpoName": "ACME Charging",
+    "SecurityProfile": "1",
+    "CentralContractValidationAllowed": "false",
+    "CertSigningRepeatTimes": "3",
+    "CertSigningWaitMinimum": "60",
+    "ContractValidationOffline": "true",
+    "ISO15118PnCEnabled": "false",
+    "SupportedFileTransferProtocols": "HTTP,HTTPS",
+}
+
+
+def test_every_key_of_the_ocpp_package_is_defined() -> None:
+    from ocpp.v16.enums import ConfigurationKey
+
+    assert {key.value for key in ConfigurationKey} <= {s.name for s in CORE_KEYS}
+    assert set(EVERY_KEY) == {s.name for s in CORE_KEYS}
+
+
+def test_every_standard_key_is_accepted_and_reported(db: Database) -> None:
+    config = store(db, EVERY_KEY)
+    known, unknown = config.get_configuration(None)
+    values = {entry["key"]: entry["value"] for entry in known}
+    assert unknown == []
+    assert values == {k: v for k, v in EVERY_KEY.items() if k != "AuthorizationKey"}
+    assert config.get("AuthorizationKey") == EVERY_KEY["AuthorizationKey"]
+    assert config.notices == ()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL))
+def test_optional_keys_exist_only_once_set(db: Database, name: str) -> None:
+    absent = store(db)
+    assert absent.get_configuration([name]) == ([], [name])
+    assert absent.change(name, EVERY_KEY[name]) == "NotSupported"
+    present = store(db, {name: EVERY_KEY[name]})
+    (entry,), unknown = present.get_configuration([name.lower()])
+    assert unknown == [] and entry["key"] == name and entry["value"] == EVERY_KEY[name]
+    spec = next(s for s in CORE_KEYS if s.name == name)
+    expected = "Rejected" if spec.readonly else "Accepted"
+    assert present.change(name, EVERY_KEY[name]) == expected
+
+
+def test_plug_and_charge_cannot_be_switched_on(db: Database) -> None:
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.ISO15118PnCEnabled: must be false"):
+        store(db, {"ISO15118PnCEnabled": "true"})
+    config = store(db, {"ISO15118PnCEnabled": "false"})
+    assert config.change("ISO15118PnCEnabled", "true") == "Rejected"
+
+
+# ---------------------------------------------------------------- SupportedFeatureProfiles
+
+PROFILE_KEYS = {
+    "LocalAuthListManagement": (
+        "LocalAuthListEnabled",
+        "LocalAuthListMaxLength",
+        "SendLocalListMaxLength",
+    ),
+    "Reservation": ("ReserveConnectorZeroSupported",),
+    "SmartCharging": (
+        "ChargeProfileMaxStackLevel",
+        "ChargingScheduleAllowedChargingRateUnit",
+        "ChargingScheduleMaxPeriods",
+        "ConnectorSwitch3to1PhaseSupported",
+        "MaxChargingProfilesInstalled",
+    ),
+    "FirmwareManagement": ("SupportedFileTransferProtocols",),
+}
+
+
+@pytest.mark.parametrize("left_out", sorted(PROFILE_KEYS))
+def test_keys_of_a_left_out_profile_are_unknown_to_the_csms(db: Database, left_out: str) -> None:
+    profiles = ",".join(p for p in ("Core", "RemoteTrigger", *PROFILE_KEYS) if p != left_out)
+    config = store(db, {"SupportedFeatureProfiles": profiles})
+    assert not config.supports(left_out) and config.supports("Core")
+    hidden = PROFILE_KEYS[left_out]
+    known, _ = config.get_configuration(None)
+    assert not {entry["key"] for entry in known} & set(hidden)
+    assert config.get_configuration(list(hidden)) == ([], list(hidden))
+    offered = set(config.keys())
+    for key in hidden:
+        assert config.change(key, config.get(key)) == "NotSupported"
+        assert key not in offered
+    assert {k for p, keys in PROFILE_KEYS.items() if p != left_out for k in keys} <= offered
+
+
+def test_yaml_key_of_a_left_out_profile_is_accepted_with_a_notice(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = store(db, {"SupportedFeatureProfiles": "Core", "LocalAuthListEnabled": "false"})
+    assert config.notices == (
+        "ocpp.config.LocalAuthListEnabled: accepted but unused: SupportedFeatureProfiles "
+        "leaves out LocalAuthListManagement, so the CSMS does not see this key",
+    )
+    assert config.notices[0] in caplog.text
+    assert config.get_configuration(["LocalAuthListEnabled"]) == ([], ["LocalAuthListEnabled"])
+    # Its value is still checked: a wrong one is a wrong file.
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.LocalAuthListEnabled: must be true"):
+        store(db, {"SupportedFeatureProfiles": "Core", "LocalAuthListEnabled": "maybe"})
+
+
+def test_core_cannot_be_left_out(db: Database) -> None:
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.SupportedFeatureProfiles: must list"):
+        store(db, {"SupportedFeatureProfiles": "SmartCharging,Reservation"})
+
+
+def test_security_keys_do_not_depend_on_the_profiles(db: Database) -> None:
+    config = store(db, {"SupportedFeatureProfiles": "Core"})
+    known, _ = config.get_configuration(["SecurityProfile", "CpoName"])
+    assert [entry["key"] for entry in known] == ["SecurityProfile", "CpoName"]
+    assert config.change("AuthorizationKey", "k" * 16) == "Accepted"
+
+
+# ---------------------------------------------------------------- vendor keys
+
+
+def vendor_store(db: Database, initial: Mapping[str, str]) -> ConfigurationStore:
+    return ConfigurationStore(db, initial, FACTS, vendor_prefixes=("ACME", "Zap."))
+
+
+def test_vendor_keys_are_read_only_strings(db: Database) -> None:
+    config = vendor_store(db, {"ACMEFanSpeed": "fast", "zap.Colour": "blue, light"})
+    known, unknown = config.get_configuration(["acmefanspeed", "Zap.Colour", "ACMEOther"])
+    assert known == [
+        {"key": "ACMEFanSpeed", "readonly": True, "value": "fast"},
+        {"key": "zap.Colour", "readonly": True, "value": "blue, light"},
+    ]
+    assert unknown == ["ACMEOther"]
+    assert config.change("ACMEFanSpeed", "slow") == "Rejected"
+    assert config.change("ACMEOther", "1") == "NotSupported"
+    assert "ACMEFanSpeed" in {entry["key"] for entry in config.get_configuration(None)[0]}
+
+
+VENDOR_ERRORS: list[tuple[Mapping[str, str], tuple[str, ...], str]] = [
+    ({"FanSpeed": "1"}, (), "ocpp.config.FanSpeed: unknown OCPP configuration key (vendor keys"),
+    ({"ACMEX": "1"}, (), "ocpp.config.ACMEX: unknown OCPP configuration key"),
+    (
+        {"FanSpeed": "1"},
+        ("ACME",),
+        "ocpp.config.FanSpeed: unknown OCPP configuration key (vendor keys start with 'ACME')",
+    ),
+    (
+        {"HeartbeatIntervall": "1"},
+        ("ACME",),
+        "ocpp.config.HeartbeatIntervall: unknown OCPP configuration key, did you mean "
+        "'HeartbeatInterval'?",
+    ),
+    ({}, ("Meter",), "ocpp.vendor_key_prefixes: 'Meter' begins the standard key"),
+    ({}, ("heartbeat",), "ocpp.vendor_key_prefixes: 'heartbeat' begins the standard key"),
+    ({"ACME" + "x" * 47: "1"}, ("ACME",), "ocpp.config.ACMExxx"),
+    ({"ACMEText": "line\nbreak"}, ("ACME",), "ocpp.config.ACMEText: contains control"),
+    ({"ACME Fan": "1"}, ("ACME",), "ocpp.config.'ACME Fan': a key name is printable ASCII"),
+    ({"ACMEFän": "1"}, ("ACME",), "ocpp.config.'ACMEFän': a key name is printable ASCII"),
+    (
+        {"ACMEa": "1", "acmeA": "2"},
+        ("ACME",),
+        "ocpp.config.acmeA: ACMEa is given twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("initial", "prefixes", "message"), VENDOR_ERRORS)
+def test_vendor_key_errors(
+    db: Database, initial: Mapping[str, str], prefixes: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConfigurationStore(db, initial, FACTS, vendor_prefixes=prefixes)
+    assert str(caught.value).startswith(message)
+    with pytest.raises(ConfigError) as again:  # the same without a database (check-config)
+        resolve_start(initial, FACTS, vendor_prefixes=prefixes)
+    assert str(again.value) == str(caught.value)
+
+
+# ---------------------------------------------------------------- password and SecurityProfile
+
+WITH_PASSWORD = StationFacts(1, frozenset({ENERGY}), has_password=True)
+
+
+def test_password_at_profile_0_is_kept_with_a_notice(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = store(db, {"SecurityProfile": "0"}, facts=WITH_PASSWORD)
+    (notice,) = config.notices
+    assert notice.startswith("ocpp.password is kept unused while SecurityProfile is 0")
+    assert notice in caplog.text
+    # The password stands in for the AuthorizationKey the "profile 1 needs a key" rule asks for.
+    assert config.change("SecurityProfile", "1") == "Accepted"
+    assert store(db, {"SecurityProfile": "0"}, facts=WITH_PASSWORD).notices == ()
+
+
+def test_without_password_or_key_profile_1_is_refused(db: Database) -> None:
+    config = store(db, {"SecurityProfile": "0"})
+    assert config.change("SecurityProfile", "1") == "Rejected"
+    assert config.notices == ()

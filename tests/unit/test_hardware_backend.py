@@ -35,7 +35,7 @@ from hal.interfaces import (
     PilotState,
     TokenPresented,
 )
-from hal.registry import build_backend
+from hal.registry import build_backend, check_backend
 from hal.sim.world import World
 
 BOARD = BoardSettings(has_bms=False)
@@ -151,7 +151,8 @@ def broken(base: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("meter.map", "sdm999", "hal.meter: "),
         ("bms.driver", "ccs", "hal.bms.driver: unknown driver 'ccs' (known: chademo, none)"),
         ("gpio.factory", "pigpio9", "hal.gpio.factory: unknown pin factory 'pigpio9'"),
-        ("can.interface", "nosuchcan", "hal.can: "),
+        ("can.interface", "nosuchcan", "hal.can.interface: unknown CAN interface 'nosuchcan'"),
+        ("can.interface", "socketcan", "hal.can.channel: no network interface"),
         ("relais", {}, "hal.relais: unknown key"),
         ("connectors.1.fan", {}, "hal.connectors.1.fan: unknown role"),
         ("connectors.1.relay", 5, "hal.connectors.1.relay: must be a mapping"),
@@ -167,7 +168,25 @@ async def test_one_clear_error_at_start_up(
         with pytest.raises(HalConfigError) as caught:
             build_backend("hardware", options, 1, BOARD)
         assert message in str(caught.value)
+        # check-config: the same error, in the same words, without the board's devices.
+        with pytest.raises(HalConfigError) as checked:
+            check_backend("hardware", options, 1, BOARD)
+        assert str(checked.value) == str(caught.value)
         # Everything opened before the error was given back: a good build works now.
+        good = build_backend(
+            "hardware", settings(pair.client_path, str(link.path), channel), 1, BOARD
+        )
+        assert good.connectors[1].relay.commanded_closed is False
+        await run_briefly(good)
+
+
+async def test_check_opens_nothing_and_keeps_nothing(tmp_path: Path) -> None:
+    async with wires(tmp_path) as (pair, link, channel):
+        options = settings(pair.client_path, str(link.path), channel)
+        options["can"] = {"interface": "socketcan", "channel": "lo"}  # exists, never opened
+        options["gpio"] = {"factory": "native"}  # imported, never built: no GPIO here
+        check_backend("hardware", options, 1, BOARD)
+        check_backend("hardware", options, 1, BOARD)  # the pins were given back
         good = build_backend(
             "hardware", settings(pair.client_path, str(link.path), channel), 1, BOARD
         )

@@ -1,9 +1,11 @@
 """OCPP 1.6 configuration keys as data: access, type, limits and validation.
 
-Every key is a ``KeySpec``; a feature profile adds its keys by passing more
-specs to ``ConfigurationStore``. A key with a rule that plain types cannot
-express (measurand lists, phase rotation, SecurityProfile, NumberOfConnectors)
-carries a ``check`` function.
+Every key is a ``KeySpec``: the standard keys of OCPP 1.6 edition 2 (chapter 9),
+of the OCPP 1.6 Security Whitepaper and of the OCA application note on ISO 15118
+Plug & Charge with OCPP 1.6. A key with a rule that plain types cannot express
+(measurand lists, phase rotation, SecurityProfile, NumberOfConnectors) carries a
+``check`` function. ``profile`` names the feature profile a key belongs to: a
+key of a profile that SupportedFeatureProfiles leaves out is unknown to the CSMS.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class StationFacts:
     supported_measurands: frozenset[str]
     phases: int = 3
     tls: bool = False
+    # ``ocpp.password`` is set: it stands in for an AuthorizationKey the CSMS never set.
+    has_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,10 @@ class KeySpec:
     of a ``csl`` key. ``choices`` restricts ``csl`` items and ``str`` values to a
     set (matched case-insensitively, stored in the spelling given here).
     ``default_from`` computes the default from the station facts instead of
-    ``default``.
+    ``default``. An ``optional`` key exists only when ``ocpp.config`` sets it
+    (the spec's "if this key is not present, the Charge Point does not provide
+    the functionality"): until then GetConfiguration does not report it and
+    ChangeConfiguration answers NotSupported.
     """
 
     name: str
@@ -89,6 +96,7 @@ class KeySpec:
     choices: frozenset[str] | None = None
     default_from: Callable[[StationFacts], str] | None = None
     check: Check | None = None
+    optional: bool = False
 
     @property
     def readonly(self) -> bool:
@@ -238,8 +246,11 @@ def _security_profile(value: str, ctx: CheckContext) -> str:
     if ctx.current is not None:
         if profile < int(ctx.current):
             raise InvalidValue("the security profile may only be raised")
-        if profile >= 1 and int(ctx.current) == 0 and not ctx.value_of("AuthorizationKey"):
-            raise InvalidValue("security profile 1 and above need an AuthorizationKey first")
+        has_key = bool(ctx.value_of("AuthorizationKey")) or ctx.facts.has_password
+        if profile >= 1 and int(ctx.current) == 0 and not has_key:
+            raise InvalidValue(
+                "security profile 1 and above need an AuthorizationKey (or ocpp.password) first"
+            )
     return value
 
 
@@ -249,9 +260,10 @@ def _printable_ascii(value: str, _ctx: CheckContext) -> str:
     return value
 
 
+CORE = "Core"
 FEATURE_PROFILES = frozenset(
     {
-        "Core",
+        CORE,
         "FirmwareManagement",
         "LocalAuthListManagement",
         "Reservation",
@@ -259,6 +271,22 @@ FEATURE_PROFILES = frozenset(
         "RemoteTrigger",
     }
 )
+SECURITY = "Security"  # the Security Whitepaper: not a feature profile, always offered
+PLUG_AND_CHARGE = "PlugAndCharge"  # the ISO 15118 application note: accepted, no effect
+VENDOR = "Vendor"  # keys under ocpp.vendor_key_prefixes
+
+
+def _feature_profiles(value: str, _ctx: CheckContext) -> str:
+    if CORE not in split_csl(value):
+        raise InvalidValue("must list Core: a station without the Core profile cannot work")
+    return value
+
+
+def _pnc_not_enabled(value: str, _ctx: CheckContext) -> str:
+    if value == "true":
+        raise InvalidValue("must be false: ISO 15118 Plug & Charge is not implemented")
+    return value
+
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
@@ -329,6 +357,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
         max_length_key="SupportedFeatureProfilesMaxLength",
         choices=FEATURE_PROFILES,
+        check=_feature_profiles,
     ),
     KeySpec("SupportedFeatureProfilesMaxLength", R, "int", "6", minimum=0),
     KeySpec("TransactionMessageAttempts", RW, "int", "3", minimum=0),
@@ -356,10 +385,10 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "",
         minimum=16,
         maximum=40,
-        profile="Security",
+        profile=SECURITY,
         check=_printable_ascii,
     ),
-    KeySpec("CpoName", RW, "str", "", profile="Security"),
+    KeySpec("CpoName", RW, "str", "", profile=SECURITY),
     KeySpec(
         "SecurityProfile",
         RW,
@@ -367,7 +396,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "0",
         minimum=0,
         maximum=3,
-        profile="Security",
+        profile=SECURITY,
         check=_security_profile,
     ),
     # Reservation: connector 0 reservations (any connector) are taken.
@@ -388,5 +417,46 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         "FTP,FTPS,HTTP,HTTPS",
         profile="FirmwareManagement",
         choices=frozenset({"FTP", "FTPS", "HTTP", "HTTPS"}),
+    ),
+    # Security Whitepaper: certificate management is not implemented, so these
+    # exist only when ocpp.config sets them, and change nothing.
+    KeySpec("AdditionalRootCertificateCheck", R, "bool", "false", profile=SECURITY, optional=True),
+    KeySpec(
+        "CertificateSignedMaxChainSize",
+        R,
+        "int",
+        "10000",
+        minimum=0,
+        maximum=10000,
+        profile=SECURITY,
+        optional=True,
+    ),
+    KeySpec("CertificateStoreMaxLength", R, "int", "0", minimum=0, profile=SECURITY, optional=True),
+    # ISO 15118 Plug & Charge with OCPP 1.6 (OCA application note): not implemented.
+    KeySpec(
+        "CentralContractValidationAllowed",
+        RW,
+        "bool",
+        "false",
+        profile=PLUG_AND_CHARGE,
+        optional=True,
+    ),
+    KeySpec(
+        "CertSigningRepeatTimes", RW, "int", "0", minimum=0, profile=PLUG_AND_CHARGE, optional=True
+    ),
+    KeySpec(
+        "CertSigningWaitMinimum", RW, "int", "0", minimum=0, profile=PLUG_AND_CHARGE, optional=True
+    ),
+    KeySpec(
+        "ContractValidationOffline", RW, "bool", "false", profile=PLUG_AND_CHARGE, optional=True
+    ),
+    KeySpec(
+        "ISO15118PnCEnabled",
+        RW,
+        "bool",
+        "false",
+        profile=PLUG_AND_CHARGE,
+        optional=True,
+        check=_pnc_not_enabled,
     ),
 )

@@ -59,6 +59,11 @@ class TriggerHandlers:
         self._rpc = rpc
         rpc.on("TriggerMessage", self.trigger_message)
 
+    def withdraw(self, *requested: str) -> None:
+        """Answer NotImplemented for ``requested`` (their profile is not supported)."""
+        for message in requested:
+            self._senders.pop(message, None)
+
     @property
     def rpc(self) -> Rpc:
         if self._rpc is None:
@@ -70,7 +75,8 @@ class TriggerHandlers:
         raw = req.get("connectorId")
         connector_id = int(raw) if raw is not None else None
         sender = self._senders.get(requested)
-        if sender is None:  # the schema admits no other value; kept for a newer schema
+        if sender is None:  # withdrawn, or a value of a newer schema
+            log.info("TriggerMessage %s: NotImplemented", requested)
             return Reply({"status": "NotImplemented"})
         if connector_id is not None and not self._connector_fits(requested, connector_id):
             log.info("TriggerMessage %s for connector %d: Rejected", requested, connector_id)

@@ -1,0 +1,67 @@
+"""What ``chargepoint run`` refuses at start-up because of the configuration file.
+
+``check`` raises the first ``ConfigError`` or ``HalConfigError`` of a loaded
+configuration, without opening a device, the state database or a connection,
+and returns the notices about what it accepted. ``chargepoint check-config``
+runs exactly this, and ``chargepoint run`` runs it before it starts anything,
+so both refuse the same files with the same one-line message.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from firmware.config import Config
+from firmware.errors import ConfigError
+from firmware.metering import supported_measurands
+from firmware.ocpp.v16.configuration import StationFacts, resolve_start
+from hal.registry import check_backend
+
+
+def station_facts(config: Config) -> StationFacts:
+    """What the OCPP configuration keys of this station are validated against."""
+    return StationFacts(
+        number_of_connectors=config.connectors,
+        supported_measurands=supported_measurands(has_bms=config.board.has_bms),
+        phases=config.board.phases,
+        tls=config.ocpp.csms_url.startswith("wss://"),
+        has_password=config.ocpp.password is not None,
+    )
+
+
+def log_file_error(path: Path, err: OSError) -> ConfigError:
+    return ConfigError(f"diagnostics.log_file: cannot open {path}: {err.strerror or err}")
+
+
+def check_log_file(path: Path | None) -> None:
+    """Refuse a log file the daemon could not open for appending; creates nothing."""
+    if path is None:
+        return
+    try:
+        if path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+            return
+        # The daemon creates the missing directories: the nearest existing one decides.
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
+    except OSError as err:
+        raise log_file_error(path, err) from None
+
+
+def check(config: Config) -> tuple[str, ...]:
+    """Refuse what start-up would refuse; the notices about what is accepted but unused."""
+    check_log_file(config.diagnostics.log_file)
+    check_backend(config.hal.backend, config.hal.options, config.connectors, config.board)
+    start = resolve_start(
+        config.ocpp.config,
+        station_facts(config),
+        vendor_prefixes=config.ocpp.vendor_key_prefixes,
+    )
+    return start.notices

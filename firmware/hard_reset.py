@@ -33,7 +33,7 @@ def reboot(command: str, reboot_timeout_s: float, service: ServiceNotifier) -> b
     log.warning("hard reset: running %s", command)
     service.status(f"hard reset: running {command}")
     try:
-        # Its own session (killed as a group on time-out), with the signal mask and
+        # Its own process group (killed as one on time-out), with the signal mask and
         # the dispositions Python changed (SIGPIPE ignored) back to the defaults.
         pid = os.posix_spawn(
             SHELL,

@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench lock systemd-check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  rm -rf $(VENV); \
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	    echo "cannot create a virtual environment: run 'sudo apt-get install python3-venv'"; exit 1; \
 	  fi; \
 	  $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +43,16 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# constraints.txt from pyproject.toml's dependencies (README, "Packaging").
+lock:
+	PYTHON=$(PYTHON) scripts/lock.sh
+
+# Not part of `make test`: needs root and debootstrap. Installs the service with
+# scripts/install.sh into a Debian bookworm root under a real systemd and checks
+# it there (README, "Running on a board").
+systemd-check: $(STAMP)
+	$(BIN)/python -m tests.deploy.systemd_check
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -143,10 +143,16 @@ def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Applica
         fault = Fault(body["fault"])
         return _drive(lambda: target.set_fault(connector_id, fault, body["active"]), connector_id)
 
+    async def no_plant(_request: web.Request) -> web.Response:
+        raise ApiError(404, "no simulated or emulated plant on this station")
+
     app.router.add_get("/api/v1/status", get_status)
-    app.router.add_post("/api/v1/sim/connectors/{id}", sim_connector)
-    app.router.add_post("/api/v1/sim/rfid", sim_rfid)
-    app.router.add_post("/api/v1/sim/faults/{id}", sim_fault)
+    if plant is None:  # a board: nothing can fake its sensors through the API
+        app.router.add_route("*", "/api/v1/sim/{tail:.*}", no_plant)
+    else:
+        app.router.add_post("/api/v1/sim/connectors/{id}", sim_connector)
+        app.router.add_post("/api/v1/sim/rfid", sim_rfid)
+        app.router.add_post("/api/v1/sim/faults/{id}", sim_fault)
     return app
 
 

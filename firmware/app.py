@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Coroutine
 from typing import Any
 
+from firmware import stop_signals
 from firmware.api import ApiServer, build_app
 from firmware.auth.authorizer import Authorizer
 from firmware.auth.cache import AuthCache, IdTagInfo
@@ -48,7 +48,8 @@ RESET_REASONS = {"Soft": "SoftReset", "Hard": "HardReset"}
 
 
 class App:
-    """The running daemon. ``run()`` returns True when it should restart (Reset)."""
+    """The running daemon. ``run()`` returns True when it should restart (Reset);
+    ``hard_reset`` then tells a Reset Hard from the other restarts."""
 
     def __init__(self, config: Config, service: ServiceNotifier | None = None) -> None:
         self.config = config
@@ -60,6 +61,8 @@ class App:
         self._stop = asyncio.Event()
         self._stop_reason = "Reboot"
         self._restart = False
+        self._reloading_sent = False
+        self.hard_reset = False
         self.api_port: int | None = None
 
         self.db = Database(config.state_dir / "state.db")
@@ -327,15 +330,23 @@ class App:
             self._stop_reason = reason
             self._restart = restart
             self._stop.set()
+        elif self._restart and not restart:
+            # A stop (SIGTERM, SIGINT) during the shutdown for a restart wins: whoever
+            # sent it wants the daemon gone, not back. The shutdown goes on as it is.
+            log.warning("stop requested while shutting down to restart: exiting instead")
+            self._restart = False
+            if self._reloading_sent:
+                self.service.stopping(f"stopping ({self._stop_reason})")
 
     async def reset(self, kind: str) -> None:
         log.warning("%s reset requested by the CSMS", kind)
+        if not self._stop.is_set():
+            self.hard_reset = kind == "Hard"
         self.request_stop(RESET_REASONS.get(kind, "Other"), restart=True)
 
     async def run(self) -> bool:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop, "Reboot", False)
+        stop_signals.listen(loop, lambda: self.request_stop("Reboot", restart=False))
         try:
             await self.hal.safe_state()
             await self.api.start()
@@ -375,8 +386,7 @@ class App:
         finally:
             self._tg = None
             await asyncio.shield(self._final_safety())
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+            stop_signals.stop_listening(loop)
         return self._restart
 
     def _start_service_tasks(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
@@ -400,6 +410,7 @@ class App:
             self._status_task.cancel()
         if self._restart:
             # Re-executed in place: same main PID, the new image sends READY=1.
+            self._reloading_sent = True
             self.service.reloading(f"restarting ({self._stop_reason})")
         else:
             self.service.stopping(f"stopping ({self._stop_reason})")

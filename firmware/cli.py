@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from firmware import __version__, logs, preflight
+from firmware import __version__, hard_reset, logs, preflight, stop_signals
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError, FirmwareError
 from firmware.service_notify import ServiceNotifier
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config: Config) -> int:
+    stop_signals.install()
     logs.setup(config.log_level)
     logs.add_secret(config.ocpp.password)
     log_file = config.diagnostics.log_file
@@ -78,16 +79,17 @@ def _run(config: Config) -> int:
             return EXIT_CONFIG
     from firmware.app import App
 
-    async def go() -> bool:
+    async def go() -> tuple[bool, bool]:
         app = App(config)
         # The key the CSMS set (persisted) and every later one are secrets too.
         logs.add_secret(app.ocpp_config.get("AuthorizationKey"))
         app.ocpp_config.subscribe(_secret_keys)
-        return await app.run()
+        restart = await app.run()
+        return restart, app.hard_reset
 
     try:
         try:
-            restart = asyncio.run(go())
+            restart, hard = asyncio.run(go())
         except ExceptionGroup as group:  # raised inside the app's TaskGroup
             raise _first_known(group) from group
     except (HalConfigError, ConfigError) as err:
@@ -96,10 +98,23 @@ def _run(config: Config) -> int:
     except FirmwareError as err:
         log.critical("cannot run: %s", err)
         return 1
+    # From here on stop signals are held pending (firmware/stop_signals.py): one that
+    # came after the event loop ended still wins over the restart.
+    if restart and stop_signals.arrived():
+        log.warning("stop signal received while restarting: exiting instead")
+        restart = False
     if restart:
+        service = ServiceNotifier()
+        command = config.reset.hard_command
+        if (
+            hard
+            and command is not None
+            and hard_reset.reboot(command, config.reset.reboot_timeout_s, service)
+        ):
+            log.info("stopped")
+            return 0
         log.warning("restarting")
         # The loop ended in good order: give the new image a whole watchdog interval.
-        service = ServiceNotifier()
         if service.watchdog_s is not None:
             service.watchdog()
         logging.shutdown()

@@ -130,6 +130,16 @@ class DiagnosticsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ResetSettings:
+    """OCPP Reset Hard: ``hard_command`` (a shell command, e.g. ``systemctl reboot``) runs
+    after the daemon has shut down; None: the daemon re-executes itself, as on Reset Soft.
+    The board must stop the daemon within ``reboot_timeout_s``, else it re-executes."""
+
+    hard_command: str | None = None
+    reboot_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -151,6 +161,7 @@ class Config:
     safety: SafetySettings = field(default_factory=SafetySettings)
     firmware_update: FirmwareUpdateSettings = field(default_factory=FirmwareUpdateSettings)
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    reset: ResetSettings = field(default_factory=ResetSettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -359,6 +370,7 @@ _TOP = (
     "safety",
     "firmware_update",
     "diagnostics",
+    "reset",
 )
 _OCPP = (
     "csms_url",
@@ -391,6 +403,7 @@ _FIRMWARE_UPDATE = (
     "transfer_timeout_s",
     "stall_timeout_s",
 )
+_RESET = ("hard_command", "reboot_timeout_s")
 _DIAGNOSTICS = (
     "log_file",
     "log_max_bytes",
@@ -438,6 +451,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
             top.section("firmware_update", _FIRMWARE_UPDATE), base_dir
         ),
         diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
+        reset=_reset(top.section("reset", _RESET)),
     )
 
 
@@ -683,6 +697,19 @@ def _diagnostics(s: _Section, base_dir: Path | None) -> DiagnosticsSettings:
         ),
         transfer_timeout_s=s.number("transfer_timeout_s", d.transfer_timeout_s),
         stall_timeout_s=s.number("stall_timeout_s", d.stall_timeout_s),
+    )
+
+
+def _reset(s: _Section) -> ResetSettings:
+    d = ResetSettings()
+    return ResetSettings(
+        hard_command=s.string("hard_command", d.hard_command, nullable=True),
+        reboot_timeout_s=s.number(
+            "reboot_timeout_s",
+            d.reboot_timeout_s,
+            highest=3600,
+            expected="a number greater than 0 and at most 3600",
+        ),
     )
 
 

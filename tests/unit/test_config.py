@@ -528,7 +528,7 @@ ERRORS: list[tuple[str, object, str]] = [
         minimal(zzz=1),
         "cp.yaml: zzz: unknown key (known: ocpp, identity, connectors, hal, board, state_dir, "
         "api, log_level, shutdown_timeout_s, meter_poll_s, queue, safety, firmware_update, "
-        "diagnostics)",
+        "diagnostics, reset)",
     ),
     ("empty", None, "cp.yaml: the file is empty; an 'ocpp' section is required"),
     ("list", ["ocpp"], "cp.yaml: must be a mapping of sections, got list"),
@@ -614,3 +614,26 @@ def test_queue_bounds() -> None:
                 "queue": {"max_messages": 1},
             }
         )
+
+
+def test_reset_settings() -> None:
+    assert parse_config(minimal()).reset.hard_command is None
+    config = parse_config(
+        minimal(reset={"hard_command": "systemctl reboot", "reboot_timeout_s": 90})
+    )
+    assert (config.reset.hard_command, config.reset.reboot_timeout_s) == ("systemctl reboot", 90)
+    assert parse_config(minimal(reset={"hard_command": None})).reset.hard_command is None
+
+
+@pytest.mark.parametrize(
+    ("reset", "message"),
+    [
+        ({"hard_command": ""}, "reset.hard_command: must be a non-empty string or null, got ''"),
+        ({"hard_command": ["reboot"]}, "reset.hard_command: must be a non-empty string"),
+        ({"reboot_timeout_s": 0}, "reset.reboot_timeout_s: must be a number greater than 0"),
+        ({"reboot_timeout_s": 7200}, "reset.reboot_timeout_s: must be a number greater than 0"),
+        ({"hard_comand": "x"}, "reset.hard_comand: unknown key, did you mean 'hard_command'?"),
+    ],
+)
+def test_reset_errors(reset: dict[str, object], message: str) -> None:
+    assert error_of(minimal(reset=reset)).startswith(f"cp.yaml: {message}")

@@ -1,20 +1,29 @@
-"""What the armv7 image is made of: a clean Dockerfile and a complete wheel."""
+"""What a board gets: a clean Dockerfile, a complete wheel without the bench, declared
+dependencies and a lock file of the whole tree."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.armv7"
+CONSTRAINTS = ROOT / "constraints.txt"
 BIN = Path(sys.executable).parent
+# Source-tree only: the bench, the device emulators and the backend built on them.
+NOT_ON_A_BOARD = ("hil", "hal.emulators", "hal.emulated", "tests")
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -60,13 +69,15 @@ def test_image_runs_unprivileged_from_wheels_only() -> None:
     wanted = {
         "pyproject.toml",
         "README.md",
+        "constraints.txt",
         "firmware",
         "hal",
-        "hil",
         "config/can",
         "config/meters",
     }
     assert wanted <= copied, sorted(wanted - copied)
+    assert "hil" not in copied  # not in the wheel: nothing to build it from
+    assert any("--constraint constraints.txt" in a for k, a in build if k == "RUN")
     runtime = _instructions("FROM " + stages[-1])
     keywords = [k for k, _ in runtime]
     args = {k: a for k, a in runtime}
@@ -79,7 +90,10 @@ def test_image_runs_unprivileged_from_wheels_only() -> None:
     assert "COPY" not in keywords and "ADD" not in keywords
     installs = [a for k, a in runtime if k == "RUN"]
     assert all("apt-get" not in a and "gcc" not in a for a in installs)
-    assert any("--no-index" in a and "--no-cache-dir" in a and ".whl" in a for a in installs)
+    assert any(
+        "--no-index" in a and "--no-cache-dir" in a and ".whl" in a and "--constraint" in a
+        for a in installs
+    )
     # Instructions after USER run unprivileged; the install happened before it.
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
 
@@ -91,7 +105,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("firmware", "hal", "hil", "config"):
+    for name in ("firmware", "hal", "hil", "config"):  # hil too: the wheel must leave it out
         shutil.copytree(ROOT / name, src / name, ignore=ignore)
     out = tmp_path_factory.mktemp("wheels")
     subprocess.run(
@@ -117,9 +131,16 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 def test_wheel_holds_packages_migrations_and_data_files(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    for package in ("firmware", "hal", "hil"):
-        sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / package).rglob("*.py")}
+    for package in ("firmware", "hal"):
+        sources = {
+            p.relative_to(ROOT).as_posix()
+            for p in (ROOT / package).rglob("*.py")
+            if not _module(p).startswith(NOT_ON_A_BOARD)
+        }
         assert sources <= names, sorted(sources - names)
+    bench = {n for n in names if n.removesuffix(".py").replace("/", ".").startswith(NOT_ON_A_BOARD)}
+    assert bench == set()
+    assert "hal/sim/plant.py" in names and "hal/hardware/backend.py" in names
     migrations = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "firmware" / "storage" / "migrations").glob("*.sql")
@@ -174,3 +195,134 @@ def test_installed_wheel_finds_its_data_files(wheel: zipfile.ZipFile, tmp_path: 
         share / "can/chademo.dbc",
     ]
     assert all(p.is_file() for p in found)
+
+
+# ------------------------------------------------------------------ what the board imports
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _board_sources() -> list[Path]:
+    return [
+        p
+        for package in ("firmware", "hal")
+        for p in sorted((ROOT / package).rglob("*.py"))
+        if not _module(p).startswith(NOT_ON_A_BOARD)
+    ]
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports, at any level of the code."""
+    module = _module(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(base)
+                name = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_board_code_never_imports_the_bench_or_the_emulators() -> None:
+    offending = {
+        f"{p.relative_to(ROOT)}: {name}"
+        for p in _board_sources()
+        for name in _imports(p)
+        if name.startswith(NOT_ON_A_BOARD)
+    }
+    assert offending == set()
+    # ... nor does the daemon once loaded, with both board-side backends.
+    probe = (
+        "import sys, firmware.cli, firmware.app, hal.hardware.backend, hal.sim.backend; "
+        f"print(sorted(m for m in sys.modules if m.startswith({NOT_ON_A_BOARD!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def _declared() -> dict[str, str]:
+    """Runtime dependencies in pyproject.toml: canonical name → pinned version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"{line}: pin runtime dependencies exactly"
+        pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+def test_every_module_the_board_imports_is_a_declared_dependency() -> None:
+    distributions = metadata.packages_distributions()
+    first_party = {"firmware", "hal"}
+    third_party: dict[str, set[str]] = {}
+    for path in _board_sources():
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in sys.stdlib_module_names or top in first_party or top == "__future__":
+                continue
+            third_party.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    declared = set(_declared())
+    undeclared = {
+        top: sorted(where)
+        for top, where in third_party.items()
+        if not {canonicalize_name(d) for d in distributions.get(top, [top])} & declared
+    }
+    assert undeclared == {}
+    assert {"jsonschema", "yarl", "ocpp", "aiohttp"} <= set(third_party)
+
+
+def _locked() -> dict[str, str]:
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def _runtime_tree() -> dict[str, str]:
+    """Every distribution the installed chargepoint-firmware needs at run time, and its version."""
+    tree: dict[str, str] = {}
+    todo = ["chargepoint-firmware"]
+    while todo:
+        for line in metadata.requires(todo.pop()) or []:
+            req = Requirement(line)
+            name = canonicalize_name(req.name)
+            if name in tree or not (req.marker is None or req.marker.evaluate({"extra": ""})):
+                continue
+            tree[name] = metadata.version(req.name)
+            todo.append(req.name)
+    return tree
+
+
+def test_the_lock_file_pins_the_whole_runtime_tree() -> None:
+    locked = _locked()
+    tree = _runtime_tree()
+    # Every distribution a board runs is pinned, nothing else is, at the installed version
+    # (make install uses the lock file too; scripts/lock.sh writes it).
+    assert set(locked) == set(tree), set(locked) ^ set(tree)
+    assert locked == tree
+    declared = _declared()
+    assert {name: locked[name] for name in declared} == declared
+    # The extras' pins of a locked distribution agree with the lock.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for line in (r for group in extras["optional-dependencies"].values() for r in group):
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        if name in locked and req.specifier:
+            assert locked[name] in req.specifier, f"{line} disagrees with constraints.txt"

@@ -59,10 +59,12 @@ class ApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """Bounds of the durable transaction-message queue."""
+    """Bounds of the durable transaction-message queue and of its replay."""
 
     max_messages: int = 200_000
     max_bytes: int = 64 * 1024 * 1024
+    replay_batch_max: int = 50  # queued MeterValues packed into one request; 1: no packing
+    replay_batch_bytes: int = 32 * 1024  # frame bound of a packed request (half of Jetty's 64 KiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +363,7 @@ _OCPP = (
 _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
 _API = ("host", "port")
-_QUEUE = ("max_messages", "max_bytes")
+_QUEUE = ("max_messages", "max_bytes", "replay_batch_max", "replay_batch_bytes")
 _SAFETY = ("overcurrent_margin_a", "overcurrent_time_s")
 _FIRMWARE_UPDATE = (
     "installer",
@@ -637,6 +639,8 @@ def _queue(s: _Section) -> QueueSettings:
     return QueueSettings(
         max_messages=s.integer("max_messages", d.max_messages, 10),
         max_bytes=s.integer("max_bytes", d.max_bytes, 64 * 1024),
+        replay_batch_max=s.integer("replay_batch_max", d.replay_batch_max, 1, 1000),
+        replay_batch_bytes=s.integer("replay_batch_bytes", d.replay_batch_bytes, 1024, 1024 * 1024),
     )
 
 

@@ -63,8 +63,10 @@ class QueueSettings:
 
     max_messages: int = 200_000
     max_bytes: int = 64 * 1024 * 1024
-    replay_batch_max: int = 50  # queued MeterValues packed into one request; 1: no packing
-    replay_batch_bytes: int = 32 * 1024  # frame bound of a packed request (half of Jetty's 64 KiB)
+    replay_batch_max: int = 100  # queued MeterValues packed into one request; 1: no packing
+    # Frame bound of a packed request: below AWS API Gateway's 32 KB frame quota,
+    # well below Jetty's 64 KiB message limit (see README).
+    replay_batch_bytes: int = 24 * 1024
 
 
 @dataclass(frozen=True, slots=True)

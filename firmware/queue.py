@@ -78,8 +78,8 @@ class Outbox:
         retry_interval_s: Callable[[], int],
         max_messages: int = 200_000,
         max_bytes: int = 64 * 1024 * 1024,
-        batch_max: int = 50,
-        batch_bytes: int = 32 * 1024,
+        batch_max: int = 100,
+        batch_bytes: int = 24 * 1024,
     ) -> None:
         self.db = db
         self.rpc = rpc

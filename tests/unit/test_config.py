@@ -551,7 +551,7 @@ def test_queue_bounds() -> None:
 def test_replay_packing_bounds() -> None:
     ocpp = {"csms_url": "ws://h/ocpp", "charge_point_id": "CP"}
     default = parse_config({"ocpp": ocpp}).queue
-    assert (default.replay_batch_max, default.replay_batch_bytes) == (50, 32768)
+    assert (default.replay_batch_max, default.replay_batch_bytes) == (100, 24576)
     queue = parse_config(
         {"ocpp": ocpp, "queue": {"replay_batch_max": 1, "replay_batch_bytes": 8000}}
     ).queue

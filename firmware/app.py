@@ -105,6 +105,8 @@ class App:
             retry_interval_s=lambda: self.ocpp_config.get_int("TransactionMessageRetryInterval"),
             max_messages=config.queue.max_messages,
             max_bytes=config.queue.max_bytes,
+            batch_max=config.queue.replay_batch_max,
+            batch_bytes=config.queue.replay_batch_bytes,
         )
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(

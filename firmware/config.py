@@ -69,10 +69,14 @@ class ApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """Bounds of the durable transaction-message queue."""
+    """Bounds of the durable transaction-message queue and of its replay."""
 
     max_messages: int = 200_000
     max_bytes: int = 64 * 1024 * 1024
+    replay_batch_max: int = 100  # queued MeterValues packed into one request; 1: no packing
+    # Frame bound of a packed request: below AWS API Gateway's 32 KB frame quota,
+    # well below Jetty's 64 KiB message limit (see README).
+    replay_batch_bytes: int = 24 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +395,7 @@ _OCPP = (
 _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
 _API = ("host", "port")
-_QUEUE = ("max_messages", "max_bytes")
+_QUEUE = ("max_messages", "max_bytes", "replay_batch_max", "replay_batch_bytes")
 _SAFETY = ("overcurrent_margin_a", "overcurrent_time_s")
 _FIRMWARE_UPDATE = (
     "installer",
@@ -726,6 +730,8 @@ def _queue(s: _Section) -> QueueSettings:
     return QueueSettings(
         max_messages=s.integer("max_messages", d.max_messages, 10),
         max_bytes=s.integer("max_bytes", d.max_bytes, 64 * 1024),
+        replay_batch_max=s.integer("replay_batch_max", d.replay_batch_max, 1, 1000),
+        replay_batch_bytes=s.integer("replay_batch_bytes", d.replay_batch_bytes, 1024, 1024 * 1024),
     )
 
 

@@ -26,8 +26,19 @@ up a try:
 
 The queue is bounded (messages and bytes). When it is full, queued
 MeterValues are thinned (every other one goes) to make room; StartTransaction
-and StopTransaction are never dropped. The queue is read one message at a
+and StopTransaction are never dropped. The queue is read one request at a
 time, so its length does not cost memory.
+
+A backlog is replayed with consecutive MeterValues of one transaction packed
+into one request (``firmware.packing``), at most ``batch_max`` messages and
+``batch_bytes`` of frame; with one message waiting, it goes alone. The packed
+rows leave the queue together, in one database transaction, when the
+CALLRESULT arrives; a crash before that sends them again. A packed request
+that fails costs no attempt: its head is sent next on its own, under the
+usual attempt rule, and stays alone until delivered or given up (a message
+that failed once is never packed). A CALLERROR on a packed request, or the
+connection dropping under it (a CSMS may close the socket on a frame it finds
+too big), also halves the pack size until the queue next runs empty.
 """
 
 from __future__ import annotations
@@ -36,13 +47,20 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from firmware import logs
+from firmware import logs, packing
 from firmware.clock import Clock, iso
-from firmware.ocpp.errors import CallFailed, CallTimeout, InvalidRequest, NotConnected
+from firmware.ocpp.errors import (
+    CallErrorReceived,
+    CallFailed,
+    CallTimeout,
+    InvalidRequest,
+    NotConnected,
+)
 from firmware.ocpp.rpc import Rpc
 from firmware.storage.db import Database
 
@@ -87,6 +105,8 @@ class Outbox:
         retry_interval_s: Callable[[], int],
         max_messages: int = 200_000,
         max_bytes: int = 64 * 1024 * 1024,
+        batch_max: int = 100,
+        batch_bytes: int = 24 * 1024,
     ) -> None:
         self.db = db
         self.rpc = rpc
@@ -99,6 +119,10 @@ class Outbox:
         self._handlers: dict[str, list[ResultHandler]] = {}
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.batch_max = batch_max
+        self.batch_bytes = batch_bytes
+        self._pack_limit = batch_max  # lowered when the CSMS refuses packs
+        self._alone: int | None = None  # seq of a head whose packed request failed
         self._count, self._bytes = self._measure()
         self._over_limit_logged = False
 
@@ -217,12 +241,8 @@ class Outbox:
 
     # ------------------------------------------------------------ delivery
 
-    def _head(self) -> QueuedMessage | None:
-        row = self.db.query_one(
-            "SELECT seq, action, payload, local_tx, attempts FROM outbox ORDER BY seq LIMIT 1"
-        )
-        if row is None:
-            return None
+    @staticmethod
+    def _message(row: sqlite3.Row) -> QueuedMessage:
         return QueuedMessage(
             int(row["seq"]),
             str(row["action"]),
@@ -231,6 +251,33 @@ class Outbox:
             int(row["attempts"]),
             len(row["payload"]),
         )
+
+    def _head(self) -> QueuedMessage | None:
+        row = self.db.query_one(
+            "SELECT seq, action, payload, local_tx, attempts FROM outbox ORDER BY seq LIMIT 1"
+        )
+        return None if row is None else self._message(row)
+
+    def _request(self, head: QueuedMessage) -> list[QueuedMessage]:
+        """The head and the queued MeterValues that go out in the same request."""
+        limit = min(self.batch_max, self._pack_limit)
+        if limit < 2 or head.seq == self._alone or not packing.packable(head):
+            return [head]
+        budget = self.batch_bytes - packing.frame_bytes(head.payload)
+        batch = [head]
+        for row in self.db.query(
+            "SELECT seq, action, payload, local_tx, attempts FROM outbox "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (head.seq, limit - 1),
+        ):
+            message = self._message(row)
+            if not packing.joins(head, message):
+                break
+            budget -= packing.entries_bytes(message.payload)
+            if budget < 0:
+                break
+            batch.append(message)
+        return batch
 
     def _with_transaction_id(self, message: QueuedMessage) -> dict[str, Any] | None:
         if message.action == "StartTransaction" or message.local_tx is None:
@@ -256,53 +303,91 @@ class Outbox:
                 # Resynchronise the counters (an enqueue whose enclosing
                 # transaction rolled back left them one ahead).
                 self._count, self._bytes = self._measure()
+                self._pack_limit = self.batch_max  # a new backlog tries full packs again
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             await self._ready.wait()
+            batch = self._request(message)
             with logs.context(transaction=message.local_tx):
-                await self._send(message)
+                await self._send(batch)
 
-    async def _send(self, message: QueuedMessage) -> None:
-        """One attempt at delivering the head of the queue."""
+    async def _send(self, batch: Sequence[QueuedMessage]) -> None:
+        """One attempt at delivering the head of the queue (and what is packed with it)."""
+        message = batch[0]
         payload = self._with_transaction_id(message)
         if payload is None:
             log.error(
-                "dropping %s #%d: transaction %s has no CSMS transactionId "
-                "(its StartTransaction was never confirmed)",
+                "dropping %s #%d (and %d packed after it): transaction %s has no CSMS "
+                "transactionId (its StartTransaction was never confirmed)",
                 message.action,
                 message.seq,
+                len(batch) - 1,
                 message.local_tx,
             )
-            self._give_up(message, "transaction has no CSMS id")
+            with self.db.transaction():
+                for each in batch:
+                    self._give_up(each, "transaction has no CSMS id")
             return
+        packed = len(batch) > 1
+        if packed:
+            payload = packing.merge(payload, [each.payload for each in batch[1:]])
+        was_connected = self.rpc.connected
         try:
             result = await self.rpc.call(message.action, payload)
-        except NotConnected:
+        except NotConnected as err:
+            if packed and was_connected:
+                self._pack_failed(batch, err)
             # No attempt spent while offline. A send on a socket that is closing fails
             # without suspending: pause, or this loop would spin before the link notices.
             await asyncio.sleep(OFFLINE_PAUSE_S)
             return
         except InvalidRequest as err:
+            if packed:
+                self._pack_failed(batch, err)
+                return
             log.error("dropping %s #%d: %s", message.action, message.seq, err)
             self._give_up(message, str(err))
             return
         except CallFailed as err:
+            if packed:
+                self._pack_failed(batch, err)
+                return
             await self._failed(message, err)
             return
-        self._delivered(message, result)
+        self._delivered(batch, result)
 
-    def _delivered(self, message: QueuedMessage, result: dict[str, Any]) -> None:
+    def _pack_failed(self, batch: Sequence[QueuedMessage], err: CallFailed) -> None:
+        """A packed request failed: no attempt is spent, its head goes alone next."""
+        head = batch[0]
+        self._alone = head.seq
+        if isinstance(err, CallErrorReceived | NotConnected):
+            self._pack_limit = max(1, len(batch) // 2)
+        log.warning(
+            "%d packed MeterValues #%d..#%d failed (%s); #%d goes alone next, "
+            "then up to %d per request",
+            len(batch),
+            head.seq,
+            batch[-1].seq,
+            err,
+            head.seq,
+            min(self.batch_max, self._pack_limit),
+        )
+
+    def _delivered(self, batch: Sequence[QueuedMessage], result: dict[str, Any]) -> None:
         # Handlers first (they persist what the answer says, e.g. the CSMS
-        # transaction id), then the message leaves the queue. Forgetting a
-        # delivered MeterValues in a power cut only sends it twice: no fsync.
-        with self.db.transaction(durable=message.action != "MeterValues"):
-            for handler in self._handlers.get(message.action, []):
-                handler(message.local_tx, result)
-            self._remove(message)
-        future = self._waiters.pop(message.seq, None)
-        if future is not None and not future.done():
-            future.set_result(result)
+        # transaction id), then the message leaves the queue (a pack: all of its
+        # messages, in one database transaction). Forgetting a delivered
+        # MeterValues in a power cut only sends it twice: no fsync.
+        with self.db.transaction(durable=batch[0].action != "MeterValues"):
+            for message in batch:
+                for handler in self._handlers.get(message.action, []):
+                    handler(message.local_tx, result)
+                self._remove(message)
+        for message in batch:
+            future = self._waiters.pop(message.seq, None)
+            if future is not None and not future.done():
+                future.set_result(result)
 
     async def _failed(self, message: QueuedMessage, err: CallFailed) -> None:
         """Charge the failed try by the rule in the module's docstring, then wait to retry."""

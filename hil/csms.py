@@ -145,6 +145,8 @@ class BenchCsms:
         self.next_transaction_id = 1
         self.passwords: dict[str, str] = {}
         self.refuse = False
+        # Seconds before each answer to a station CALL: a slow link or a busy CSMS.
+        self.answer_delay_s = 0.0
         self.handlers: dict[str, Handler] = {}
         self._stations: dict[str, StationLog] = {}
         self._server: Server | None = None
@@ -340,6 +342,8 @@ class BenchCsms:
         except Exception as exc:
             log.exception("bench CSMS handler for %s failed", call.action)
             reply = CallErrorReply("InternalError", f"bench handler failed: {exc!r}")
+        if self.answer_delay_s > 0:
+            await asyncio.sleep(self.answer_delay_s)
         await self._send_reply(st, ws, call.unique_id, reply)
 
     async def _send_reply(

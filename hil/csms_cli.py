@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         help="require HTTP Basic auth for that charge point (repeatable)",
     )
     parser.add_argument(
+        "--answer-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before answering each CALL (a slow link)",
+    )
+    parser.add_argument(
         "--truncate",
         type=int,
         default=4000,
@@ -66,6 +73,7 @@ async def serve(args: argparse.Namespace) -> None:
         boot_status=args.boot_status,
         printer=_printer(args.truncate),
     )
+    csms.answer_delay_s = args.answer_delay
     for item in args.password:
         cp_id, _, password = item.partition("=")
         csms.passwords[cp_id] = password

@@ -1,7 +1,7 @@
 """`make bench`: print the figures recorded in README.
 
-`python -m tests.bench [part ...]` runs only the parts named (replay, wear,
-boot, latency, memory, cpu); every part runs by default.
+`python -m tests.bench [part ...]` runs only the parts named (replay, backlog,
+wear, boot, latency, memory, cpu); every part runs by default.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import platform
 import sys
 from pathlib import Path
 
+from firmware.config import QueueSettings
 from tests.bench import footprint, latency, replay, wear
+from tests.bench.replay import slow_link
 
-PARTS = ("replay", "wear", "boot", "latency", "memory", "cpu")
+PARTS = ("replay", "backlog", "wear", "boot", "latency", "memory", "cpu")
 
 
 def _machine() -> str:
@@ -45,6 +47,29 @@ async def _replay() -> None:
     )
     queued = await replay.queued_rss(100_000)
     print(f"peak RSS with 100,000 messages queued (CSMS unreachable): {queued:.1f} MB")
+
+
+async def _backlog() -> None:
+    samples = int(os.environ.get("BENCH_BACKLOG_SAMPLES", "10000"))
+    unpacked_samples = int(os.environ.get("BENCH_BACKLOG_UNPACKED_SAMPLES", str(samples)))
+    delay_s = float(os.environ.get("BENCH_BACKLOG_DELAY_MS", "100")) / 1000
+    d = QueueSettings()
+    packed = (
+        f"packed (replay_batch_max {d.replay_batch_max}, replay_batch_bytes {d.replay_batch_bytes})"
+    )
+    for label, count, size in (
+        (packed, samples, None),
+        ("unpacked (replay_batch_max 1)", unpacked_samples, 1),
+    ):
+        r = await slow_link(count, delay_s, size)
+        print(
+            f"replay of {count} queued MeterValues, CSMS answering after "
+            f"{delay_s * 1000:.0f} ms, {label}: {r['seconds']:.1f} s from StartTransaction "
+            f"to StopTransaction, {r['requests']:.0f} MeterValues requests carrying "
+            f"{r['entries']:.0f} entries, {r['violations']:.0f} schema violations"
+            + (" (target < 30 s)" if size is None else ""),
+            flush=True,
+        )
 
 
 async def _wear() -> None:
@@ -107,6 +132,7 @@ async def _cpu() -> None:
 
 RUNNERS = {
     "replay": _replay,
+    "backlog": _backlog,
     "wear": _wear,
     "boot": _boot,
     "latency": _latency,

@@ -1,4 +1,5 @@
-"""Replay of a 10,000-message backlog vs a bare `ocpp` client sending the same CALLs."""
+"""Replay of a 10,000-message backlog: vs a bare `ocpp` client sending the same CALLs,
+and against a CSMS that answers slowly, with and without packing MeterValues."""
 
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ async def run(count: int = 10_000) -> dict[str, Any]:
     async with BenchCsms(heartbeat_interval=3600) as csms:
         with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
             workdir = Path(tmp)
-            config = write_config(workdir, csms.url, "REPLAY-1")
+            # One message per CALL, as the bare client sends them.
+            config = write_config(
+                workdir, csms.url, "REPLAY-1", settings={"queue": {"replay_batch_max": 1}}
+            )
             fill_backlog(workdir / "state", count)
             proc = await start_daemon(config)
             try:
@@ -91,3 +95,29 @@ async def queued_rss(count: int = 100_000) -> float:
                 return memory_kb(proc.pid, "VmHWM") / 1024
             finally:
                 await stop_daemon(proc)
+
+
+async def slow_link(samples: int, delay_s: float, batch_max: int | None) -> dict[str, float]:
+    """Replay of ``samples`` queued MeterValues between a StartTransaction and a
+    StopTransaction, the CSMS answering every CALL ``delay_s`` after handling it
+    (``batch_max`` None: the daemon's default packing)."""
+    async with BenchCsms(heartbeat_interval=3600) as csms:
+        csms.answer_delay_s = delay_s
+        with tempfile.TemporaryDirectory(prefix="bench-slow-") as tmp:
+            workdir = Path(tmp)
+            queue = {} if batch_max is None else {"queue": {"replay_batch_max": batch_max}}
+            config = write_config(workdir, csms.url, "SLOW-1", settings=queue)
+            fill_backlog(workdir / "state", samples + 2)
+            proc = await start_daemon(config)
+            try:
+                log = await csms.wait_connected("SLOW-1", timeout=30)
+                await _wait_stop(log, None, timeout=120 + samples * (delay_s + 0.05))
+            finally:
+                await stop_daemon(proc)
+    requests = log.calls("MeterValues")
+    return {
+        "seconds": _span(log),
+        "requests": len(requests),
+        "entries": sum(len(mv["meterValue"]) for mv in requests),
+        "violations": len(log.violations),
+    }

@@ -11,6 +11,7 @@ from hil.csms import NO_REPLY, CallErrorReply, Frame
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
+TX_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")
 
 
 def _ts(payload: dict[str, Any]) -> datetime:
@@ -206,3 +207,55 @@ def _answered(d: Daemon, call: Frame) -> bool:
         f.direction == "out" and f.message and f.message[0] in (3, 4) and f.message[1] == uid
         for f in d.log.frames
     )
+
+
+async def test_offline_backlog_is_replayed_in_packs(make_daemon: MakeDaemon) -> None:
+    d = await make_daemon(
+        ocpp={
+            "config": {
+                "AllowOfflineTxForUnknownId": True,
+                "MeterValueSampleInterval": 1,
+                "ClockAlignedDataInterval": 1,
+            }
+        },
+        queue={"replay_batch_max": 3},
+    )
+    d.csms.next_transaction_id = 80001
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.sim(cp_state="C")
+    await d.tap("0FF10AD2")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    for _ in range(100):  # StartTransaction and at least 8 samples wait in the queue
+        if (await d.get("/status"))["ocpp"]["queued"] >= 9:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("samples were not queued while offline")
+    await d.tap("0FF10AD2")
+    await d.wait_connector(lambda c: c["local_transaction_id"] is None)
+    queued = (await d.get("/status"))["ocpp"]["queued"]
+    d.csms.refuse = False
+    await d.log.wait_for("StopTransaction", timeout=15)
+    await d.wait_queue_empty()
+
+    actions = [f.message[2] for f in call_frames(d.log, *TX_ACTIONS) if f.message]
+    assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
+    requests = d.log.calls("MeterValues")
+    entries = [e for mv in requests for e in mv["meterValue"]]
+    assert len(entries) == queued - 2  # every sample, none twice
+    assert len(requests) < len(entries) and max(len(mv["meterValue"]) for mv in requests) == 3
+    assert all(mv["transactionId"] == 80001 for mv in requests)
+    assert [_ts(e) for e in entries] == sorted(_ts(e) for e in entries)
+    energy = [
+        float(sv["value"])
+        for e in entries
+        for sv in e["sampledValue"]
+        if sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register"
+    ]
+    assert energy == sorted(energy)
+    assert {sv.get("context") for e in entries for sv in e["sampledValue"]} == {
+        "Sample.Periodic",
+        "Sample.Clock",
+    }
+    assert d.log.violations == []

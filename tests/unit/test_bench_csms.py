@@ -180,6 +180,14 @@ async def test_no_reply_leaves_the_call_unanswered(csms: BenchCsms) -> None:
     assert [f.direction for f in log.frames] == ["in", "in", "out"]
 
 
+async def test_answer_delay_stands_for_a_slow_link(csms: BenchCsms) -> None:
+    csms.answer_delay_s = 0.15
+    async with open_station(csms) as ws:
+        assert (await Station(ws).call("Heartbeat", {}))[0] == 3
+    call_frame, answer = csms.station("CP-1").frames
+    assert answer.at - call_frame.at >= 0.15
+
+
 async def test_basic_auth(csms: BenchCsms) -> None:
     csms.passwords["CP-1"] = "s3cret-password-16"
     for password in (None, "wrong"):

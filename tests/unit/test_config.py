@@ -637,3 +637,23 @@ def test_reset_settings() -> None:
 )
 def test_reset_errors(reset: dict[str, object], message: str) -> None:
     assert error_of(minimal(reset=reset)).startswith(f"cp.yaml: {message}")
+
+
+def test_replay_packing_bounds() -> None:
+    ocpp = {"csms_url": "ws://h/ocpp", "charge_point_id": "CP"}
+    default = parse_config({"ocpp": ocpp}).queue
+    assert (default.replay_batch_max, default.replay_batch_bytes) == (100, 24576)
+    queue = parse_config(
+        {"ocpp": ocpp, "queue": {"replay_batch_max": 1, "replay_batch_bytes": 8000}}
+    ).queue
+    assert (queue.replay_batch_max, queue.replay_batch_bytes) == (1, 8000)
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"replay_batch_max": 0}, r"queue\.replay_batch_max: must be an integer between 1 and"),
+        ({"replay_batch_max": "50"}, r"queue\.replay_batch_max: must be an integer"),
+        ({"replay_batch_max": 5000}, r"queue\.replay_batch_max: must be an integer between"),
+        ({"replay_batch_bytes": 100}, r"queue\.replay_batch_bytes: must be an integer between"),
+        ({"replay_batch_bytes": True}, r"queue\.replay_batch_bytes: must be an integer"),
+    ]
+    for section, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            parse_config({"ocpp": ocpp, "queue": section})

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import tracemalloc
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from firmware import packing
 from firmware.clock import Clock
 from firmware.connector.transactions import TransactionStore
 from firmware.ocpp.errors import NotConnected
 from firmware.ocpp.rpc import Rpc
 from firmware.queue import MessageDropped, Outbox
 from firmware.storage.db import Database
-from hil.csms import BenchCsms
+from hil.csms import NO_REPLY, BenchCsms, CallErrorReply, Frame, StationLog
 from tests.unit.aio import until
 from tests.unit.memory_socket import MemorySocket
 
@@ -282,4 +284,347 @@ async def test_a_timeout_counted_while_waiting_can_use_up_the_last_attempt(
         assert len(sock.sent) == 2  # given up without another try
         delivering.cancel()
         await sock.close()
+
+
+# ------------------------------------------------------------ packing on replay
+
+
+def _mv(i: int, connector: int = 1) -> dict[str, Any]:
+    """A sample whose value and timestamp tell its place in the queue."""
+    at = f"2026-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+    return {
+        "connectorId": connector,
+        "meterValue": [{"timestamp": at, "sampledValue": [{"value": str(i)}]}],
+    }
+
+
+def _values(requests: list[dict[str, Any]]) -> list[int]:
+    return [int(sv["value"]) for r in requests for e in r["meterValue"] for sv in e["sampledValue"]]
+
+
+def _sizes(requests: list[dict[str, Any]]) -> list[int]:
+    return [len(r["meterValue"]) for r in requests]
+
+
+def _live(db: Database, **kw: Any) -> Outbox:
+    rpc = Rpc(response_timeout_s=5, max_frame_bytes=65536, spawn=lambda coro: coro.close())
+    ready = asyncio.Event()
+    ready.set()
+    options: dict[str, Any] = {"attempts": lambda: 1, "retry_interval_s": lambda: 0, **kw}
+    return Outbox(db, rpc, Clock(), ready=ready, **options)
+
+
+def _confirmed(db: Database, connector: int, csms_id: int) -> int:
+    """A transaction whose StartTransaction was answered (its rows need no Start)."""
+    txs = TransactionStore(db)
+    record = txs.open(connector, "AB01", None, 0, Clock().now())
+    txs.confirm(record.local_id, csms_id, "Accepted")
+    return record.local_id
+
+
+@contextlib.asynccontextmanager
+async def _online(outbox: Outbox, csms: BenchCsms, cp_id: str) -> AsyncIterator[StationLog]:
+    """The outbox delivering over a websocket to ``csms`` until the block ends."""
+    async with (
+        connect(f"{csms.url}/{cp_id}", subprotocols=[Subprotocol("ocpp1.6")]) as ws,
+        asyncio.TaskGroup() as tg,
+    ):
+        tg.create_task(outbox.rpc.serve(ws))
+        delivering = tg.create_task(outbox.run())
+        try:
+            yield csms.station(cp_id)
+        finally:
+            delivering.cancel()
+            await ws.close()
+
+
+async def _drained(outbox: Outbox) -> None:
+    await until(outbox.is_empty, timeout_s=10)
+
+
+def call_frames(log: StationLog, action: str | None = None) -> list[Frame]:
+    """The station's CALL frames, in order."""
+    return [
+        f
+        for f in log.frames
+        if f.direction == "in"
+        and f.message
+        and f.message[0] == 2
+        and action in (None, f.message[2])
+    ]
+
+
+async def test_replay_packs_meter_values_of_one_transaction_between_its_start_and_stop(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db)
+    txs = TransactionStore(db)
+    outbox.on_result(
+        "StartTransaction",
+        lambda local, result: txs.confirm(local or 0, result["transactionId"], "Accepted"),
+    )
+    one = txs.open(1, "AB01", None, 0, Clock().now()).local_id
+    two = txs.open(2, "AB02", None, 0, Clock().now()).local_id
+    stop = {"meterStop": 9, "timestamp": "2026-01-01T01:00:00Z"}
+    queue: list[tuple[str, dict[str, Any], int | None]] = [
+        ("StartTransaction", START, one),
+        ("MeterValues", _mv(1), one),
+        ("MeterValues", _mv(2), one),
+        ("MeterValues", _mv(3), one),
+        ("StartTransaction", {**START, "connectorId": 2, "idTag": "AB02"}, two),
+        ("MeterValues", _mv(4), one),
+        ("MeterValues", _mv(5), one),
+        ("MeterValues", _mv(6, connector=2), two),
+        ("MeterValues", _mv(7, connector=2), two),
+        ("MeterValues", _mv(8), one),
+        ("MeterValues", _mv(9), None),  # not of a transaction: never packed
+        ("StopTransaction", stop, one),
+        ("MeterValues", _mv(10, connector=2), two),
+        ("StopTransaction", stop, two),
+    ]
+    for action, payload, local in queue:
+        outbox.enqueue(action, payload, local)
+
+    async with BenchCsms() as csms:
+        csms.next_transaction_id = 101
+        async with _online(outbox, csms, "CP-PACK") as log:
+            await log.wait_for("StopTransaction", lambda p: p["transactionId"] == 102)
+            await _drained(outbox)
+    sent = [(f.message[2], f.message[3]) for f in call_frames(log) if f.message]
+    assert [(a, _values([p]) if a == "MeterValues" else None) for a, p in sent] == [
+        ("StartTransaction", None),
+        ("MeterValues", [1, 2, 3]),
+        ("StartTransaction", None),
+        ("MeterValues", [4, 5]),
+        ("MeterValues", [6, 7]),
+        ("MeterValues", [8]),
+        ("MeterValues", [9]),
+        ("StopTransaction", None),
+        ("MeterValues", [10]),
+        ("StopTransaction", None),
+    ]
+    ids = [p.get("transactionId") for a, p in sent if a != "StartTransaction"]
+    assert ids == [101, 101, 102, 101, None, 101, 102, 102]
+    packed = log.calls("MeterValues")[0]["meterValue"]
+    assert [e["timestamp"] for e in packed] == [
+        _mv(i)["meterValue"][0]["timestamp"] for i in (1, 2, 3)
+    ]
+    assert log.violations == [] and outbox.dropped == 0
+    db.close()
+
+
+async def test_packs_are_bounded_by_count_and_frame_bytes(tmp_path: Path) -> None:
+    async def replay(batch_max: int, batch_bytes: int, cp_id: str) -> list[Frame]:
+        db = Database(tmp_path / f"{cp_id}.db")
+        outbox = _live(db, batch_max=batch_max, batch_bytes=batch_bytes)
+        local = _confirmed(db, 1, 7)
+        for i in range(10):
+            outbox.enqueue("MeterValues", _mv(i), local)
+        async with BenchCsms() as csms, _online(outbox, csms, cp_id) as log:
+            await _drained(outbox)
+        db.close()
+        assert _values(log.calls("MeterValues")) == list(range(10))
+        assert log.violations == []
+        return call_frames(log, "MeterValues")
+
+    counted = await replay(4, 65536, "CP-COUNT")
+    assert [len(f.message[3]["meterValue"]) for f in counted if f.message] == [4, 4, 2]
+    unpacked = await replay(1, 65536, "CP-ONE")
+    assert len(unpacked) == 10
+    # Room for the first sample's frame and two more entries: packs of three.
+    bound = packing.frame_bytes(_mv(0)) + 2 * packing.entries_bytes(_mv(1))
+    by_bytes = await replay(50, bound, "CP-BYTES")
+    assert [len(f.message[3]["meterValue"]) for f in by_bytes if f.message] == [3, 3, 3, 1]
+    assert all(len(f.raw.encode()) <= bound for f in by_bytes)
+
+
+async def test_crash_between_send_and_answer_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = Database(path)
+    outbox = _live(db)
+    txs = TransactionStore(db)
+    outbox.on_result(
+        "StartTransaction",
+        lambda local, result: txs.confirm(local or 0, result["transactionId"], "Accepted"),
+    )
+    local = txs.open(1, "AB01", None, 0, Clock().now()).local_id
+    outbox.enqueue("StartTransaction", START, local)
+    for i in range(6):
+        outbox.enqueue("MeterValues", _mv(i), local)
+    outbox.enqueue("StopTransaction", {"meterStop": 9, "timestamp": "2026-01-01T01:00:00Z"}, local)
+
+    async with BenchCsms() as csms:
+        csms.next_transaction_id = 42
+        csms.handlers["MeterValues"] = lambda _cp, _p: NO_REPLY  # the answer never comes
+        async with _online(outbox, csms, "CP-CRASH") as log:
+            await log.wait_for("MeterValues")
+        db.close()  # the process is gone with the pack in flight
+
+        db = Database(path)
+        again = _live(db)
+        assert again.pending() == 7  # the six samples and the stop
+        del csms.handlers["MeterValues"]
+        async with _online(again, csms, "CP-CRASH"):
+            await log.wait_for("StopTransaction")
+            await _drained(again)
+    first, second = log.calls("MeterValues")
+    assert first == second and _values([second]) == list(range(6))
+    assert second["transactionId"] == 42  # from the database, not from memory
+    assert len(log.calls("StartTransaction")) == 1 and log.violations == []
+    db.close()
+    db = Database(path)
+    assert _live(db).pending() == 0  # what the next start would find
+    db.close()
+
+
+async def test_thinning_while_a_pack_is_in_flight(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db, max_messages=10, batch_max=4)
+    local = _confirmed(db, 1, 7)
+    for i in range(6):
+        outbox.enqueue("MeterValues", _mv(i), local)
+    answers = [asyncio.Event(), asyncio.Event()]
+    calls = 0
+
+    async def held(_cp: str, _payload: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= len(answers):
+            await answers[calls - 1].wait()
+
+    async with BenchCsms() as csms:
+        csms.handlers["MeterValues"] = held
+        async with _online(outbox, csms, "CP-THIN") as log:
+            await log.wait_for("MeterValues")
+            for i in range(6, 16):  # the queue overflows: every other sample goes
+                outbox.enqueue("MeterValues", _mv(i), local)
+            assert outbox.thinned > 0
+            answers[0].set()
+            await log.wait_for("MeterValues", since=1)  # the pack has left the queue
+            row = db.query_one("SELECT COUNT(*) AS n, SUM(LENGTH(payload)) AS b FROM outbox")
+            assert row is not None and row["n"] == 5
+            assert (outbox.pending(), outbox._bytes) == (row["n"], row["b"])
+            answers[1].set()
+            await _drained(outbox)
+    requests = log.calls("MeterValues")
+    assert _values(requests[:1]) == [0, 1, 2, 3]
+    # 1, 3 and then 2 of the pack in flight were thinned too; the survivors follow it.
+    assert _values(requests[1:]) == [4, 8, 11, 13, 15] and outbox.thinned == 10
+    assert log.violations == [] and outbox.dropped == 0
+    db.close()
+
+
+async def test_a_refused_pack_is_retried_unpacked_and_costs_no_attempt(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    # No retry allowed: an attempt charged for a pack would drop its head.
+    outbox = _live(db, attempts=lambda: 0, batch_max=8)
+    local = _confirmed(db, 1, 7)
+    for i in range(16):
+        outbox.enqueue("MeterValues", _mv(i), local)
+
+    def small_only(_cp: str, payload: dict[str, Any]) -> CallErrorReply | None:
+        if len(payload["meterValue"]) > 2:
+            return CallErrorReply("FormationViolation", "too many meter values")
+        return None
+
+    async with BenchCsms() as csms:
+        csms.handlers["MeterValues"] = small_only
+        async with _online(outbox, csms, "CP-REFUSE") as log:
+            await _drained(outbox)
+            sizes = _sizes(log.calls("MeterValues"))
+            # 8 refused, its head alone, 4 refused, its head alone, then packs of 2.
+            assert sizes == [8, 1, 4, 1, 2, 2, 2, 2, 2, 2, 2]
+            accepted = [r for r in log.calls("MeterValues") if len(r["meterValue"]) <= 2]
+            assert _values(accepted) == list(range(16))
+            # The pack size recovers once the backlog is gone.
+            for i in range(16, 20):
+                outbox.enqueue("MeterValues", _mv(i), local)
+            since = log.mark()
+            await _drained(outbox)
+            assert _sizes(log.calls("MeterValues")[since:]) == [4, 1, 2, 1]
+    assert outbox.dropped == 0 and log.violations == []
+    db.close()
+
+
+async def test_a_message_the_csms_rejects_is_isolated_from_its_pack(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db, attempts=lambda: 1, batch_max=6)
+    local = _confirmed(db, 1, 7)
+    for i in range(6):
+        outbox.enqueue("MeterValues", _mv(i), local)
+
+    def no_three(_cp: str, payload: dict[str, Any]) -> CallErrorReply | None:
+        if 3 in _values([payload]):
+            return CallErrorReply("PropertyConstraintViolation", "value 3 is not accepted")
+        return None
+
+    async with BenchCsms() as csms:
+        csms.handlers["MeterValues"] = no_three
+        async with _online(outbox, csms, "CP-POISON") as log:
+            await _drained(outbox)
+    # The pack of six is refused; its head goes alone; a pack of three is refused; its
+    # head goes alone; then one by one, and the rejected sample gets its attempt and one
+    # retry before it is dropped.
+    assert [_values([r]) for r in log.calls("MeterValues")] == [
+        [0, 1, 2, 3, 4, 5],
+        [0],
+        [1, 2, 3],
+        [1],
+        [2],
+        [3],
+        [3],
+        [4],
+        [5],
+    ]
+    assert outbox.dropped == 1 and log.violations == []
+    db.close()
+
+
+async def test_a_pack_of_a_transaction_without_csms_id_is_dropped_at_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db)
+    local = TransactionStore(db).open(1, "AB01", None, 0, Clock().now()).local_id
+    for i in range(5):
+        outbox.enqueue("MeterValues", _mv(i), local)
+    async with BenchCsms() as csms, _online(outbox, csms, "CP-NOID") as log:
+        await _drained(outbox)
+    assert outbox.dropped == 5 and log.calls("MeterValues") == []
+    db.close()
+
+
+async def test_a_pack_the_csms_closes_the_connection_on_is_halved(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db, attempts=lambda: 0, batch_max=8)
+    local = _confirmed(db, 1, 7)
+    for i in range(16):
+        outbox.enqueue("MeterValues", _mv(i), local)
+    cp_id = "CP-DROP"
+
+    def oversized(payload: dict[str, Any]) -> bool:
+        return len(payload["meterValue"]) > 2
+
+    async with BenchCsms() as csms, asyncio.TaskGroup() as tg:
+        csms.handlers["MeterValues"] = lambda _cp, p: NO_REPLY if oversized(p) else None
+        log = csms.station(cp_id)
+        delivering = tg.create_task(outbox.run())
+        for _ in range(4):
+            async with connect(f"{csms.url}/{cp_id}", subprotocols=[Subprotocol("ocpp1.6")]) as ws:
+                serving = tg.create_task(outbox.rpc.serve(ws))
+                seen = len(log.calls("MeterValues"))
+
+                def decided(seen: int = seen) -> bool:
+                    return outbox.is_empty() or any(map(oversized, log.calls("MeterValues")[seen:]))
+
+                await until(decided, timeout_s=10)
+                if outbox.is_empty():
+                    break
+                # As a server closes the socket on a message over its size limit.
+                await csms.drop(cp_id, abort=True)
+                await serving
+        delivering.cancel()
+    assert _sizes(log.calls("MeterValues")) == [8, 1, 4, 1, 2, 2, 2, 2, 2, 2, 2]
+    accepted = [r for r in log.calls("MeterValues") if not oversized(r)]
+    assert _values(accepted) == list(range(16))
+    assert outbox.dropped == 0 and log.violations == []
     db.close()

@@ -197,6 +197,7 @@ class Connection:
         while True:
             interval = self._ping_interval_s()
             self.ping_changed.clear()
+            log.debug("WebSocket pings %s", f"every {interval} s" if interval > 0 else "off")
             try:
                 async with asyncio.timeout(interval if interval > 0 else None):
                     await self.ping_changed.wait()

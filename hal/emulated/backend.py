@@ -198,6 +198,9 @@ class EmulatedBackend:
                 evse_bus,
                 status_id=0x200 + 0x10 * (cid - 1),
                 command_id=0x201 + 0x10 * (cid - 1),
+                # The emulated controller shares the daemon's event loop: a stall of a
+                # few hundred ms on a loaded machine is the loop, not a lost controller.
+                status_timeout_s=1.0,
             )
             self._parts.parts.append(
                 EmulatedEvseController(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from hal.gpio._common import (
@@ -59,6 +60,7 @@ class GpioEmergencyStop:
             pull_to_active=True,
         )
         self._active = False
+        self.supervised_at = -math.inf
 
     @property
     def active(self) -> bool:
@@ -69,7 +71,9 @@ class GpioEmergencyStop:
         """Watch the button until cancelled."""
         button = Debouncer(False, time.monotonic(), self._debounce_s)
         while True:
-            if button.sample(bool(self._input.is_active), time.monotonic()):
+            now = time.monotonic()
+            self.supervised_at = now  # the last look at the button (tests wait on it)
+            if button.sample(bool(self._input.is_active), now):
                 self._active = button.stable
                 if self._active:
                     log.error("emergency stop pressed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from hal.errors import HalConfigError, LockError
@@ -74,6 +75,7 @@ class GpioLock:
         self._name = name
         self._events = events
         self._failed = False
+        self.supervised_at = -math.inf
         self._expected: bool | None = None  # position confirmed by the last operation
         self._moved_alone = False  # the fault came from supervision, not an operation
         self._operation = asyncio.Lock()
@@ -121,6 +123,7 @@ class GpioLock:
         since: float | None = None
         while True:
             await asyncio.sleep(POLL_S)
+            self.supervised_at = time.monotonic()  # the last look at the switch (tests wait on it)
             expected = self._expected
             if expected is None or self._operation.locked():
                 since = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from hal.errors import HalConfigError, RelayError
@@ -106,6 +107,7 @@ class GpioRelay:
                 raise
         now = time.monotonic()
         self._contact = Debouncer(self._read_feedback(), now, self._debounce_s)
+        self.supervised_at = -math.inf
         self._released_at = now  # when the coil was last released
         self._verified_closed = False  # a close() saw the contact pull in
         self._opens = 0  # open() calls so far: a close() gives way to a later open()
@@ -190,7 +192,9 @@ class GpioRelay:
     async def run(self) -> None:
         """Watch the auxiliary contact every ``POLL_S`` until cancelled."""
         while True:
-            self._supervise(time.monotonic())
+            now = time.monotonic()
+            self._supervise(now)
+            self.supervised_at = now  # the last look at the contact (evidence for tests)
             await asyncio.sleep(POLL_S)
 
     def release_pins(self) -> None:

@@ -108,14 +108,19 @@ async def test_websocket_ping_interval(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="websockets")
     d = await make_daemon(ocpp={"config": {"WebSocketPingInterval": 1}})
-    await asyncio.sleep(2.5)
-    pings = [r for r in caplog.records if "< PING" in r.getMessage()]
-    assert len(pings) >= 2
-    # Switching it off takes effect at once.
+
+    def pings() -> int:
+        return len([r for r in caplog.records if "< PING" in r.getMessage()])
+
+    await wait_until(lambda: pings() >= 2, 5, "two pings a second apart")
+    # Switching it off takes effect at once: the keepalive takes the new value...
+    mark = len(d.log_lines())
     await d.log.call("ChangeConfiguration", {"key": "WebSocketPingInterval", "value": "0"})
+    await d.wait_log(r"WebSocket pings off", since=mark)
     caplog.clear()
+    # ...and no ping follows within longer than the old interval.
     await asyncio.sleep(1.5)
-    assert not [r for r in caplog.records if "< PING" in r.getMessage()]
+    assert pings() == 0
 
 
 async def test_authorization_key_change_reconnects_with_the_new_key(

@@ -53,10 +53,19 @@ async def next_event(events: asyncio.Queue[HalEvent], timeout: float = 1.0) -> H
     return await asyncio.wait_for(events.get(), timeout)
 
 
-async def quiet(events: asyncio.Queue[HalEvent], for_s: float) -> list[HalEvent]:
-    """The events that arrive in the next ``for_s`` seconds (none, usually)."""
-    await asyncio.sleep(for_s)
-    return drain(events)
+async def looked_after(driver: Any, moment: float, timeout_s: float = 2.0) -> None:
+    """Wait until ``driver`` (``supervised_at``: its last look at its input) has looked at
+    its input at or after the monotonic ``moment``: what it did not report by then, it
+    decided not to report."""
+    await until(lambda: driver.supervised_at >= moment, timeout_s)
+
+
+async def advanced(counter: Callable[[], int], by: int, timeout_s: float = 2.0) -> None:
+    """Wait until ``counter()`` has grown by ``by``: proof that a driver did that much
+    work (polls, reads, reopen attempts), after which an event it did not emit is one
+    it decided not to emit."""
+    start = counter()
+    await until(lambda: counter() >= start + by, timeout_s)
 
 
 def running_lenient(

@@ -15,7 +15,7 @@ from hal.gpio import make_factory
 from hal.gpio.inputs import GpioEmergencyStop
 from hal.interfaces import BoardSettings, Fault, FaultChanged, HalEvent
 from hal.sim.world import World
-from tests.unit.aio import drain, running, until
+from tests.unit.aio import drain, looked_after, running, until
 
 ESTOP = 4
 DEBOUNCE_S = 0.03
@@ -39,7 +39,7 @@ async def test_estop_reports_each_change_through_the_plant(active_high: bool) ->
         estop_active_high=active_high,
     )
     async with running(plant.run(), estop.run()):
-        await asyncio.sleep(DEBOUNCE_S * 2)
+        await looked_after(estop, time.monotonic() + DEBOUNCE_S * 2)  # released all along
         assert factory.pin(ESTOP).state is not active_high
         assert estop.active is False
         assert drain(events) == []
@@ -53,7 +53,7 @@ async def test_estop_reports_each_change_through_the_plant(active_high: bool) ->
         world.set_fault(0, Fault.EMERGENCY_STOP, False)
         await until(lambda: not events.empty())
         assert estop.active is False
-        await asyncio.sleep(DEBOUNCE_S * 2)
+        await looked_after(estop, time.monotonic() + DEBOUNCE_S * 2)
     assert drain(events) == [RELEASED]
 
 
@@ -68,7 +68,7 @@ async def test_estop_with_nothing_holding_the_line_reads_pressed(active_high: bo
     assert factory.pin(ESTOP).state is active_high
     async with running(estop.run()):
         await until(lambda: estop.active)
-        await asyncio.sleep(DEBOUNCE_S * 2)
+        await looked_after(estop, time.monotonic() + DEBOUNCE_S * 2)
     assert drain(events) == [PRESSED]
 
 
@@ -85,6 +85,7 @@ async def test_estop_glitches_shorter_than_the_debounce_are_ignored() -> None:
             await asyncio.sleep(0.005)
             pin.drive_high()
             await asyncio.sleep(0.015)
+        await looked_after(estop, time.monotonic())  # seen released after the last glitch
         assert estop.active is False
         assert drain(events) == []
         pin.drive_low()

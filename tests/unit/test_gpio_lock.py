@@ -17,7 +17,7 @@ from hal.errors import HalConfigError, LockError
 from hal.gpio.lock import GpioLock
 from hal.interfaces import BoardSettings, ConnectorLock, Fault, FaultChanged, HalEvent
 from hal.sim.world import World
-from tests.unit.aio import drain, running, until
+from tests.unit.aio import drain, looked_after, running, until
 
 COIL, FEEDBACK = 17, 27
 LOCK, UNLOCK, POSITION = 22, 23, 24
@@ -262,7 +262,7 @@ async def test_supervision_ignores_a_blip_shorter_than_supervise_s() -> None:
         b.world.set_locked(1, False)
         await asyncio.sleep(0.05)
         b.world.set_locked(1, True)
-        await asyncio.sleep(0.3)
+        await looked_after(b.lock, time.monotonic() + 0.3)  # longer than supervise_s
         assert b.lock.failed is False
         assert drain(b.events) == []
 
@@ -270,7 +270,7 @@ async def test_supervision_ignores_a_blip_shorter_than_supervise_s() -> None:
 async def test_supervision_waits_for_a_confirmed_position() -> None:
     async with bench() as b, running(b.lock.run()):
         b.world.set_locked(1, True)  # moved by hand before any operation: nothing expected
-        await asyncio.sleep(0.3)
+        await looked_after(b.lock, time.monotonic() + 0.3)
         assert drain(b.events) == []
         await b.lock.unlock()
         b.world.set_locked(1, True)  # now it must stay unlocked

@@ -16,7 +16,7 @@ from hal.errors import HalConfigError, RelayError
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, Fault, FaultChanged, HalEvent, Relay
 from hal.sim.world import World
-from tests.unit.aio import drain, running, until
+from tests.unit.aio import drain, looked_after, running, until
 
 COIL, FEEDBACK = 17, 27
 DEBOUNCE_S = 0.02
@@ -173,7 +173,7 @@ async def test_welded_contactor_fails_open_and_is_never_energised_again() -> Non
             await b.relay.close()
         with pytest.raises(RelayError, match="welded"):
             await b.relay.open()
-        await asyncio.sleep(SETTLE_S)
+        await looked_after(b.relay, time.monotonic() + SETTLE_S)
         assert drain(b.events) == []  # reported once
     assert levels(b.factory, COIL) == [False, True, False]
 

@@ -35,7 +35,7 @@ from hal.serial.pn532 import (
     parse_frame,
     parse_passive_targets,
 )
-from tests.unit.aio import next_event, quiet, running_lenient, until
+from tests.unit.aio import advanced, drain, next_event, running_lenient, until
 
 UID = "04A1B2C3"
 
@@ -53,6 +53,9 @@ def events() -> asyncio.Queue[HalEvent]:
     return asyncio.Queue()
 
 
+PRESENT_TIMEOUT_S = 0.3
+
+
 def reader(events: asyncio.Queue[HalEvent], link: SerialLink, **options: Any) -> Pn532Reader:
     settings: dict[str, Any] = {
         "poll_s": 0.05,
@@ -62,7 +65,7 @@ def reader(events: asyncio.Queue[HalEvent], link: SerialLink, **options: Any) ->
         "retries": 2,
         "reopen_min_s": 0.05,
         "reopen_max_s": 0.2,
-        "present_timeout_s": 0.3,
+        "present_timeout_s": PRESENT_TIMEOUT_S,
     }
     settings.update(options)
     return Pn532Reader(events, port=str(link.path), **settings)
@@ -180,15 +183,18 @@ async def test_handshake_then_a_held_card_counts_once(
             CMD_RF_CONFIGURATION,
         ]
         assert drv.firmware == (0x32, 0x01, 0x06, 0x07)
-        await until(lambda: CMD_IN_LIST_PASSIVE_TARGET in device.commands)
-        assert await quiet(events, 0.1) == []
+        await advanced(lambda: device.commands.count(CMD_IN_LIST_PASSIVE_TARGET), 2)
+        assert drain(events) == []  # polled twice, no card
 
         device.present(UID)
         assert await next_event(events) == TokenPresented(UID, 2)
-        assert await quiet(events, 0.5) == []  # still held: polled ~8 times
+        await advanced(lambda: drv.reads, 8)  # still held: read at every poll...
+        assert drain(events) == []  # ...and reported once
 
         device.remove()
-        assert await quiet(events, 0.4) == []
+        await advanced(lambda: device.commands.count(CMD_IN_LIST_PASSIVE_TARGET), 4)
+        assert drain(events) == []
+        await asyncio.sleep(PRESENT_TIMEOUT_S)  # away that long, a card counts again
         device.present(UID)
         assert await next_event(events) == TokenPresented(UID, 2)
         device.present("04112233445566")
@@ -211,7 +217,8 @@ async def test_nack_error_frame_bad_checksum_and_garbage_are_recovered(
         assert await next_event(events) == TokenPresented(UID, None)
         assert device.commands.count(CMD_IN_LIST_PASSIVE_TARGET) >= polls + 3
         assert drv.online
-        assert await quiet(events, 0.3) == []
+        await advanced(lambda: drv.reads, 2)  # the card read again past the bad frames
+        assert drain(events) == []
 
 
 async def test_errors_during_the_handshake_are_retried(
@@ -233,7 +240,8 @@ async def test_a_device_that_never_answers_is_offline_once(
     drv = reader(events, link, retries=1)
     async with running_lenient(drv.run()):
         assert await next_event(events) == FaultChanged(0, Fault.READER_OFFLINE, True)
-        assert await quiet(events, 0.5) == []  # further failed reopens say nothing
+        await advanced(lambda: drv.open_attempts, 3)
+        assert drain(events) == []  # further failed reopens say nothing
         assert not drv.online
         # the reader is switched on at last
         device = Pn532Device(link)

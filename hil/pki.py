@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,7 +334,9 @@ def server_context(
     cert_path, key_path = server.write(directory, "csms-server")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if versions is not None:
-        context.minimum_version, context.maximum_version = versions
+        with warnings.catch_warnings():  # TLS 1.1 is deprecated: a server the station refuses
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version, context.maximum_version = versions
         if versions[0] < ssl.TLSVersion.TLSv1_2:
             context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.1 otherwise
     if ciphers is not None:

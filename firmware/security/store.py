@@ -28,7 +28,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dh
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from firmware.security import files
 from firmware.security.certificates import (
@@ -61,6 +61,16 @@ _KEY_BLOCK = re.compile(
 )
 
 Now = Callable[[], datetime]
+
+
+# The keys a certificate can be signed with (the issuer key of an installed root).
+_SIGNING_KEYS = (
+    ec.EllipticCurvePublicKey,
+    rsa.RSAPublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+    dsa.DSAPublicKey,
+)
 
 
 class RootKind(StrEnum):
@@ -401,8 +411,8 @@ def _one_certificate(text: str, now: datetime) -> x509.Certificate:
 def _root_from(entry: dict[str, Any]) -> InstalledRoot:
     (cert,) = load_pem_certificates(entry["certificate"])
     issuer_key = serialization.load_pem_public_key(entry["issuer_key"].encode())
-    if isinstance(issuer_key, dh.DHPublicKey):
-        raise CertificateError("unusable issuer key")
+    if not isinstance(issuer_key, _SIGNING_KEYS):
+        raise CertificateError(f"unusable issuer key {type(issuer_key).__name__}")
     return InstalledRoot(
         RootKind(entry["kind"]), cert, issuer_key, bool(entry.get("fallback", False))
     )

@@ -138,12 +138,13 @@ def classify(err: BaseException) -> Failure | None:
                 )
             return None
         if isinstance(cause, ssl.SSLCertVerificationError):
+            why = getattr(cause, "verify_message", None) or cause.strerror or cause
             return Failure(
                 SecurityEvent.INVALID_CENTRAL_SYSTEM_CERTIFICATE,
-                f"server certificate refused: {cause.verify_message or cause.reason}",
+                f"server certificate refused: {why}",
             )
         if isinstance(cause, ssl.SSLError):
-            reason = cause.reason or ""
+            reason = getattr(cause, "reason", None) or ""
             if reason in _VERSION:
                 return Failure(SecurityEvent.INVALID_TLS_VERSION, f"TLS version refused ({reason})")
             if reason in _CIPHER:

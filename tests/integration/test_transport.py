@@ -21,6 +21,7 @@ MakeDaemon = Callable[..., Awaitable[Daemon]]
 async def test_connects_with_subprotocol_and_path(daemon: Daemon) -> None:
     assert daemon.log.subprotocol == "ocpp1.6"
     assert daemon.log.connected
+    assert daemon.log.basic_auth == [None]  # security profile 0: no Basic auth, ws://
     status = await daemon.get("/status")
     assert status["charge_point_id"] == "CP-1"
     assert status["ocpp"]["connected"] is True

@@ -20,6 +20,7 @@ from firmware.config import Config
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
+from firmware.errors import ConfigError
 from firmware.logs import redact
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
@@ -99,6 +100,7 @@ class App:
             ),
             vendor_prefixes=config.ocpp.vendor_key_prefixes,
         )
+        self._refuse_a_lowered_transport()
         supports = self.ocpp_config.supports
         self.rpc = Rpc(
             response_timeout_s=config.ocpp.response_timeout_s,
@@ -294,6 +296,15 @@ class App:
             "SignChargePointCertificate", self.certificate_handlers.sign_charge_point_certificate
         )
         self.extended_triggers.register(self.rpc)
+
+    def _refuse_a_lowered_transport(self) -> None:
+        """A profile the CSMS raised to 2 or 3 never runs over ws:// (a file edited since)."""
+        profile = self.ocpp_config.get_int("SecurityProfile")
+        if profile >= 2 and not self.config.ocpp.csms_url.startswith("wss://"):
+            raise ConfigError(
+                f"ocpp.csms_url: the station is at SecurityProfile {profile} (raised by the "
+                "CSMS), which needs a wss:// URL"
+            )
 
     def _has_client_certificate(self, valid_now: bool) -> bool:
         identity = self.certificates.identity()

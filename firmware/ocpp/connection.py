@@ -157,11 +157,12 @@ class Connection:
         """Connect, serve, and reconnect until cancelled."""
         while True:
             self._set_state(LinkState("connecting", self.url))
-            attempt = self._auth.attempt()
+            attempt: Attempt | None = None
             try:
+                attempt = self._auth.attempt()  # a TLS context from unusable files: ValueError
                 ws = await self._connect(attempt)
-            except (OSError, TimeoutError, WebSocketException) as err:
-                if self._auth.failed(attempt, err):
+            except (OSError, TimeoutError, WebSocketException, ValueError) as err:
+                if attempt is not None and self._auth.failed(attempt, err):
                     log.warning(
                         "cannot connect to %s: %s; trying again at once", self.url, _why(err)
                     )

@@ -45,7 +45,7 @@ from firmware.security.certificates import (
     not_yet_valid,
     pem,
 )
-from firmware.security.errors import CertificateError
+from firmware.security.errors import CertificateError, StoreError
 from firmware.security.events import SecurityEvent, SecurityEventSink
 from firmware.security.keys import PrivateKey, load_private_key, private_pem
 
@@ -126,9 +126,12 @@ class CertificateStore:
     def __init__(self, directory: Path, *, sink: SecurityEventSink) -> None:
         self.directory = directory
         self._sink = sink
-        files.ensure_private_dir(directory)
-        files.remove_stale_temporaries(directory)
-        self._roots: list[InstalledRoot] = self._load_roots()
+        try:
+            files.ensure_private_dir(directory)
+            files.remove_stale_temporaries(directory)
+            self._roots: list[InstalledRoot] = self._load_roots()
+        except OSError as err:
+            raise StoreError(f"cannot open the certificate store {directory}: {err}") from err
 
     # ------------------------------------------------------------ roots: reading
 
@@ -354,8 +357,11 @@ class CertificateStore:
             self._sink.raise_event(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS, what)
 
     def drop_previous_identity(self) -> None:
-        if files.remove(self.directory / PREVIOUS_IDENTITY_FILE):
-            log.info("the previous charge point certificate and key were removed")
+        try:
+            if files.remove(self.directory / PREVIOUS_IDENTITY_FILE):
+                log.info("the previous charge point certificate and key were removed")
+        except OSError as err:
+            log.error("cannot remove the previous charge point certificate: %s", err)
 
     def _read_identity(self, path: Path) -> Identity | None:
         try:
@@ -391,7 +397,10 @@ class CertificateStore:
             return None
 
     def clear_pending_key(self) -> None:
-        files.remove(self.directory / PENDING_KEY_FILE)
+        try:
+            files.remove(self.directory / PENDING_KEY_FILE)
+        except OSError as err:
+            log.error("cannot remove the pending key: %s", err)
 
 
 def _one_certificate(text: str, now: datetime) -> x509.Certificate:

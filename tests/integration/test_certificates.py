@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hil.csms import BenchCsms
 from hil.pki import Authority
 from tests.integration.harness import Daemon, wait_until
-from tests.integration.tls_bench import PASSWORD, TlsBench, certificate
+from tests.integration.tls_bench import PASSWORD, TlsBench, certificate, use
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 NOW = datetime.datetime.now(datetime.UTC)
@@ -198,3 +198,34 @@ async def test_install_delete_and_list_root_certificates(
     assert await delete(ocsp_hashes(maker.cert, maker.cert)) == "Accepted"
     assert await installed(d, MAKER_ROOT) == []
     assert d.log.connections == 2
+
+
+async def test_a_new_csms_root_signed_by_the_old_one_replaces_it_once_it_works(
+    make_daemon: MakeDaemon, bench: TlsBench, csms: BenchCsms
+) -> None:
+    d = await make_daemon(**station(bench, 2, config={"AdditionalRootCertificateCheck": True}))
+    old = bench.root
+    new = old.successor("CSMS Root 2")
+    answer = await d.log.call(
+        "InstallCertificate", {"certificateType": CS_ROOT, "certificate": Authority.root("X").pem}
+    )
+    assert answer["status"] == "Rejected"  # not signed by the installed root
+    answer = await d.log.call(
+        "InstallCertificate", {"certificateType": CS_ROOT, "certificate": new.pem}
+    )
+    assert answer["status"] == "Accepted"
+    assert await installed(d, CS_ROOT) == [
+        ocsp_hashes(old.cert, old.cert),
+        ocsp_hashes(new.cert, old.cert),
+    ]
+    # The CSMS still presents a certificate of the old root: the old one is the fallback.
+    await csms.drop("CP-1")
+    await d.wait_log(r"the new CSMS root certificate does not verify the CSMS; trying the old")
+    await wait_until(lambda: d.log.connections == 2 and d.log.connected, 10, "reconnect")
+    await d.wait_log(r"connected with the old CSMS root certificate; the new one is kept")
+    # The CSMS moves to the new PKI: the first connection the new root verifies ends the old.
+    use(csms, bench.server(new))
+    await csms.drop("CP-1")
+    await wait_until(lambda: d.log.connections == 3 and d.log.connected, 10, "reconnect")
+    await d.wait_log(r"fallback csms root certificate removed")
+    assert await installed(d, CS_ROOT) == [ocsp_hashes(new.cert, old.cert)]

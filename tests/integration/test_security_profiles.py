@@ -5,9 +5,12 @@ Profiles 0 and 1 over ws:// are in test_transport.py and test_standard_keys.py.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ssl
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 
 from hil.csms import BenchCsms
-from tests.integration.harness import Daemon, wait_until
+from tests.integration.harness import ROOT, Daemon, wait_until
 from tests.integration.tls_bench import PASSWORD, TlsBench, certificate, use
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -196,3 +199,25 @@ async def test_profile_3_is_refused_without_a_certificate(
     assert answer["status"] == "Rejected"
     await d.wait_log(r"SecurityProfile rejected: .*needs a valid charge point certificate")
     assert d.log.connections == 1
+
+
+async def test_a_raised_profile_never_runs_over_ws(
+    make_daemon: MakeDaemon, bench: TlsBench, csms: BenchCsms
+) -> None:
+    d = await make_daemon(**station(bench, 1))
+    answer = await d.log.call("ChangeConfiguration", {"key": "SecurityProfile", "value": "2"})
+    assert answer["status"] == "Accepted"
+    await wait_until(lambda: d.log.connections == 2 and d.log.connected, 10, "reconnect at 2")
+    assert await d.stop() == 0
+    # The file is edited to a plain ws:// URL: the stored profile 2 refuses to start.
+    d.write_config({"ocpp": {"csms_url": "ws://127.0.0.1:9/ocpp"}})
+    ran = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "firmware", "run", "--config", str(d.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert ran.returncode == 2
+    assert "ocpp.csms_url: the station is at SecurityProfile 2" in ran.stderr

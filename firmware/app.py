@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from firmware import stop_signals
@@ -18,6 +20,7 @@ from firmware.config import Config
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
+from firmware.errors import ConfigError
 from firmware.logs import redact
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
@@ -25,8 +28,10 @@ from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.ocpp.v16.certificates import CertificateHandlers
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.core import CoreHandlers
+from firmware.ocpp.v16.extended_trigger import ExtendedTriggerHandlers
 from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
@@ -35,6 +40,12 @@ from firmware.preflight import station_facts
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
+from firmware.security import provisioning
+from firmware.security.certificates import valid_at
+from firmware.security.enrolment import Enrolment
+from firmware.security.events import LoggingSink, SecurityEventSink
+from firmware.security.link import LinkSecurity
+from firmware.security.store import CertificateStore, RootKind
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
@@ -70,12 +81,26 @@ class App:
             config.hal.backend, config.hal.options, config.connectors, config.board
         )
         self.clock = Clock()
+        # Replaced by the security log with SecurityEventNotification delivery.
+        self.security_events: SecurityEventSink = LoggingSink()
+        self.certificates = CertificateStore(
+            config.state_dir / "security", sink=self.security_events
+        )
+        provisioning.apply(
+            self.certificates,
+            provisioning.load(config.security, config.ocpp.charge_point_id, datetime.now(UTC)),
+        )
         self.ocpp_config = ConfigurationStore(
             self.db,
             config.ocpp.config,
-            station_facts(config),
+            replace(
+                station_facts(config),
+                has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
+                has_client_certificate=self._has_client_certificate,
+            ),
             vendor_prefixes=config.ocpp.vendor_key_prefixes,
         )
+        self._refuse_a_lowered_transport()
         supports = self.ocpp_config.supports
         self.rpc = Rpc(
             response_timeout_s=config.ocpp.response_timeout_s,
@@ -185,11 +210,23 @@ class App:
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
+        self.link_security = LinkSecurity(
+            self.certificates,
+            charge_point_id=config.ocpp.charge_point_id,
+            tls=config.ocpp.csms_url.startswith("wss://"),
+            profile=lambda: self.ocpp_config.get_int("SecurityProfile"),
+            revert_profile=self._revert_security_profile,
+            password=self._password,
+            sink=self.security_events,
+            now=self.clock.now,
+        )
+        self._build_certificate_management()
+        self.core.after_change = self._after_change
         self.connection = Connection(
             self.rpc,
             csms_url=config.ocpp.csms_url,
             charge_point_id=config.ocpp.charge_point_id,
-            password=self._password,
+            auth=self.link_security,
             ping_interval_s=lambda: self.ocpp_config.get_int("WebSocketPingInterval"),
             backoff=Backoff(
                 config.ocpp.reconnect_min_s,
@@ -230,11 +267,69 @@ class App:
         return self.rpc.connected and self.registration.ready.is_set()
 
     def _password(self) -> str | None:
-        """The Basic auth password: none at security profile 0, whatever is stored."""
-        if self.ocpp_config.get_int("SecurityProfile") < 1:
-            return None
+        """The Basic auth password (sent at security profiles 1 and 2 only)."""
         key = self.ocpp_config.get("AuthorizationKey")
         return key or self.config.ocpp.password
+
+    def _build_certificate_management(self) -> None:
+        self.enrolment = Enrolment(
+            self.certificates,
+            self.security_events,
+            charge_point_id=self.config.ocpp.charge_point_id,
+            organization=lambda: self.ocpp_config.get("CpoName"),
+            max_chain_bytes=lambda: self.ocpp_config.get_int("CertificateSignedMaxChainSize"),
+            renew_before=timedelta(days=self.config.security.renew_before_days),
+            now=self.clock.now,
+        )
+        self.certificate_handlers = CertificateHandlers(
+            self.rpc,
+            self.certificates,
+            self.enrolment,
+            self.ocpp_config,
+            self.clock,
+            self.security_events,
+            ready=self.registration.ready,
+            root_in_use=self.link_security.root_in_use,
+        )
+        self.certificate_handlers.register(self.rpc)
+        self.ocpp_config.subscribe(self.certificate_handlers.config_changed)
+        self.extended_triggers = ExtendedTriggerHandlers()
+        self.extended_triggers.add(
+            "SignChargePointCertificate", self.certificate_handlers.sign_charge_point_certificate
+        )
+        self.extended_triggers.register(self.rpc)
+
+    def _refuse_a_lowered_transport(self) -> None:
+        """A profile the CSMS raised to 2 or 3 never runs over ws:// (a file edited since)."""
+        profile = self.ocpp_config.get_int("SecurityProfile")
+        if profile >= 2 and not self.config.ocpp.csms_url.startswith("wss://"):
+            raise ConfigError(
+                f"ocpp.csms_url: the station is at SecurityProfile {profile} (raised by the "
+                "CSMS), which needs a wss:// URL"
+            )
+
+    def _has_client_certificate(self, valid_now: bool) -> bool:
+        identity = self.certificates.identity()
+        if identity is None:
+            return False
+        return not valid_now or valid_at(identity.certificate, self.clock.now())
+
+    def _revert_security_profile(self, profile: int) -> None:
+        try:
+            self.ocpp_config.revert("SecurityProfile", str(profile))
+        except Exception:
+            log.exception("cannot store SecurityProfile %d", profile)
+
+    def _after_change(self, key: str) -> Callable[[], Coroutine[Any, Any, None]] | None:
+        """Reconnect once the answer is out: with the new profile, or the new key in use."""
+        name = key.casefold()
+        if name == "securityprofile":
+            log.info("SecurityProfile raised; reconnecting")
+            return self.connection.close
+        if name == "authorizationkey" and self.ocpp_config.get_int("SecurityProfile") in (1, 2):
+            log.info("AuthorizationKey changed; reconnecting with the new key")
+            return self.connection.close
+        return None
 
     def _log_frame(self, direction: str, text: str) -> None:
         if frames_log.isEnabledFor(logging.DEBUG):
@@ -243,12 +338,6 @@ class App:
     def _config_changed(self, key: str, value: str) -> None:
         if key == "WebSocketPingInterval":
             self.connection.ping_changed.set()
-        elif key == "AuthorizationKey" and self.ocpp_config.get_int("SecurityProfile") >= 1:
-            log.info("AuthorizationKey changed; reconnecting with the new key")
-            self.spawn(self.connection.close())
-        elif key == "SecurityProfile":
-            log.info("SecurityProfile raised to %s; reconnecting", value)
-            self.spawn(self.connection.close())
 
     async def _on_online(self) -> None:
         self._link_changed.set()
@@ -367,6 +456,7 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
+                    tg.create_task(self.certificate_handlers.run(), name="certificates"),
                 ]
                 if self.ocpp_config.supports("FirmwareManagement"):
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))

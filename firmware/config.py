@@ -144,6 +144,24 @@ class ResetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """Provisioning of the security layer (see README, Security).
+
+    ``csms_root_ca``: PEM file with the CSMS's root certificate(s), imported
+    into the certificate store at start while it holds no CSMS root.
+    ``charge_point_certificate`` / ``charge_point_key``: PEM files of a first
+    client certificate (chain) and its key, imported while the store has none
+    or an older one. ``renew_before_days``: the station asks for a new
+    certificate (SignCertificate) this long before its own expires.
+    """
+
+    csms_root_ca: Path | None = None
+    charge_point_certificate: Path | None = None
+    charge_point_key: Path | None = None
+    renew_before_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -166,6 +184,7 @@ class Config:
     firmware_update: FirmwareUpdateSettings = field(default_factory=FirmwareUpdateSettings)
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     reset: ResetSettings = field(default_factory=ResetSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -375,6 +394,7 @@ _TOP = (
     "firmware_update",
     "diagnostics",
     "reset",
+    "security",
 )
 _OCPP = (
     "csms_url",
@@ -408,6 +428,7 @@ _FIRMWARE_UPDATE = (
     "stall_timeout_s",
 )
 _RESET = ("hard_command", "reboot_timeout_s")
+_SECURITY = ("csms_root_ca", "charge_point_certificate", "charge_point_key", "renew_before_days")
 _DIAGNOSTICS = (
     "log_file",
     "log_max_bytes",
@@ -456,6 +477,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         ),
         diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
         reset=_reset(top.section("reset", _RESET)),
+        security=_security(top.section("security", _SECURITY), base_dir),
     )
 
 
@@ -568,7 +590,9 @@ def _ocpp_value(s: _Section, key: str, value: object, *, in_list: bool = False) 
 
 
 def _check_security_profile(s: _Section, values: dict[str, str], password: str | None) -> None:
-    """SecurityProfile 1 and above need a password; without SecurityProfile, a password means 1.
+    """SecurityProfile 1 and 2 need a password; without SecurityProfile, a password means 1.
+
+    Profile 3 authenticates with the station's certificate alone.
 
     A password with SecurityProfile 0 is valid: it is kept unused (no Basic auth)
     until the CSMS raises the profile, as an AuthorizationKey would be.
@@ -584,7 +608,7 @@ def _check_security_profile(s: _Section, values: dict[str, str], password: str |
         profile = int(values[key])
     except ValueError:
         return  # the configuration store names the problem
-    if profile >= 1 and password is None and not has_key:
+    if profile in (1, 2) and password is None and not has_key:
         s.fail(key, f"{profile} needs ocpp.password (or ocpp.config.AuthorizationKey)")
 
 
@@ -714,6 +738,21 @@ def _reset(s: _Section) -> ResetSettings:
             highest=3600,
             expected="a number greater than 0 and at most 3600",
         ),
+    )
+
+
+def _security(s: _Section, base_dir: Path | None) -> SecuritySettings:
+    d = SecuritySettings()
+    certificate = _path(s, "charge_point_certificate", base_dir)
+    key = _path(s, "charge_point_key", base_dir)
+    if (certificate is None) != (key is None):
+        missing = "charge_point_key" if key is None else "charge_point_certificate"
+        s.fail(missing, "required with the other (a certificate and its key go together)")
+    return SecuritySettings(
+        csms_root_ca=_path(s, "csms_root_ca", base_dir),
+        charge_point_certificate=certificate,
+        charge_point_key=key,
+        renew_before_days=s.integer("renew_before_days", d.renew_before_days, 1, 3650),
     )
 
 

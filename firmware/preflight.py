@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import errno
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
+from firmware.security import provisioning
 from hal.registry import check_backend
 
 
 def station_facts(config: Config) -> StationFacts:
-    """What the OCPP configuration keys of this station are validated against."""
+    """What the OCPP configuration keys of this station are validated against.
+
+    The certificates are those of the file; the running station asks its
+    certificate store instead (``App``)."""
+    has_root = config.security.csms_root_ca is not None
+    has_certificate = config.security.charge_point_certificate is not None
     return StationFacts(
         number_of_connectors=config.connectors,
         supported_measurands=supported_measurands(has_bms=config.board.has_bms),
         phases=config.board.phases,
         tls=config.ocpp.csms_url.startswith("wss://"),
         has_password=config.ocpp.password is not None,
+        has_csms_root=lambda: has_root,
+        has_client_certificate=lambda _now: has_certificate,
     )
 
 
@@ -59,9 +68,10 @@ def check(config: Config) -> tuple[str, ...]:
     """Refuse what start-up would refuse; the notices about what is accepted but unused."""
     check_log_file(config.diagnostics.log_file)
     check_backend(config.hal.backend, config.hal.options, config.connectors, config.board)
+    provisioned = provisioning.load(config.security, config.ocpp.charge_point_id, datetime.now(UTC))
     start = resolve_start(
         config.ocpp.config,
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    return start.notices
+    return (*start.notices, *provisioned.notices)

@@ -8,12 +8,14 @@ station CALLs and CALLRESULTs are checked against the OCA JSON schemas shipped w
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import enum
 import hmac
 import inspect
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ from hil.station_log import (
     error_cause,
     format_frame,
 )
+from hil.tls_front import CERTIFICATE_HEADER, VERSION_HEADER, TlsFront
 
 __all__ = [
     "NO_REPLY",
@@ -133,8 +136,15 @@ class BenchCsms:
         heartbeat_interval: int = 60,
         boot_status: str = "Accepted",
         printer: Printer | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        # TLS (wss://) with this context; its verify_mode decides about client certificates
+        # (hil.pki.server_context). Changing it (or ``tls_front.context``) affects the next
+        # handshakes. The websocket server then listens on a loopback port of its own behind
+        # ``tls_front``, which does TLS as a CSMS front end does (alerts included).
+        self.tls = tls
+        self.tls_front: TlsFront | None = None
         self.port = port
         self.heartbeat_interval = heartbeat_interval
         self.boot_status = boot_status
@@ -165,26 +175,36 @@ class BenchCsms:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/ocpp"
+        scheme = "ws" if self.tls is None else "wss"
+        return f"{scheme}://{host}:{self.port}/ocpp"
 
     # --------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("bench CSMS already started")
+        behind_tls = self.tls is not None
         self._server = await serve(
             self._connection,
-            self.host,
-            self.port,
+            "127.0.0.1" if behind_tls else self.host,
+            0 if behind_tls else self.port,
             subprotocols=[SUBPROTOCOL],
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             max_size=MAX_FRAME,
             close_timeout=CLOSE_TIMEOUT,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        port = self._server.sockets[0].getsockname()[1]
+        if self.tls is not None:
+            self.tls_front = TlsFront(self.tls, port, self.host, self.port)
+            await self.tls_front.start()
+            port = self.tls_front.port
+        self.port = port
 
     async def stop(self) -> None:
+        front, self.tls_front = self.tls_front, None
+        if front is not None:
+            await front.stop()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -250,6 +270,9 @@ class BenchCsms:
             return connection.respond(HTTPStatus.NOT_FOUND, "Expected /ocpp/<chargePointId>\n")
         st = self.station(cp_id)
         st.basic_auth.append(_basic_auth(request))
+        certificate, version = self._tls_session(request)
+        st.client_certificates.append(certificate)
+        st.tls_versions.append(version)
         response: Response | None = None
         if self.refuse:
             response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Refusing connections\n")
@@ -261,7 +284,19 @@ class BenchCsms:
             st._event(f"handshake refused: HTTP {response.status_code}")
         return response
 
+    def _tls_session(self, request: Request) -> tuple[bytes | None, str | None]:
+        """The client certificate and TLS version, as the TLS front passed them on."""
+        if self.tls_front is None:
+            return None, None
+        version = request.headers.get(VERSION_HEADER.decode())
+        value = request.headers.get(CERTIFICATE_HEADER.decode())
+        certificate = base64.b64decode(value) if value and value != "-" else None
+        return certificate, version
+
     def _authorized(self, cp_id: str, request: Request) -> bool:
+        # Security profile 3: a client certificate the TLS layer verified, naming the station.
+        if self.station(cp_id).client_certificate_names[-1:] == [cp_id]:
+            return True
         credentials = _basic_auth(request)
         if credentials is None:
             return False
@@ -412,6 +447,8 @@ class BenchCsms:
             return {"idTagInfo": self._id_tag_info(payload["idTag"])} if "idTag" in payload else {}
         if action == "DataTransfer":
             return {"status": "UnknownVendorId"}
+        if action == "SignCertificate":
+            return {"status": "Accepted"}
         return {} if action in _EMPTY_ANSWERS else None
 
 

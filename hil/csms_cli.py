@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 from collections.abc import Callable, Sequence
 
 from hil.csms import BenchCsms
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CP_ID=PASSWORD",
         help="require HTTP Basic auth for that charge point (repeatable)",
+    )
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this chain")
+    parser.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
+    parser.add_argument(
+        "--client-ca",
+        metavar="PEM",
+        help="check client certificates issued by these CAs (security profile 3)",
     )
     parser.add_argument(
         "--answer-delay",
@@ -61,6 +69,17 @@ def _printer(limit: int) -> Callable[[str], None]:
     return say
 
 
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.tls_cert is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.client_ca is not None:
+        context.load_verify_locations(args.client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
 async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -72,6 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat_interval,
         boot_status=args.boot_status,
         printer=_printer(args.truncate),
+        tls=_tls(args),
     )
     csms.answer_delay_s = args.answer_delay
     for item in args.password:
@@ -93,5 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for item in args.password:
         if "=" not in item:
             parser.error(f"--password expects CP_ID=PASSWORD, got {item!r}")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.client_ca is not None and args.tls_cert is None:
+        parser.error("--client-ca needs --tls-cert")
     asyncio.run(serve(args))
     return 0

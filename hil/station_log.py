@@ -12,6 +12,8 @@ from dataclasses import dataclass, is_dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
@@ -108,6 +110,13 @@ def payload_dict(action: str, payload: Any) -> dict[str, Any]:
     return dict(payload)
 
 
+def _common_name(der: bytes | None) -> str | None:
+    if der is None:
+        return None
+    names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
+
+
 def _summary(actions: list[str]) -> str:
     runs: list[list[Any]] = []
     for action in actions:
@@ -121,6 +130,11 @@ def _summary(actions: list[str]) -> str:
 class StationLog:
     """Everything exchanged with one charge point id; survives reconnections."""
 
+    @property
+    def client_certificate_names(self) -> list[str | None]:
+        """The common name of every handshake's client certificate (None: none)."""
+        return [_common_name(der) for der in self.client_certificates]
+
     def __init__(self, cp_id: str, printer: Printer | None = None) -> None:
         self.cp_id = cp_id
         self.frames: list[Frame] = []
@@ -133,6 +147,9 @@ class StationLog:
         self.closes: list[tuple[int | None, str | None]] = []
         # Every handshake's Basic auth (user, password); None: no Authorization header.
         self.basic_auth: list[tuple[str, str] | None] = []
+        # Every handshake's TLS client certificate (DER; None: none, or no TLS) and version.
+        self.client_certificates: list[bytes | None] = []
+        self.tls_versions: list[str | None] = []
         self.printer = printer  # called with one readable line per frame/event
         self._actions: list[str] = []
         self._payloads: list[dict[str, Any]] = []

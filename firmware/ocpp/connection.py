@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,6 +17,7 @@ from websockets.typing import Subprotocol
 
 from firmware.config import MAX_WEBSOCKET_FRAME
 from firmware.ocpp.rpc import Rpc
+from firmware.security.link import Attempt, basic_auth
 
 __all__ = ["MAX_WEBSOCKET_FRAME", "Backoff", "Connection", "LinkState", "basic_auth"]
 
@@ -29,9 +30,35 @@ def station_url(csms_url: str, charge_point_id: str) -> str:
     return f"{csms_url.rstrip('/')}/{quote(charge_point_id, safe='')}"
 
 
-def basic_auth(user: str, password: str) -> str:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
+class LinkAuth(Protocol):
+    """What each connection attempt presents and trusts (``firmware.security.link``)."""
+
+    def attempt(self) -> Attempt: ...
+
+    def failed(self, attempt: Attempt, err: BaseException) -> bool:
+        """True: try again at once (a fallback is ready)."""
+        ...
+
+    def connected(self, attempt: Attempt, transport: Any = None) -> None: ...
+
+
+class BasicAuthOnly:
+    """Basic auth with ``password`` when there is one; TLS as the URL says, system trust."""
+
+    def __init__(self, charge_point_id: str, password: Callable[[], str | None]) -> None:
+        self._cp_id = charge_point_id
+        self._password = password
+
+    def attempt(self) -> Attempt:
+        password = self._password()
+        headers = {"Authorization": basic_auth(self._cp_id, password)} if password else {}
+        return Attempt(1 if password else 0, None, headers)
+
+    def failed(self, attempt: Attempt, err: BaseException) -> bool:
+        return False
+
+    def connected(self, attempt: Attempt, transport: Any = None) -> None:
+        pass
 
 
 class Backoff:
@@ -95,18 +122,19 @@ class Connection:
         *,
         csms_url: str,
         charge_point_id: str,
-        password: Callable[[], str | None],
+        password: Callable[[], str | None] = lambda: None,
         ping_interval_s: Callable[[], int],
         backoff: Backoff,
         open_timeout_s: float,
         on_state: Callable[[LinkState], None] | None = None,
         stable_after_s: float = 60.0,
         proof: Callable[[], Awaitable[bool]] | None = None,
+        auth: LinkAuth | None = None,
     ) -> None:
         self.rpc = rpc
         self.url = station_url(csms_url, charge_point_id)
         self.charge_point_id = charge_point_id
-        self._password = password
+        self._auth = auth if auth is not None else BasicAuthOnly(charge_point_id, password)
         self._ping_interval_s = ping_interval_s
         self._backoff = backoff
         self._open_timeout_s = open_timeout_s
@@ -129,9 +157,16 @@ class Connection:
         """Connect, serve, and reconnect until cancelled."""
         while True:
             self._set_state(LinkState("connecting", self.url))
+            attempt: Attempt | None = None
             try:
-                ws = await self._connect()
-            except (OSError, TimeoutError, WebSocketException) as err:
+                attempt = self._auth.attempt()  # a TLS context from unusable files: ValueError
+                ws = await self._connect(attempt)
+            except (OSError, TimeoutError, WebSocketException, ValueError) as err:
+                if attempt is not None and self._auth.failed(attempt, err):
+                    log.warning(
+                        "cannot connect to %s: %s; trying again at once", self.url, _why(err)
+                    )
+                    continue
                 delay = self._backoff.next_delay()
                 log.warning(
                     "cannot connect to %s: %s; retrying in %.1f s", self.url, _why(err), delay
@@ -141,6 +176,7 @@ class Connection:
                 await asyncio.sleep(delay)
                 continue
             self.connections += 1
+            self._auth.connected(attempt, ws.transport)
             log.info("connected to %s", self.url)
             self._set_state(LinkState("connected", self.url))
             try:
@@ -167,20 +203,28 @@ class Connection:
         self._backoff.reset()
         log.debug("link stable for %.0f s: reconnect backoff reset", self._stable_after_s)
 
-    async def _connect(self) -> ClientConnection:
-        headers: dict[str, str] = {}
-        password = self._password()
-        if password:
-            headers["Authorization"] = basic_auth(self.charge_point_id, password)
-        ws = await connect(
-            self.url,
-            subprotocols=[SUBPROTOCOL],
-            additional_headers=headers,
-            ping_interval=None,
-            max_size=MAX_WEBSOCKET_FRAME,
-            open_timeout=self._open_timeout_s,
-            close_timeout=2,
-        )
+    async def _connect(self, attempt: Attempt) -> ClientConnection:
+        tls: dict[str, Any] = {} if attempt.ssl is None else {"ssl": attempt.ssl}
+        lost: list[BaseException] = []
+        try:
+            ws = await connect(
+                self.url,
+                **tls,
+                subprotocols=[SUBPROTOCOL],
+                additional_headers=dict(attempt.headers),
+                ping_interval=None,
+                max_size=MAX_WEBSOCKET_FRAME,
+                open_timeout=self._open_timeout_s,
+                close_timeout=2,
+                create_connection=_recording(lost),
+            )
+        except (OSError, WebSocketException) as err:
+            # A TLS alert after the handshake (TLS 1.3: the CSMS refusing the station's
+            # certificate) reaches the websocket layer only as a lost connection.
+            alert = next((e for e in lost if isinstance(e, ssl.SSLError)), None)
+            if alert is not None and not isinstance(err, ssl.SSLError):
+                raise alert from err
+            raise
         if ws.subprotocol != SUBPROTOCOL:
             await ws.close(code=1002, reason="ocpp1.6 subprotocol required")
             raise WebSocketException(f"CSMS did not accept subprotocol {SUBPROTOCOL}")
@@ -214,6 +258,18 @@ class Connection:
                 return
             except WebSocketException:
                 return
+
+
+def _recording(lost: list[BaseException]) -> type[ClientConnection]:
+    """A connection class that keeps why its transport was lost."""
+
+    class Recording(ClientConnection):
+        def connection_lost(self, exc: Exception | None) -> None:
+            if exc is not None:
+                lost.append(exc)
+            super().connection_lost(exc)
+
+    return Recording
 
 
 def _why(err: BaseException) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hil.pki import Authority, write_pem
 from tests.integration.harness import ROOT, Daemon
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -226,3 +227,94 @@ async def test_a_good_file_passes_both(make_daemon: MakeDaemon) -> None:
     result = await asyncio.to_thread(run_cli, "check-config", "--config", str(d.config_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{d.config_path}: OK\n"
+
+
+# ---------------------------------------------------------------- security provisioning
+
+
+def _security_case(tmp_path: Path, case: str) -> tuple[dict[str, Any], str]:
+    root = Authority.root("Provisioning Root")
+    root_file = str(write_pem(tmp_path / "root.pem", root.cert))
+    wss = ocpp(csms_url="wss://127.0.0.1:1/ocpp", password="0123456789abcdef")
+    client = root.client("CP-CHECK")
+    assert client.key is not None
+    cert_file, _ = client.write(tmp_path, "client")
+    if case == "missing root file":
+        missing = tmp_path / "none.pem"
+        return {"ocpp": wss, "security": {"csms_root_ca": str(missing)}}, (
+            f"security.csms_root_ca: cannot read {missing}: No such file or directory"
+        )
+    if case == "root not PEM":
+        (tmp_path / "junk.pem").write_text("junk\n")
+        junk = str(tmp_path / "junk.pem")
+        return {"ocpp": wss, "security": {"csms_root_ca": junk}}, "is not a PEM certificate"
+    if case == "root not a CA":
+        leaf = str(write_pem(tmp_path / "leaf.pem", root.server("csms.example").cert))
+        return {"ocpp": wss, "security": {"csms_root_ca": leaf}}, "is not a CA certificate"
+    if case == "key of another certificate":
+        other = root.client("CP-CHECK")
+        assert other.key is not None
+        stray = str(write_pem(tmp_path / "stray.key", other.key))
+        security = {"charge_point_certificate": str(cert_file), "charge_point_key": stray}
+        return {"ocpp": wss, "security": security}, "is not the key of the certificate"
+    if case == "certificate without key":
+        security = {"charge_point_certificate": str(cert_file)}
+        return {"ocpp": wss, "security": security}, (
+            "security.charge_point_key: required with the other"
+        )
+    if case == "profile 2 without a root":
+        return {"ocpp": {**wss, "config": {"SecurityProfile": 2}}}, (
+            "ocpp.config.SecurityProfile: security profile 2 needs a CSMS root certificate"
+        )
+    if case == "profile 3 without a certificate":
+        security = {"csms_root_ca": root_file}
+        return {"ocpp": {**wss, "config": {"SecurityProfile": 3}}, "security": security}, (
+            "security profile 3 needs a valid charge point certificate"
+        )
+    raise AssertionError(case)
+
+
+SECURITY_CASES = [
+    "missing root file",
+    "root not PEM",
+    "root not a CA",
+    "key of another certificate",
+    "certificate without key",
+    "profile 2 without a root",
+    "profile 3 without a certificate",
+]
+
+
+@pytest.mark.parametrize("case", SECURITY_CASES)
+def test_both_commands_refuse_bad_security_provisioning_alike(tmp_path: Path, case: str) -> None:
+    content, needle = _security_case(tmp_path, case)
+    path = write(tmp_path, content)
+    checked = run_cli("check-config", "--config", str(path))
+    ran = run_cli("run", "--config", str(path))
+    for result in (checked, ran):
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert checked.stderr == ran.stderr
+    assert needle in checked.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_check_config_names_doubtful_provisioning(tmp_path: Path) -> None:
+    root = Authority.root("Provisioning Root")
+    client = root.client("someone-else")
+    cert_file, key_file = client.write(tmp_path, "client")
+    key_file.chmod(0o644)
+    content = {
+        "ocpp": ocpp(csms_url="wss://127.0.0.1:1/ocpp"),
+        "security": {"charge_point_certificate": str(cert_file), "charge_point_key": str(key_file)},
+    }
+    path = write(tmp_path, content)
+    result = run_cli("check-config", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{path}: notice: security.charge_point_certificate: its common name 'someone-else' is "
+        "not the charge point id 'CP-CHECK'; the CSMS may refuse it",
+        f"{path}: notice: security.charge_point_key: {key_file} can be read by other users; "
+        "make it 0600, or remove it once the station has started (it keeps a copy)",
+        f"{path}: OK",
+    ]

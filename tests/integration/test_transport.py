@@ -21,6 +21,7 @@ MakeDaemon = Callable[..., Awaitable[Daemon]]
 async def test_connects_with_subprotocol_and_path(daemon: Daemon) -> None:
     assert daemon.log.subprotocol == "ocpp1.6"
     assert daemon.log.connected
+    assert daemon.log.basic_auth == [None]  # security profile 0: no Basic auth, ws://
     status = await daemon.get("/status")
     assert status["charge_point_id"] == "CP-1"
     assert status["ocpp"]["connected"] is True
@@ -65,10 +66,8 @@ async def test_comes_back_soon_after_a_csms_outage(daemon: Daemon) -> None:
 async def test_unknown_and_unsupported_actions(daemon: Daemon) -> None:
     await daemon.log.send_raw('[2,"u1","MakeCoffee",{}]')
     assert (await daemon.log.wait_reply("u1"))[2] == "NotImplemented"
-    await daemon.log.send_raw(
-        '[2,"u2","DeleteCertificate",{"certificateHashData":{"hashAlgorithm":"SHA256",'
-        '"issuerNameHash":"aa","issuerKeyHash":"bb","serialNumber":"01"}}]'
-    )
+    # An action of OCPP 1.6 the station sends but never answers.
+    await daemon.log.send_raw('[2,"u2","Heartbeat",{}]')
     assert (await daemon.log.wait_reply("u2"))[2] == "NotSupported"
 
 

@@ -14,6 +14,7 @@ from firmware.config import (
     HalSettings,
     Identity,
     OcppSettings,
+    SecuritySettings,
     load_config,
     parse_config,
 )
@@ -528,7 +529,7 @@ ERRORS: list[tuple[str, object, str]] = [
         minimal(zzz=1),
         "cp.yaml: zzz: unknown key (known: ocpp, identity, connectors, hal, board, state_dir, "
         "api, log_level, shutdown_timeout_s, meter_poll_s, queue, safety, firmware_update, "
-        "diagnostics, reset)",
+        "diagnostics, reset, security)",
     ),
     ("empty", None, "cp.yaml: the file is empty; an 'ocpp' section is required"),
     ("list", ["ocpp"], "cp.yaml: must be a mapping of sections, got list"),
@@ -657,3 +658,55 @@ def test_replay_packing_bounds() -> None:
     for section, message in bad:
         with pytest.raises(ConfigError, match=message):
             parse_config({"ocpp": ocpp, "queue": section})
+
+
+# ---------------------------------------------------------------- security
+
+
+def test_security_defaults_and_paths(tmp_path: Path) -> None:
+    assert parse_config(minimal()).security == SecuritySettings()
+    config = parse_config(
+        minimal(
+            security={
+                "csms_root_ca": "pki/root.pem",
+                "charge_point_certificate": "/etc/chargepoint/cp.pem",
+                "charge_point_key": "cp.key",
+                "renew_before_days": 14,
+            }
+        ),
+        base_dir=tmp_path,
+    )
+    assert config.security == SecuritySettings(
+        csms_root_ca=tmp_path / "pki" / "root.pem",
+        charge_point_certificate=Path("/etc/chargepoint/cp.pem"),
+        charge_point_key=tmp_path / "cp.key",
+        renew_before_days=14,
+    )
+
+
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        ({"csms_root": "x"}, "security.csms_root: unknown key, did you mean 'csms_root_ca'?"),
+        ({"csms_root_ca": 5}, "security.csms_root_ca: must be a non-empty string"),
+        ({"charge_point_certificate": "cp.pem"}, "security.charge_point_key: required with"),
+        ({"charge_point_key": "cp.key"}, "security.charge_point_certificate: required with"),
+        ({"renew_before_days": 0}, "security.renew_before_days: must be an integer between 1"),
+        ({"renew_before_days": "30"}, "security.renew_before_days: must be an integer"),
+    ],
+)
+def test_security_errors_name_the_key(security: dict[str, Any], message: str) -> None:
+    assert error_of(minimal(security=security)).startswith(f"cp.yaml: {message}")
+
+
+def test_security_profile_3_needs_no_password() -> None:
+    config = parse_config(
+        minimal(
+            ocpp={
+                "csms_url": "wss://h/ocpp",
+                "charge_point_id": "CP-1",
+                "config": {"SecurityProfile": 3},
+            }
+        )
+    )
+    assert config.ocpp.config["SecurityProfile"] == "3"

@@ -100,10 +100,10 @@ EXPECTED: list[tuple[str, Access, str, str]] = [
     ("LocalAuthListMaxLength", Access.R, "int", "10000"),
     ("SendLocalListMaxLength", Access.R, "int", "1000"),
     ("SupportedFileTransferProtocols", Access.R, "csl", "FTP,FTPS,HTTP,HTTPS"),
-    # optional: only once ocpp.config sets them
     ("AdditionalRootCertificateCheck", Access.R, "bool", "false"),
     ("CertificateSignedMaxChainSize", Access.R, "int", "10000"),
-    ("CertificateStoreMaxLength", Access.R, "int", "0"),
+    ("CertificateStoreMaxLength", Access.R, "int", "20"),
+    # optional: only once ocpp.config sets them
     ("CentralContractValidationAllowed", Access.RW, "bool", "false"),
     ("CertSigningRepeatTimes", Access.RW, "int", "0"),
     ("CertSigningWaitMinimum", Access.RW, "int", "0"),
@@ -299,16 +299,91 @@ def test_unchanged_value_is_accepted(db: Database) -> None:
     assert config.change("HeartbeatInterval", "300") == "Accepted"
 
 
-def test_security_profile_can_only_be_raised(db: Database) -> None:
-    config = store(db, facts=StationFacts(1, frozenset({ENERGY}), tls=True))
+class Installed:
+    """What the certificate store holds, as the configuration keys ask for it."""
+
+    def __init__(self, root: bool = False, certificate: bool = False) -> None:
+        self.root = root
+        self.certificate = certificate
+        self.asked_valid_now: list[bool] = []
+
+    def facts(self, tls: bool = True) -> StationFacts:
+        def has_certificate(valid_now: bool) -> bool:
+            self.asked_valid_now.append(valid_now)
+            return self.certificate
+
+        return StationFacts(
+            1,
+            frozenset({ENERGY}),
+            tls=tls,
+            has_csms_root=lambda: self.root,
+            has_client_certificate=has_certificate,
+        )
+
+
+def test_security_profile_can_only_be_raised_once_its_prerequisites_are_met(
+    db: Database,
+) -> None:
+    installed = Installed()
+    config = store(db, facts=installed.facts())
+    assert config.change("SecurityProfile", "1") == "Rejected"  # no AuthorizationKey
     assert config.change("AuthorizationKey", "k" * 20) == "Accepted"
     assert config.change("SecurityProfile", "1") == "Accepted"
     assert config.change("SecurityProfile", "0") == "Rejected"
+    assert config.change("SecurityProfile", "2") == "Rejected"  # no CSMS root
+    installed.root = True
     assert config.change("SecurityProfile", "2") == "Accepted"
     assert config.change("SecurityProfile", "1") == "Rejected"
     assert config.change("SecurityProfile", "2") == "Accepted"
-    assert config.change("SecurityProfile", "3") == "Rejected"
-    assert config.get_int("SecurityProfile") == 2
+    assert config.change("SecurityProfile", "3") == "Rejected"  # no charge point certificate
+    installed.certificate = True
+    assert config.change("SecurityProfile", "3") == "Accepted"
+    assert installed.asked_valid_now[-1] is True  # a ChangeConfiguration: valid now
+    assert config.get_int("SecurityProfile") == 3
+
+
+def test_security_profile_3_needs_no_authorization_key(db: Database) -> None:
+    config = store(db, facts=Installed(root=True, certificate=True).facts())
+    assert config.change("SecurityProfile", "3") == "Accepted"
+
+
+def test_security_profile_from_the_file_needs_its_prerequisites(db: Database) -> None:
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.SecurityProfile: .*CSMS root"):
+        store(db, {"SecurityProfile": "2", "AuthorizationKey": "k" * 20}, facts=Installed().facts())
+    with pytest.raises(ConfigError, match=r"^ocpp\.config\.SecurityProfile: .*certificate"):
+        store(db, {"SecurityProfile": "3"}, facts=Installed(root=True).facts())
+    installed = Installed(root=True, certificate=True)
+    assert (
+        store(db, {"SecurityProfile": "3"}, facts=installed.facts()).get("SecurityProfile") == "3"
+    )
+    # At start-up the clock may not be set yet: a certificate is enough, valid or not.
+    assert installed.asked_valid_now == [False]
+
+
+def test_a_raised_security_profile_stays_whatever_the_file_says(db: Database) -> None:
+    installed = Installed(root=True, certificate=True)
+    config = store(db, {"AuthorizationKey": "k" * 20, "SecurityProfile": "1"}, installed.facts())
+    assert config.change("SecurityProfile", "2") == "Accepted"
+    # The file still says 1: the stored 2 wins (never lowered behind the CSMS's back) ...
+    assert store(db, {"SecurityProfile": "1"}, installed.facts()).get("SecurityProfile") == "2"
+    # ... and is not checked again: the root may be gone, the profile stays.
+    installed.root = False
+    assert store(db, {"SecurityProfile": "1"}, installed.facts()).get("SecurityProfile") == "2"
+    # A file that raises it further wins over the stored value.
+    installed.root = True
+    assert store(db, {"SecurityProfile": "3"}, installed.facts()).get("SecurityProfile") == "3"
+
+
+def test_revert_puts_the_profile_back_without_telling_subscribers(db: Database) -> None:
+    installed = Installed(root=True)
+    config = store(db, {"AuthorizationKey": "k" * 20, "SecurityProfile": "1"}, installed.facts())
+    seen: list[tuple[str, str]] = []
+    config.subscribe(lambda key, value: seen.append((key, value)))
+    assert config.change("SecurityProfile", "2") == "Accepted"
+    config.revert("SecurityProfile", "1")
+    assert config.get_int("SecurityProfile") == 1
+    assert seen == [("SecurityProfile", "2")]
+    assert store(db, {"SecurityProfile": "1"}, installed.facts()).get("SecurityProfile") == "1"
 
 
 def test_security_profile_2_needs_tls(db: Database) -> None:

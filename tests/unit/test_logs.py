@@ -17,6 +17,7 @@ import pytest
 
 from firmware import logs
 from firmware.logs import redact
+from firmware.security.keys import generate_key, private_pem
 from hal.interfaces import TokenPresented
 from hal.tokens import Tag
 
@@ -405,3 +406,19 @@ def test_the_log_file_masks_tags_unless_asked_even_at_debug(tmp_path: Path) -> N
     assert '"idTag":"*******lid1"' in masked_text and "token *******lid1 presented" in masked_text
     assert (tmp_path / "full.log").read_text().count("RFID_valid1") == 2
     assert stream.getvalue().count("RFID_valid1") == 2
+
+
+def test_private_keys_never_reach_a_line() -> None:
+    pem = private_pem(generate_key()).decode()
+    body = pem.splitlines()[1]
+    stream = _capture()
+    log = logging.getLogger("firmware.security.store")
+    log.error("oops %s", pem)
+    log.error("cut short %s", pem[:80])
+    try:
+        raise ValueError(f"bad key {pem}")
+    except ValueError:
+        log.exception("failed")
+    text = stream.getvalue()
+    assert body not in text and body[:40] not in text
+    assert text.count("-----BEGIN PRIVATE KEY-----***") == 3

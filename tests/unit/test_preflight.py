@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from firmware.errors import ConfigError
 from firmware.ocpp.v16.configuration import PASSWORD_NOTICE
 from hal.errors import HalConfigError
 from hal.registry import build_backend
+from hil.pki import Authority, write_pem
+
+DAY = datetime.timedelta(days=1)
 
 
 def config(tmp_path: Path, **sections: Any) -> Any:
@@ -90,3 +94,21 @@ def test_log_file_under_a_file_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             preflight.check_log_file(path)
         assert str(caught.value) == (f"diagnostics.log_file: cannot open {path}: Not a directory")
+
+
+def test_the_security_facts_and_notices_follow_the_file(tmp_path: Path) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    old = Authority.root("Old Root", not_before=now - 9 * DAY, not_after=now - DAY)
+    root_file = write_pem(tmp_path / "root.pem", old.cert)
+    cfg = config(tmp_path, ocpp={"csms_url": "wss://csms.example/ocpp"})
+    facts = preflight.station_facts(cfg)
+    assert not facts.has_csms_root() and not facts.has_client_certificate(False)
+    cfg = config(
+        tmp_path,
+        ocpp={"csms_url": "wss://csms.example/ocpp"},
+        security={"csms_root_ca": str(root_file)},
+    )
+    assert preflight.station_facts(cfg).has_csms_root()
+    (notice,) = preflight.check(cfg)
+    assert notice.startswith("security.csms_root_ca: CN=Old Root") and "has expired" in notice
+    assert not (tmp_path / "state").exists()  # the store is the running station's

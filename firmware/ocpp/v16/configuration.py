@@ -23,7 +23,7 @@ import difflib
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from firmware.errors import ConfigError, StorageError
 from firmware.ocpp.v16.configuration_keys import (
@@ -228,12 +228,20 @@ class ConfigurationStore:
         return found
 
     def _overlay(self, persisted: dict[str, str]) -> None:
-        ctx = CheckContext(self._facts, self.get)
+        ctx = CheckContext(self._facts, self.get, stored=True)
         for name, raw in persisted.items():
+            spec = self._known(name)
             try:
-                self._values[name] = validate(self._known(name), raw, ctx)
+                value = validate(spec, raw, ctx)
             except InvalidValue as err:
                 log.warning("ignoring the stored value of %s: %s", name, err)
+                continue
+            if spec.only_raised and int(value) < int(self._values[name]):
+                log.info(
+                    "%s: the file's %s wins over the stored %s", name, self._values[name], value
+                )
+                continue
+            self._values[name] = value
 
     # ------------------------------------------------------------ profiles
 
@@ -350,6 +358,21 @@ class ConfigurationStore:
         if new != old:
             self._notify(spec.name, new)
         return REBOOT_REQUIRED if spec.reboot_required else ACCEPTED
+
+    def revert(self, key: str, value: str) -> None:
+        """Put ``key`` back to ``value``, a decision of the station itself (a raised
+        SecurityProfile that did not work): stored as a CSMS change would be, with the
+        key's type checked but not its rules; subscribers are not told. Raises
+        ``InvalidValue`` or ``StorageError``."""
+        spec = self._known(key)
+        new = validate(replace(spec, check=None), value, CheckContext(self._facts, self.get))
+        self._db.execute(
+            "INSERT INTO config (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (spec.name, new),
+        )
+        self._values[spec.name] = new
+        log.warning("configuration key %s set back to %r", spec.name, new)
 
     def _notify(self, key: str, value: str) -> None:
         for callback in list(self._subscribers):

@@ -38,6 +38,10 @@ class InvalidValue(ValueError):
     """A configuration value breaks its key's rules; the message says which."""
 
 
+def _no(*_args: object) -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class StationFacts:
     """What the station is, as far as configuration values depend on it."""
@@ -48,6 +52,11 @@ class StationFacts:
     tls: bool = False
     # ``ocpp.password`` is set: it stands in for an AuthorizationKey the CSMS never set.
     has_password: bool = False
+    # What security profiles 2 and 3 need: a CSMS root certificate installed (or
+    # provisioned), and a charge point certificate (valid now, if the argument is
+    # true: a ChangeConfiguration; at start-up the clock may not be set yet).
+    has_csms_root: Callable[[], bool] = _no
+    has_client_certificate: Callable[[bool], bool] = _no
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +65,15 @@ class CheckContext:
 
     ``current`` is the key's effective value before a ChangeConfiguration and
     None while start-up values (YAML, database) are validated. ``value_of``
-    gives the effective value of another key.
+    gives the effective value of another key. ``stored``: a value the station
+    stored earlier (it was valid then; rules that depend on the moment, such
+    as SecurityProfile's prerequisites, are not checked again).
     """
 
     facts: StationFacts
     value_of: Callable[[str], str]
     current: str | None = None
+    stored: bool = False
 
 
 Check = Callable[[str, CheckContext], str]
@@ -81,7 +93,9 @@ class KeySpec:
     ``default``. An ``optional`` key exists only when ``ocpp.config`` sets it
     (the spec's "if this key is not present, the Charge Point does not provide
     the functionality"): until then GetConfiguration does not report it and
-    ChangeConfiguration answers NotSupported.
+    ChangeConfiguration answers NotSupported. An ``only_raised`` integer key
+    never goes down: neither by ChangeConfiguration (its check refuses) nor
+    by the file at a restart (the higher of the file's and the stored value wins).
     """
 
     name: str
@@ -97,6 +111,7 @@ class KeySpec:
     default_from: Callable[[StationFacts], str] | None = None
     check: Check | None = None
     optional: bool = False
+    only_raised: bool = False
 
     @property
     def readonly(self) -> bool:
@@ -238,19 +253,33 @@ def _number_of_connectors(value: str, ctx: CheckContext) -> str:
 
 
 def _security_profile(value: str, ctx: CheckContext) -> str:
+    """The whitepaper: a profile is only raised, and only once its prerequisites are met."""
     profile = int(value)
-    if profile >= 3:
-        raise InvalidValue("security profile 3 needs a client certificate, which is not supported")
-    if profile == 2 and not ctx.facts.tls:
-        raise InvalidValue("security profile 2 needs a wss:// CSMS URL")
+    if ctx.stored:
+        return value  # raised earlier, when it was checked; never lowered behind the CSMS's back
     if ctx.current is not None:
         if profile < int(ctx.current):
             raise InvalidValue("the security profile may only be raised")
+        if profile == int(ctx.current):
+            return value
         has_key = bool(ctx.value_of("AuthorizationKey")) or ctx.facts.has_password
-        if profile >= 1 and int(ctx.current) == 0 and not has_key:
+        if profile in (1, 2) and not has_key:
             raise InvalidValue(
-                "security profile 1 and above need an AuthorizationKey (or ocpp.password) first"
+                f"security profile {profile} needs an AuthorizationKey (or ocpp.password) first"
             )
+    if profile >= 2:
+        if not ctx.facts.tls:
+            raise InvalidValue(f"security profile {profile} needs a wss:// CSMS URL")
+        if not ctx.facts.has_csms_root():
+            raise InvalidValue(
+                f"security profile {profile} needs a CSMS root certificate "
+                "(security.csms_root_ca, or InstallCertificate)"
+            )
+    if profile == 3 and not ctx.facts.has_client_certificate(ctx.current is not None):
+        raise InvalidValue(
+            "security profile 3 needs a valid charge point certificate "
+            "(security.charge_point_certificate, or SignCertificate)"
+        )
     return value
 
 
@@ -388,7 +417,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         profile=SECURITY,
         check=_printable_ascii,
     ),
-    KeySpec("CpoName", RW, "str", "", profile=SECURITY),
+    KeySpec("CpoName", RW, "str", "", profile=SECURITY),  # O of the station's certificate
     KeySpec(
         "SecurityProfile",
         RW,
@@ -398,6 +427,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         maximum=3,
         profile=SECURITY,
         check=_security_profile,
+        only_raised=True,
     ),
     # Reservation: connector 0 reservations (any connector) are taken.
     KeySpec("ReserveConnectorZeroSupported", R, "bool", "true", profile="Reservation"),
@@ -418,9 +448,10 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         profile="FirmwareManagement",
         choices=frozenset({"FTP", "FTPS", "HTTP", "HTTPS"}),
     ),
-    # Security Whitepaper: certificate management is not implemented, so these
-    # exist only when ocpp.config sets them, and change nothing.
-    KeySpec("AdditionalRootCertificateCheck", R, "bool", "false", profile=SECURITY, optional=True),
+    # Security Whitepaper, certificate management: a new CSMS root must be signed by
+    # the old one; the most bytes a CertificateSigned chain may have; the most root
+    # certificates (of both kinds) the store holds.
+    KeySpec("AdditionalRootCertificateCheck", R, "bool", "false", profile=SECURITY),
     KeySpec(
         "CertificateSignedMaxChainSize",
         R,
@@ -429,9 +460,8 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         minimum=0,
         maximum=10000,
         profile=SECURITY,
-        optional=True,
     ),
-    KeySpec("CertificateStoreMaxLength", R, "int", "0", minimum=0, profile=SECURITY, optional=True),
+    KeySpec("CertificateStoreMaxLength", R, "int", "20", minimum=1, profile=SECURITY),
     # ISO 15118 Plug & Charge with OCPP 1.6 (OCA application note): not implemented.
     KeySpec(
         "CentralContractValidationAllowed",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from firmware.auth.cache import AuthCache
@@ -17,6 +17,8 @@ log = logging.getLogger("firmware.ocpp.core")
 DataTransferHandler = Callable[[str | None, str | None], Awaitable[tuple[str, str | None]]]
 # Whether a RemoteStartTransaction's chargingProfile can become the session's TxProfile.
 ProfileCheck = Callable[[dict[str, Any], int], bool]
+# What to do once the answer to a ChangeConfiguration that changed ``key`` is sent (reconnect).
+AfterChange = Callable[[str], Callable[[], Coroutine[Any, Any, None]] | None]
 
 
 def _is_tx_profile(profile: dict[str, Any], _connector_id: int) -> bool:
@@ -43,6 +45,7 @@ class CoreHandlers:
         # vendorId -> handler(messageId, data) -> (status, data)
         self.data_transfer: dict[str, DataTransferHandler] = {}
         self.remote_start_profile_ok: ProfileCheck = _is_tx_profile
+        self.after_change: AfterChange = lambda _key: None
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("ChangeAvailability", self.change_availability)
@@ -67,7 +70,17 @@ class CoreHandlers:
         return Reply({"status": status})
 
     async def change_configuration(self, req: dict[str, Any]) -> Reply:
-        return Reply({"status": self.config.change(str(req["key"]), str(req["value"]))})
+        key = str(req["key"])
+        before = self._value(key)
+        status = self.config.change(key, str(req["value"]))
+        changed = status == "Accepted" and self._value(key) != before
+        return Reply({"status": status}, after=self.after_change(key) if changed else None)
+
+    def _value(self, key: str) -> str | None:
+        try:
+            return self.config.get(key)
+        except KeyError:
+            return None
 
     async def clear_cache(self, _req: dict[str, Any]) -> Reply:
         self.cache.clear()

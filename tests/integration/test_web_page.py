@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +28,11 @@ TAG = "AABBCCDD"
 TOKEN = "test-token-5f0c9a1e7d2b4c83"
 PASSWORD = "csms-basic-pass-7731"
 NOTHING = "\u2013"  # what the page shows for an empty field
+SHOWN_AT = """element => {
+  window.shownAt = {};
+  new MutationObserver(() => { window.shownAt[element.textContent] ??= Date.now(); })
+    .observe(element, {childList: true, characterData: true, subtree: true});
+}"""
 
 
 def base_url(daemon: Daemon) -> str:
@@ -99,11 +105,17 @@ async def test_the_page_follows_a_session(make_daemon: MakeDaemon, tmp_path: Pat
         await expect(page.locator("#cp-id")).to_have_text("CP-1")
         await expect(page.locator('#station [data-field="registration"]')).to_have_text("Accepted")
 
-        # The driver plugs in: pushed within a second of the station reporting it.
+        # The driver plugs in: on the page within a second of the station's change
+        # (the page notes when it showed each status; the StatusNotification
+        # carries when the station changed, on a clock taken from the bench CSMS).
+        await status.evaluate(SHOWN_AT)
         d.mark()
         await card.get_by_role("button", name="Plug in").click()
-        await d.wait_status("Preparing")
-        await expect(status).to_have_text("Preparing", timeout=1000)
+        changed = await d.wait_status("Preparing")
+        await expect(status).to_have_text("Preparing")
+        shown_at = await page.evaluate("window.shownAt.Preparing")
+        delay_ms = shown_at - datetime.fromisoformat(changed["timestamp"]).timestamp() * 1000
+        assert -100 < delay_ms < 1000, delay_ms
         await expect(status).to_have_class(re.compile(r"\bst-Preparing\b"))
         await card.get_by_role("button", name="EV requests energy").click()
         await card.get_by_label("idTag").fill(TAG)
@@ -171,6 +183,12 @@ async def test_the_page_follows_a_session(make_daemon: MakeDaemon, tmp_path: Pat
         await card.get_by_label("idTag").fill("tag\u00e9")
         await card.get_by_role("button", name="Tap").click()
         await expect(card.locator(".message")).to_contain_text("printable ASCII")
+        station = page.locator("#station-controls")
+        await station.get_by_label("idTag on the station's reader").fill("carte-\u00e9")
+        await station.get_by_role("button", name="Tap").click()
+        await expect(station.locator(".message")).to_have_text(
+            "field 'uid' must be printable ASCII (0x20-0x7E), got '\u00e9' at position 7"
+        )
 
         # The daemon stops with the page open: the stream ends, the page says so.
         assert await d.stop() == 0

@@ -215,10 +215,16 @@ function wireControls(root, id) {
   for (const button of controls.querySelectorAll("[data-pilot]")) {
     button.addEventListener("click", () => post(`api/v1/sim/connectors/${id}`, { cp_state: button.dataset.pilot }, controls));
   }
+  wireTap(controls, id);
+}
+
+// A tap on a connector's reader, or on the station's (connector null).
+function wireTap(controls, id) {
   $(".tap", controls).addEventListener("submit", (event) => {
     event.preventDefault();
     const uid = event.target.elements.uid.value.trim();
-    if (uid) post("api/v1/sim/rfid", { uid, connector: id }, controls);
+    const body = id === null ? { uid } : { uid, connector: id };
+    if (uid) post("api/v1/sim/rfid", body, controls);
   });
 }
 
@@ -318,6 +324,8 @@ function render() {
   renderStation();
   page.state.connectors.forEach(renderConnector);
 }
+
+wireTap($("#station-controls"), null);
 
 function connect() {
   const push = $("#push");

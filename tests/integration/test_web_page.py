@@ -252,6 +252,28 @@ async def test_off_loopback_the_page_needs_the_token(
         await expect(page.locator("#log-rows li").first).to_be_visible()
         text = await page.content() + await page.locator("body").inner_text()
         assert TOKEN not in text and PASSWORD not in text
+
+        # The CSMS goes away: offline since when, and when the next try comes, on the
+        # page and in `chargepoint status` alike.
+        d.csms.refuse = True
+        await d.csms.drop(d.cp_id)
+        link = page.locator('#station [data-field="link"]')
+        await expect(page.locator("#link-pill")).to_have_text("offline")
+        await expect(link).to_have_text(
+            re.compile(r"^offline since \d\d:\d\d:\d\d, next retry in \d+ s$")
+        )
+        since = await link.get_attribute("data-since")
+        result = await asyncio.to_thread(run_cli, "status", "--config", str(d.config_path))
+        csms = result.stdout.splitlines()[2]
+        assert re.fullmatch(
+            rf"  CSMS \S+: offline since {re.escape(since or '?')}(, connecting)?"
+            r"(, next retry at \S+ \((cannot connect to \S+: HTTP 503|disconnected from \S+)\))?"
+            r", 0 reconnect\(s\)",
+            csms,
+        ), csms
+        d.csms.refuse = False
+        await expect(page.locator("#link-pill")).to_have_text("online")
+        await expect(page.locator('#station [data-field="reconnects"]')).to_have_text("1")
     assert errors == []
 
     # The CLI reads the token from the configuration; without it, a clear refusal.

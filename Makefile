@@ -55,4 +55,4 @@ systemd-check: $(STAMP)
 	$(BIN)/python -m tests.deploy.systemd_check
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache artifacts

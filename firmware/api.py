@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from firmware import access
 from hal.interfaces import Fault, PilotState, PlantControl
 from hal.tokens import id_tag_problem
 
@@ -87,8 +88,11 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _error(500, f"internal error: {type(err).__name__}")
 
 
-def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+def build_app(
+    status: StatusProvider, plant: PlantControl | None, *, token: str | None = None
+) -> web.Application:
+    """The API's routes; with ``token`` every route asks for it (``firmware.access``)."""
+    app = web.Application(middlewares=[_errors, access.middleware(token)], client_max_size=MAX_BODY)
 
     async def get_status(_request: web.Request) -> web.Response:
         return web.json_response(status())
@@ -158,7 +162,8 @@ def build_app(status: StatusProvider, plant: PlantControl | None) -> web.Applica
 
 class ApiServer:
     def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._runner = web.AppRunner(app, access_log=None)
+        # Streams (the web page's push channel) end on shutdown: no long wait for them.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         self.host = host
         self.port = port
 

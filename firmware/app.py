@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from firmware import stop_signals
+from firmware import __version__, stop_signals
 from firmware.api import ApiServer, build_app
 from firmware.auth.authorizer import Authorizer
 from firmware.auth.cache import AuthCache, IdTagInfo
 from firmware.auth.local_list import LocalAuthList
-from firmware.clock import Clock
+from firmware.clock import Clock, iso
 from firmware.config import Config
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.context import ConnectorContext
@@ -25,6 +26,7 @@ from firmware.logs import redact
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.link_tracker import LinkTracker
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
@@ -37,6 +39,7 @@ from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.preflight import station_facts
+from firmware.prometheus import StationMetrics
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
@@ -50,6 +53,7 @@ from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
 from firmware.storage.db import Database
+from firmware.web.ui import WebUi
 from hal.registry import build_backend
 
 log = logging.getLogger("firmware.app")
@@ -75,6 +79,8 @@ class App:
         self._reloading_sent = False
         self.hard_reset = False
         self.api_port: int | None = None
+        self.started_at = time.time()
+        self._started = time.monotonic()
 
         self.db = Database(config.state_dir / "state.db")
         self.hal = build_backend(
@@ -90,6 +96,7 @@ class App:
             self.certificates,
             provisioning.load(config.security, config.ocpp.charge_point_id, datetime.now(UTC)),
         )
+        self.link = LinkTracker(self.clock.now)
         self.ocpp_config = ConfigurationStore(
             self.db,
             config.ocpp.config,
@@ -239,9 +246,24 @@ class App:
             proof=self.registration.prove_link,
         )
         self.ocpp_config.subscribe(self._config_changed)
-        self.api = ApiServer(
-            build_app(self.status, self.hal.plant), config.api.host, config.api.port
+        api = build_app(self.status, self.hal.plant, token=config.api.token)
+        self.web = WebUi(
+            status=self.status,
+            power=lambda: [c.snapshot()["power_w"] for c in self.station.connectors.values()],
+            now=self.clock.now,
+            has_plant=self.hal.plant is not None,
         )
+        self.web.install(api)
+        self.station.subscribe(lambda _cid, _status: self.web.changed())
+        StationMetrics(
+            status=self.status,
+            calls=self.rpc.stats,
+            taps=self.station.ctx.taps.histogram,
+            db=self.db,
+            connections=lambda: self.connection.connections,
+            started_at=self.started_at,
+        ).install(api)
+        self.api = ApiServer(api, config.api.host, config.api.port)
 
     # ------------------------------------------------------------ wiring helpers
 
@@ -334,6 +356,7 @@ class App:
     def _log_frame(self, direction: str, text: str) -> None:
         if frames_log.isEnabledFor(logging.DEBUG):
             frames_log.debug("%s %s", "→" if direction == "out" else "←", redact(text))
+        self.web.frame(direction, text)
 
     def _config_changed(self, key: str, value: str) -> None:
         if key == "WebSocketPingInterval":
@@ -344,8 +367,10 @@ class App:
         self.smart.reevaluate()  # the CSMS clock may have been adopted
         await self.notifier.resync()
 
-    def _link_state(self, _state: LinkState) -> None:
+    def _link_state(self, state: LinkState) -> None:
+        self.link.update(state)
         self._link_changed.set()
+        self.web.changed()
 
     def _service_status(self) -> str:
         return link_status(self.connection.state, self.registration.status, self.online())
@@ -395,19 +420,35 @@ class App:
             log.info("%s not delivered: %s", action, err)
 
     def status(self) -> dict[str, Any]:
+        station = self.station.status0
         return {
             "charge_point_id": self.config.ocpp.charge_point_id,
+            "firmware_version": self.config.identity.firmware_version or __version__,
+            "csms_url": redact(self.config.ocpp.csms_url),
+            "hal_backend": self.config.hal.backend,
+            "started_at": iso(self.clock.now() - timedelta(seconds=self.uptime_s())),
+            "uptime_s": round(self.uptime_s(), 1),
             "ocpp": {
                 "connected": self.rpc.connected,
                 "registration": self.registration.status,
                 "queued": self.outbox.pending(),
                 "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned,
+                "link": self.link.summary(),
+                "reconnects": max(self.connection.connections - 1, 0),
+            },
+            "station": {
+                "status": station.status if station else None,
+                "error_code": station.error_code if station else "NoError",
+                "faults": sorted(f.value for f in self.station.station_faults),
             },
             "connectors": [c.snapshot() for c in self.station.connectors.values()],
             **self.firmware.status(),
             "metrics": self.station.ctx.taps.snapshot(),
         }
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self._started
 
     def _diagnostics_state(self) -> dict[str, Any]:
         """The state summary of a GetDiagnostics archive (secrets scrubbed there)."""
@@ -470,6 +511,7 @@ class App:
                     ),
                 ]
                 tasks += self._start_service_tasks(tg)
+                tasks.append(tg.create_task(self.web.run(), name="web"))
                 await self._stop.wait()
                 self._notify_stopping()
                 await self._shutdown()

@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from firmware import __version__, hard_reset, logs, preflight, stop_signals
 from firmware.config import Config, load_config
@@ -19,6 +20,7 @@ from firmware.service_notify import ServiceNotifier
 from hal.errors import HalConfigError
 
 EXIT_CONFIG = 2
+TOKEN_ENV = "CHARGEPOINT_API_TOKEN"  # the API token for `status --api`
 
 log = logging.getLogger("firmware.cli")
 
@@ -30,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the charge point in the foreground")
     run.add_argument("--config", required=True, type=Path, help="YAML configuration file")
     status = sub.add_parser("status", help="show the status of a running charge point")
-    status.add_argument("--config", type=Path, help="read the API address from this config")
+    status.add_argument(
+        "--config", type=Path, help="read the API address (and api.token) from this config"
+    )
     status.add_argument("--api", help="API base URL (default http://127.0.0.1:8180)")
     status.add_argument("--json", action="store_true", help="print raw JSON")
     check = sub.add_parser(
@@ -64,6 +68,7 @@ def _run(config: Config) -> int:
     stop_signals.install()
     logs.setup(config.log_level)
     logs.add_secret(config.ocpp.password)
+    logs.add_secret(config.api.token)
     log_file = config.diagnostics.log_file
     if log_file is not None:
         try:
@@ -142,34 +147,92 @@ def _secret_keys(key: str, value: str) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     base = args.api
-    if base is None and args.config is not None:
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.config is not None:
         try:
             config = load_config(args.config)
         except ConfigError as err:
             print(f"chargepoint: configuration error: {logs.redact(str(err))}", file=sys.stderr)
             return EXIT_CONFIG
-        base = f"http://{config.api.host}:{config.api.port}"
+        if base is None:
+            base = f"http://{_client_host(config.api.host)}:{config.api.port}"
+        token = config.api.token or token
     base = (base or "http://127.0.0.1:8180").rstrip("/")
+    request = urllib.request.Request(f"{base}/api/v1/status")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"{base}/api/v1/status", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             data = json.load(response)
+    except urllib.error.HTTPError as err:
+        hint = f" (give the token: --config or ${TOKEN_ENV})" if err.code == 401 else ""
+        print(f"chargepoint: {base} answered HTTP {err.code}{hint}", file=sys.stderr)
+        return 1
     except (urllib.error.URLError, OSError, ValueError) as err:
         print(f"chargepoint: cannot reach {base}: {err}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    print("\n".join(status_lines(data)))
+    return 0
+
+
+def _client_host(host: str) -> str:
+    """Where a client reaches an API bound to ``host`` (any address: loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def duration(seconds: float) -> str:
+    """``1d 2:03:04``, ``0:01:05``: the uptime as the web page writes it."""
+    s = max(0, int(seconds))
+    days, rest = divmod(s, 86400)
+    text = f"{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def link_text(ocpp: dict[str, Any]) -> str:
+    """The link to the CSMS in the words of the web page (times in UTC here)."""
+    link = ocpp.get("link") or {"state": "connected" if ocpp.get("connected") else "connecting"}
+    since = link.get("since")
+    if link["state"] == "connected":
+        return f"connected since {since}" if since else "connected"
+    text = f"offline since {since}" if since else "offline"
+    if link["state"] == "connecting":
+        text += ", connecting"
+    if link.get("retry_at"):
+        text += f", next retry at {link['retry_at']}"
+    if link.get("detail"):
+        text += f" ({link['detail']})"
+    return text
+
+
+def status_lines(data: dict[str, Any]) -> list[str]:
+    """The station summary of the web page, then one line per connector."""
     ocpp = data["ocpp"]
-    print(
+    station = data.get("station") or {}
+    lines = [
         f"{data['charge_point_id']}: connected={ocpp['connected']} "
-        f"registration={ocpp['registration']} queued={ocpp['queued']}"
-    )
+        f"registration={ocpp['registration']} queued={ocpp['queued']} "
+        f"dropped={ocpp.get('dropped')} thinned={ocpp.get('thinned')}",
+        f"  firmware {data.get('firmware_version')}, up {duration(data.get('uptime_s') or 0)}, "
+        f"backend {data.get('hal_backend')}",
+        f"  CSMS {data.get('csms_url')}: {link_text(ocpp)}, "
+        f"{ocpp.get('reconnects', 0)} reconnect(s)",
+        f"  station: {station.get('status')} ({station.get('error_code')}), "
+        f"faults: {', '.join(station.get('faults') or []) or 'none'}",
+    ]
     for c in data["connectors"]:
         relay = "closed" if c["relay_closed"] else "open"
-        print(
+        faults = ",".join(c.get("faults") or []) or "none"
+        lines.append(
             f"  connector {c['id']}: {c['status']} ({c['error_code']}) "
             f"tx={c['transaction_id']} tag={c['id_tag']} relay={relay} "
             f"offered={c['offered_current_a']} A power={c['power_w']} W "
-            f"energy={c['energy_wh']} Wh"
+            f"energy={c['energy_wh']} Wh faults={faults}"
         )
-    return 0
+    return lines

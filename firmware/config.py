@@ -9,6 +9,7 @@ and ``on`` are plain strings here), integers for integers.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import re
 from collections.abc import Hashable, Mapping
@@ -63,8 +64,12 @@ class OcppSettings:
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
+    """The local API and web page. ``token``: required by every route when set, and it
+    must be set when ``host`` is not a loopback address."""
+
     host: str = "127.0.0.1"
     port: int = 8180  # 0: pick a free port
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +419,7 @@ _OCPP = (
 )
 _IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 _BOARD = ("max_current_a", "phases", "nominal_voltage_v", "has_lock", "has_bms")
-_API = ("host", "port")
+_API = ("host", "port", "token")
 _QUEUE = ("max_messages", "max_bytes", "replay_batch_max", "replay_batch_bytes")
 _SAFETY = ("overcurrent_margin_a", "overcurrent_time_s")
 _FIRMWARE_UPDATE = (
@@ -774,9 +779,40 @@ def _queue(s: _Section) -> QueueSettings:
     )
 
 
+API_TOKEN_MIN_CHARS = 16
+API_TOKEN_MAX_CHARS = 256
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the API on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to any interface
+
+
 def _api(s: _Section) -> ApiSettings:
     d = ApiSettings()
-    return ApiSettings(
-        host=s.text("host", d.host),
-        port=s.integer("port", d.port, 0, 65535),
-    )
+    host = s.text("host", d.host)
+    token = s.data.get("token")
+    # The token is a secret: the messages below never repeat it.
+    if token is not None:
+        if not isinstance(token, str):
+            s.fail("token", f"must be a string, got {type(token).__name__}")
+        if not API_TOKEN_MIN_CHARS <= len(token) <= API_TOKEN_MAX_CHARS:
+            s.fail(
+                "token",
+                f"must be {API_TOKEN_MIN_CHARS} to {API_TOKEN_MAX_CHARS} characters, "
+                f"got {len(token)}",
+            )
+        if not all("!" <= c <= "~" for c in token):
+            s.fail("token", "must be printable ASCII without blanks")
+    elif not is_loopback(host):
+        s.fail(
+            "token",
+            f"required when api.host is not a loopback address (got {host!r}): "
+            "every route of the API and the web page then asks for it",
+        )
+    return ApiSettings(host=host, port=s.integer("port", d.port, 0, 65535), token=token)

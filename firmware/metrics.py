@@ -9,11 +9,13 @@ wait on the way: authorization, the persisted StartTransaction, and a vehicle
 that is not yet asking for energy.
 
 The last ``KEEP`` figures are kept (in milliseconds) for the local API status
-and ``make bench``; nothing else reads them.
+and ``make bench``; every figure also goes into a histogram (seconds, since
+the daemon started) for ``/metrics``.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import OrderedDict, deque
 
@@ -23,6 +25,32 @@ log = logging.getLogger("firmware.metrics")
 
 KEEP = 256  # figures kept for the status
 MAX_PENDING = 16  # idTags read and not yet energized (oldest dropped)
+# Upper bounds in seconds: a local hit takes milliseconds, an online Authorize
+# tens of them, a vehicle that waits before asking for energy seconds.
+TAP_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Histogram:
+    """Observations counted into fixed buckets (each bucket counts its own range only)."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations at or below it), ending with (inf, count)."""
+        out, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            out.append((bound, total))
+        return out
 
 
 class TapLatency:
@@ -30,6 +58,7 @@ class TapLatency:
         self._read_at: OrderedDict[str, float] = OrderedDict()
         self._figures: deque[float] = deque(maxlen=keep)
         self.count = 0
+        self.histogram = Histogram(TAP_BUCKETS_S)
 
     def token_read(self, id_tag: str, read_at: float) -> None:
         self._read_at.pop(id_tag, None)
@@ -49,6 +78,7 @@ class TapLatency:
         ms = (commanded_at - read_at) * 1000.0
         self._figures.append(ms)
         self.count += 1
+        self.histogram.observe(ms / 1000.0)
         log.debug("tap-to-energize %.3f ms (token %s)", ms, Tag(id_tag))
         return ms
 

@@ -147,6 +147,12 @@ class StationProcess:
         return f"http://127.0.0.1:{self.api_port}/api/v1"
 
     @property
+    def headers(self) -> dict[str, str]:
+        """The API token (``api.token``), when the configuration sets one."""
+        token = self.config.get("api", {}).get("token")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
@@ -226,7 +232,7 @@ class StationProcess:
 
     async def get(self, path: str) -> dict[str, Any]:
         async with (
-            aiohttp.ClientSession(timeout=API_TIMEOUT) as session,
+            aiohttp.ClientSession(timeout=API_TIMEOUT, headers=self.headers) as session,
             session.get(self.api + path) as r,
         ):
             r.raise_for_status()
@@ -236,7 +242,7 @@ class StationProcess:
     async def post(
         self, path: str, body: Any = None, *, raw: bytes | None = None
     ) -> tuple[int, Any]:
-        async with aiohttp.ClientSession(timeout=API_TIMEOUT) as session:
+        async with aiohttp.ClientSession(timeout=API_TIMEOUT, headers=self.headers) as session:
             kwargs: dict[str, Any] = {"data": raw} if raw is not None else {"json": body}
             async with session.post(self.api + path, **kwargs) as r:
                 return r.status, await r.json(content_type=None)

@@ -151,6 +151,11 @@ class ConnectorController:
             "limit_a": self.limit_a,
             "power_w": round(reading.power_w, 1) if reading else 0.0,
             "energy_wh": round(reading.energy_wh, 1) if reading else None,
+            "session_energy_wh": (
+                round(max(reading.energy_wh - tx.record.meter_start_wh, 0.0), 1)
+                if tx and reading
+                else None
+            ),
             "pilot": self.pilot.value,
             "faults": sorted(f.value for f in self.faults),
         }

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from firmware.ocpp import frames
 from firmware.ocpp.answers import Answer, AnswerCache
+from firmware.ocpp.call_stats import CallStats
 from firmware.ocpp.errors import (
     CallErrorReceived,
     CallTimeout,
@@ -121,6 +122,7 @@ class Rpc:
         self.connected_event = asyncio.Event()
         self.disconnected_event = asyncio.Event()
         self.disconnected_event.set()
+        self.stats = CallStats()  # how our CALLs ended, for /metrics
 
     # ------------------------------------------------------------ state
 
@@ -176,10 +178,12 @@ class Rpc:
         finally:
             self._lock.release()
         if isinstance(answer, frames.IncomingError):
+            self.stats.on_failure(action, "callerror")
             raise CallErrorReceived(answer.code, answer.description, answer.details)
         try:
             frames.validate_result(action, answer.payload)
         except ProtocolViolation as err:
+            self.stats.on_failure(action, "invalid_result")
             raise InvalidResponse(f"{action}: invalid CALLRESULT: {err.description}") from err
         result: dict[str, Any] = answer.payload
         return result
@@ -206,11 +210,16 @@ class Rpc:
                 self.last_call_at = time.monotonic()
             except Exception as err:  # connection closed under us
                 raise NotConnected(f"{action}: send failed: {err}") from err
+            self.stats.on_sent(action)
             try:
                 async with asyncio.timeout(wait):
                     answer = await future
             except TimeoutError:
+                self.stats.on_timeout(action)
                 raise self._timed_out(ws, action, wait) from None
+            except NotConnected:
+                self.stats.on_failure(action, "connection_lost")
+                raise
         finally:
             self._pending = None
         assert not isinstance(answer, frames.IncomingCall)

@@ -39,6 +39,7 @@ def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]
             "ocpp.config.HeartbeatInterval",
         ),
         ("ocpp: [\n", "YAML"),
+        ("ocpp: {csms_url: ws://x, charge_point_id: CP}\napi: {host: 0.0.0.0}\n", "api.token"),
     ],
 )
 def test_bad_config_exits_2_with_one_clear_error(tmp_path: Path, text: str, needle: str) -> None:

@@ -85,6 +85,11 @@ BAD: list[tuple[str, dict[str, Any] | str, str]] = [
         {"ocpp": ocpp(config={"ISO15118PnCEnabled": True})},
         "ocpp.config.ISO15118PnCEnabled: must be false",
     ),
+    (
+        "API off loopback without a token",
+        {"ocpp": ocpp(), "api": {"host": "0.0.0.0", "port": 0}},
+        "api.token: required when api.host is not a loopback address (got '0.0.0.0')",
+    ),
     ("unknown backend", {"ocpp": ocpp(), "hal": {"backend": "quantum"}}, "quantum"),
     (
         "simulated option",

@@ -62,6 +62,7 @@ state_dir: /tmp/cp-state
 api:
   host: 0.0.0.0
   port: 0
+  token: s3cr3t-t0ken-0123456789
 log_level: debug
 shutdown_timeout_s: 5
 meter_poll_s: 0.5
@@ -134,7 +135,7 @@ def test_full_file(tmp_path: Path) -> None:
         max_current_a=16.0, phases=1, nominal_voltage_v=230.0, has_lock=False, has_bms=False
     )
     assert config.state_dir == Path("/tmp/cp-state")
-    assert config.api == ApiSettings("0.0.0.0", 0)
+    assert config.api == ApiSettings("0.0.0.0", 0, "s3cr3t-t0ken-0123456789")
     assert config.log_level == "DEBUG"
     assert config.shutdown_timeout_s == 5.0
     assert config.meter_poll_s == 0.5
@@ -171,7 +172,7 @@ def test_shipped_simulated_example_parses() -> None:
     assert config.connectors == 2
     assert config.hal.backend == "simulated"
     assert config.state_dir == REPO / "config" / "state"
-    assert (config.api.host, config.api.port) == ("127.0.0.1", 8180)
+    assert (config.api.host, config.api.port, config.api.token) == ("127.0.0.1", 8180, None)
 
 
 def test_relative_state_dir_is_resolved_against_the_file(tmp_path: Path) -> None:
@@ -505,6 +506,33 @@ ERRORS: list[tuple[str, object, str]] = [
     ),
     ("unknown api key", minimal(api={"bind": "x"}), "cp.yaml: api.bind: unknown key"),
     (
+        "all interfaces without a token",
+        minimal(api={"host": "0.0.0.0"}),
+        "cp.yaml: api.token: required when api.host is not a loopback address (got '0.0.0.0'): "
+        "every route of the API and the web page then asks for it",
+    ),
+    (
+        "a host name without a token",
+        minimal(api={"host": "charger.local"}),
+        "cp.yaml: api.token: required when api.host is not a loopback address "
+        "(got 'charger.local'): every route of the API and the web page then asks for it",
+    ),
+    (
+        "short token",
+        minimal(api={"token": "hunter2"}),
+        "cp.yaml: api.token: must be 16 to 256 characters, got 7",
+    ),
+    (
+        "token with a blank",
+        minimal(api={"token": "correct horse battery staple"}),
+        "cp.yaml: api.token: must be printable ASCII without blanks",
+    ),
+    (
+        "token not a string",
+        minimal(api={"token": 12345}),
+        "cp.yaml: api.token: must be a string, got int",
+    ),
+    (
         "log level",
         minimal(log_level="VERBOSE"),
         "cp.yaml: log_level: must be one of DEBUG, INFO, WARNING, ERROR, got 'VERBOSE'",
@@ -710,3 +738,14 @@ def test_security_profile_3_needs_no_password() -> None:
         )
     )
     assert config.ocpp.config["SecurityProfile"] == "3"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "LOCALHOST"])
+def test_loopback_needs_no_token(host: str) -> None:
+    assert parse_config(minimal(api={"host": host}), "cp.yaml").api.token is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "charger.local"])
+def test_any_other_address_takes_a_token(host: str) -> None:
+    token = "0123456789abcdef"
+    assert parse_config(minimal(api={"host": host, "token": token}), "cp.yaml").api.token == token

@@ -146,6 +146,12 @@ def test_wheel_holds_packages_migrations_and_data_files(wheel: zipfile.ZipFile) 
         for p in (ROOT / "firmware" / "storage" / "migrations").glob("*.sql")
     }
     assert migrations and migrations <= names
+    # The web page ships in the wheel: the board serves it with no network.
+    page = {
+        p.relative_to(ROOT).as_posix()
+        for p in [*(ROOT / "firmware/web/static").iterdir(), ROOT / "firmware/web/login.html"]
+    }
+    assert "firmware/web/static/app.js" in page and page <= names, sorted(page - names)
     (data,) = {n.split("/")[0] for n in names if ".data/" in n}
     expected = {
         f"{data}/data/share/chargepoint/{p.relative_to(ROOT).as_posix()}"

@@ -429,3 +429,33 @@ async def test_the_answer_cache_is_bounded_in_count_and_age() -> None:
         await sock.wait_sent(6)
         assert handler.runs == 5 and len(cache) == 1
         await sock.close()
+
+
+async def test_call_stats_count_how_each_call_ended() -> None:
+    async with station(response_timeout_s=0.1, dead_link_timeouts=5) as st:
+        with pytest.raises(NotConnected):
+            await st.rpc.call("Heartbeat", {})  # never sent: not counted
+        sock = await st.connect()
+        answered = st.call("Heartbeat", {})
+        sock.feed([3, (await sock.wait_sent(1))[1], HEARTBEAT_RESULT])
+        assert await answered == HEARTBEAT_RESULT
+        with pytest.raises(CallTimeout):
+            await st.rpc.call("MeterValues", METER_VALUES)
+        refused = st.call("Heartbeat", {})
+        sock.feed([4, (await sock.wait_sent(3))[1], "InternalError", "", {}])
+        assert isinstance(await refused, CallErrorReceived)
+        invalid = st.call("Heartbeat", {})
+        sock.feed([3, (await sock.wait_sent(4))[1], {"currentTime": 5}])
+        assert isinstance(await invalid, InvalidResponse)
+        lost = st.call("MeterValues", METER_VALUES)
+        await sock.wait_sent(5)
+        sock.abort()
+        assert isinstance(await lost, NotConnected)
+    stats = st.rpc.stats
+    assert dict(stats.sent) == {"Heartbeat": 3, "MeterValues": 2}
+    assert dict(stats.timed_out) == {"MeterValues": 1}
+    assert dict(stats.failed) == {
+        ("Heartbeat", "callerror"): 1,
+        ("Heartbeat", "invalid_result"): 1,
+        ("MeterValues", "connection_lost"): 1,
+    }

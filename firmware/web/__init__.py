@@ -1,0 +1,1 @@
+"""The station's own web page, served by the local API (see ``ui``)."""

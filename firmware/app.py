@@ -31,10 +31,11 @@ from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
-from firmware.preflight import station_facts
+from firmware.preflight import certificate_file, station_facts
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
+from firmware.security.events import LoggingSink
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
@@ -165,6 +166,10 @@ class App:
         # A profile left out of SupportedFeatureProfiles: its actions are NotSupported.
         if supports("RemoteTrigger"):
             self.triggers.register(self.rpc)
+        self.security_events = LoggingSink()
+        manufacturer_roots = certificate_file(
+            config.security.manufacturer_root_ca, "security.manufacturer_root_ca"
+        )
         self.firmware = FirmwareManagement(
             config,
             self.db,
@@ -174,6 +179,8 @@ class App:
             self.station,
             state=self._diagnostics_state,
             restart=lambda: self.request_stop("Reboot", restart=True),
+            events=self.security_events,
+            manufacturer_roots=lambda: manufacturer_roots,
         )
         if supports("FirmwareManagement"):
             self.firmware.register(self.rpc)

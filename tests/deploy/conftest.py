@@ -88,11 +88,11 @@ def build_board_venv(venv: Path, wheelhouse: Path, src: Path) -> Path:
     return venv
 
 
-def build_wheel(src: Path, out: Path, wheelhouse: Path) -> Path:
-    """The wheel of the source tree at ``src``, built offline."""
+def build_wheel(src: Path, out: Path) -> Path:
+    """The wheel of the source tree at ``src``, built with this environment's setuptools."""
     pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index"]
     result = subprocess.run(
-        [*pip, "--find-links", str(wheelhouse), "--wheel-dir", str(out), str(src)],
+        [*pip, "--no-build-isolation", "--wheel-dir", str(out), str(src)],
         capture_output=True,
         text=True,
         timeout=300,

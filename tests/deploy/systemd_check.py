@@ -310,7 +310,7 @@ async def check(root: BootedRoot, csms: BenchCsms) -> None:
 
 
 def ota_wheel(root: BootedRoot, out: Path) -> Path:
-    """A wheel of the checkout that says it is OTA_VERSION, built offline from the root's wheels."""
+    """A wheel of the checkout that says it is OTA_VERSION."""
     src = copy_source(out / "src")
     for name, line in (
         ("pyproject.toml", "version = "),
@@ -322,7 +322,7 @@ def ota_wheel(root: BootedRoot, out: Path) -> Path:
             for text in path.read_text().splitlines()
         ]
         path.write_text("\n".join(lines) + "\n")
-    return build_wheel(src, out / "wheel", root.root / "root/wheels")
+    return build_wheel(src, out / "wheel")
 
 
 async def _update(root: BootedRoot, log: StationLog) -> None:

@@ -67,12 +67,12 @@ def firmware_source(target: Path, version: str, *, broken: bool = False) -> Path
 
 
 @pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> dict[str, Path]:
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("wheels")
     built = {}
     for version, broken in (("0.1.1", False), ("0.1.2", True)):
         src = firmware_source(tmp_path_factory.mktemp(f"src-{version}"), version, broken=broken)
-        built[version] = build_wheel(src, out / version, wheelhouse)
+        built[version] = build_wheel(src, out / version)
     return built
 
 

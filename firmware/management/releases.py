@@ -16,10 +16,13 @@ systemd keeps its main PID):
   database migrations went past what the previous firmware knows, the database
   copy taken before the trial started is put back.
 - ``current`` → ``<name>``: the release to run; none: the installed firmware.
+- ``installed`` names the installed firmware the releases grew from. When the
+  installed firmware starts and is another one (``scripts/install.sh`` ran, a
+  new container image, a package upgrade), the releases are dropped: what was
+  installed by other means runs. ``scripts/install.sh`` also removes them.
 
 Pointers are symlinks replaced atomically and synced, so a power cut leaves
-either the old or the new pointer. ``scripts/install.sh`` removes the whole
-directory: what it installs runs next.
+either the old or the new pointer.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import firmware
+
 log = logging.getLogger("firmware.management.releases")
 
 ENV = "CHARGEPOINT_RELEASE"  # set on the process a trial or current release runs in
@@ -43,6 +48,7 @@ TRIAL = "trial"
 STARTED = "trial.started"
 ROLLED_BACK = "rolled-back"
 SNAPSHOT = "state-before-trial.db"
+INSTALLED = "installed"
 MANIFEST = "release.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -94,6 +100,8 @@ class Releases:
         confirmed. Never raises for a damaged directory: the firmware runs.
         """
         me = self.running()
+        if me is None and self._installed_changed():
+            return None
         trial = self.pointer(TRIAL)
         if trial is not None:
             if trial == me and environ.get(ENV) == trial:
@@ -108,6 +116,34 @@ class Releases:
             log.error("firmware release %s is incomplete: running %s", current, self.prefix)
             return None
         return Launch(current, self.python(current))
+
+    def installed_identity(self) -> str:
+        """The installed firmware as this process sees it: where, which version, which build."""
+        marker = Path(firmware.__file__)
+        try:
+            built = marker.stat().st_mtime_ns
+        except OSError:
+            built = 0
+        return f"{self.prefix.resolve()} {firmware.__version__} {built}"
+
+    def _installed_changed(self) -> bool:
+        """Drop the releases if the installed firmware is not the one they grew from."""
+        try:
+            recorded = (self.root / INSTALLED).read_text(encoding="utf-8").strip()
+        except OSError:
+            return False
+        if recorded == self.installed_identity():
+            return False
+        log.warning(
+            "the installed firmware changed since the releases in %s were built: "
+            "running it and dropping them",
+            self.root,
+        )
+        for pointer in (TRIAL, STARTED, CURRENT, ROLLED_BACK, SNAPSHOT, INSTALLED):
+            _unlink(self.root / pointer)
+        _fsync_dir(self.root)
+        self.prune(keep=set())
+        return True
 
     def _trial(self, trial: str) -> Launch | None:
         """Start the trial once; after that its start failed: roll it back."""
@@ -143,6 +179,8 @@ class Releases:
         old = self.pointer(TRIAL)
         for leftover in (STARTED, ROLLED_BACK, SNAPSHOT):
             _unlink(self.root / leftover)
+        if self.running() is None:  # built by the installed firmware: remember which
+            _write_durably(self.root / INSTALLED, self.installed_identity() + "\n")
         _replace_link(self.root / TRIAL, name)
         if old is not None and old not in (name, self.pointer(CURRENT)):
             shutil.rmtree(self.root / old, ignore_errors=True)

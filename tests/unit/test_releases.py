@@ -117,6 +117,20 @@ def test_confirming_keeps_the_current_and_the_previous_release(tmp_path: Path) -
     assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["current", "r2", "r3"]
 
 
+def test_releases_are_dropped_when_the_installed_firmware_changes(tmp_path: Path) -> None:
+    make_release(tmp_path, "r1")
+    installed = as_process(tmp_path, None)
+    installed.stage("r1")
+    assert installed.choose({}) is not None
+    assert as_process(tmp_path, "r1").confirm()
+    assert installed.choose({}) == Launch("r1", tmp_path / "releases/r1/bin/python")
+    # scripts/install.sh or a new container image put another firmware in place.
+    upgraded = Releases(tmp_path, prefix=tmp_path / "opt-venv-2")
+    assert upgraded.choose({}) is None
+    assert upgraded.pointer("current") is None and not (tmp_path / "releases/r1").exists()
+    assert upgraded.choose({}) is None  # and stays so
+
+
 def test_a_rollback_puts_back_the_database_the_trial_migrated(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     with sqlite3.connect(db) as conn:

@@ -36,20 +36,19 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from yarl import URL
 
 from firmware import __version__
 from firmware.clock import Clock, iso
 from firmware.config import FirmwareUpdateSettings
+from firmware.management.firmware_status import FirmwareStatuses, final_result
 from firmware.management.installers import Installer, InstallFailed
 from firmware.management.jobs import (
     DOWNLOADED,
     DOWNLOADING,
     FINISHED,
     INSTALLING,
-    PLAIN,
     REBOOTING,
     SCHEDULED,
     SIGNED,
@@ -57,10 +56,9 @@ from firmware.management.jobs import (
     FirmwareJobStore,
 )
 from firmware.management.reporter import StatusReporter, TransferView
-from firmware.management.verification import ImageVerifier
+from firmware.management.verification import ImageVerifier, detached_path, signature_location
 from firmware.security.events import TECH_INFO_MAX, SecurityEvent, SecurityEventSink
 from firmware.security.firmware_signing import (
-    SignatureRefused,
     SigningCertificateRefused,
     describe,
 )
@@ -75,15 +73,6 @@ FLUSH_BEFORE_RESTART_S = 5.0
 PROGRESS_EVERY_S = 0.5  # the API's view; the log gets a line per tenth or per 10 s
 DEFAULT_NAME = "firmware.bin"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-# The FirmwareStatus values of OCPP 1.6 (UpdateFirmware); the whitepaper's
-# others have no 1.6 name and are not reported for a plain job.
-PLAIN_STATUSES = frozenset(
-    {"Downloaded", "DownloadFailed", "Downloading", "InstallationFailed", "Installed", "Installing"}
-)
-
-# What a signed job last reported, by the state it was left in.
-_SIGNED_STATE = {SCHEDULED: "DownloadScheduled", REBOOTING: "InstallRebooting"}
-
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -105,19 +94,6 @@ def file_name(location: str) -> str:
         name = ""
     name = _UNSAFE.sub("_", name).lstrip(".")
     return name or DEFAULT_NAME
-
-
-def signature_location(location: str, suffix: str) -> str:
-    """Where a plain image's detached signature is: ``suffix`` after the path, query kept."""
-    parts = urlsplit(location)
-    return urlunsplit(parts._replace(path=parts.path + suffix))
-
-
-def _plain_status(status: str) -> str | None:
-    """The 1.6 FirmwareStatus reporting ``status`` of the whitepaper, None when it has none."""
-    if status == "InvalidSignature":
-        return "InstallationFailed"
-    return status if status in PLAIN_STATUSES else None
 
 
 class FirmwareUpdater:
@@ -142,8 +118,7 @@ class FirmwareUpdater:
         self.download_dir = download_dir
         self.installer = installer
         self.sessions = sessions
-        self.reporter = reporter
-        self.signed_reporter = signed_reporter
+        self.statuses = FirmwareStatuses(reporter, signed_reporter, self._delivered)
         self.verifier = verifier
         self.events = events
         self.clock = clock
@@ -154,9 +129,6 @@ class FirmwareUpdater:
         self._wake = asyncio.Event()
         self._replaced = asyncio.Event()
         self._progress_logged = (0.0, -1)
-        self._signed_last: tuple[str, int | None] | None = None
-        reporter.on_delivered = lambda status: self._delivered(PLAIN, status)
-        signed_reporter.on_delivered = lambda status: self._delivered(SIGNED, status)
 
     # ------------------------------------------------------------ queries
 
@@ -174,10 +146,7 @@ class FirmwareUpdater:
     def current_signed_status(self) -> dict[str, Any]:
         """The SignedFirmwareStatusNotification payload an ExtendedTriggerMessage sends:
         the last status reported with its requestId, Idle when none or Installed."""
-        last = self._signed_last
-        if last is None or last[0] == "Installed" or last[1] is None:
-            return {"status": "Idle"}
-        return {"status": last[0], "requestId": last[1]}
+        return self.statuses.signed_payload()
 
     def snapshot(self) -> dict[str, Any]:
         job = self.store.get()
@@ -291,9 +260,7 @@ class FirmwareUpdater:
         if job is None:
             return
         self.view = TransferView(job.state, redact_url(job.location))
-        if job.signed:
-            shown = _SIGNED_STATE.get(job.state, job.state)
-            self._signed_last = (job.result or shown, job.request_id)
+        self.statuses.recovered(job)
         if job.state == INSTALLING:
             log.error("the station stopped while installing firmware: InstallationFailed")
             await self._finish(job, "InstallationFailed")
@@ -313,7 +280,7 @@ class FirmwareUpdater:
                 await self._finish(job, "InstallationFailed")
         elif job.state == FINISHED and job.result is not None:
             self.view.status = job.result
-            self._reporter(job).report(job.result, job.request_id)
+            self.statuses.resend(job, job.result)
         elif job.state in (DOWNLOADING, DOWNLOADED):
             log.warning("resuming the firmware update interrupted while %s", job.state)
 
@@ -386,7 +353,7 @@ class FirmwareUpdater:
         """The detached signature next to a plain image; none there is no failure here
         (the image is refused once downloaded), any other transfer error is."""
         location = signature_location(job.location, self.settings.signature_suffix)
-        target = _detached(job.file)
+        target = detached_path(job.file)
         _remove(target)
         try:
             await self._fetch(location, target, job)
@@ -405,37 +372,19 @@ class FirmwareUpdater:
 
     async def _verify(self, job: FirmwareJob) -> bool:
         """Whether the downloaded file may be installed; a refusal finishes the job."""
-        if job.signed:
-            assert job.signing_certificate is not None and job.signature is not None
-            try:
-                await self.verifier.verify_signed(job.file, job.signing_certificate, job.signature)
-            except SigningCertificateRefused as err:
-                await self._refuse(job, SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE, err)
-                return False
-            except SignatureRefused as err:
-                await self._refuse(job, SecurityEvent.INVALID_FIRMWARE_SIGNATURE, err)
-                return False
-            log.info("firmware signature verified (request %s)", job.request_id)
-            self._report(job, "SignatureVerified")
-            return True
-        if not self.settings.require_signature:
-            return True
-        detached = _detached(job.file)
-        location = signature_location(job.location, self.settings.signature_suffix)
-        try:
-            if not detached.exists():
-                raise SignatureRefused(f"unsigned: no detached signature at {redact_url(location)}")
-            cert = await self.verifier.verify_detached(job.file, detached)
-        except SignatureRefused as err:
-            await self._refuse(job, SecurityEvent.INVALID_FIRMWARE_SIGNATURE, err)
+        refusal = await self.verifier.check(
+            job,
+            require_signature=self.settings.require_signature,
+            suffix=self.settings.signature_suffix,
+        )
+        if refusal is not None:
+            log.error("firmware from %s refused: %s", redact_url(job.location), refusal.reason)
+            self._event(refusal.event, refusal.reason)
+            await self._finish(job, "InvalidSignature")
             return False
-        log.info("detached signature of the firmware verified with %s", describe(cert))
+        if job.signed:
+            self._report(job, "SignatureVerified")
         return True
-
-    async def _refuse(self, job: FirmwareJob, event: SecurityEvent, err: Exception) -> None:
-        log.error("firmware from %s refused: %s", redact_url(job.location), err)
-        self._event(event, str(err))
-        await self._finish(job, "InvalidSignature")
 
     async def _install(self, job: FirmwareJob) -> None:
         if job.install_at is not None and job.install_at > self.clock.now():
@@ -462,31 +411,21 @@ class FirmwareUpdater:
             _remove(path)
         self._report(job, "InstallRebooting")
         log.warning("firmware installed; restarting to run it")
-        await self._reporter(job).flush(FLUSH_BEFORE_RESTART_S)
+        await self.statuses.reporter(job).flush(FLUSH_BEFORE_RESTART_S)
         self._restart()
 
     async def _finish(self, job: FirmwareJob, result: str) -> None:
-        stored = result if job.signed else (_plain_status(result) or result)
-        self.store.advance(job, FINISHED, stored)
+        self.store.advance(job, FINISHED, final_result(job, result))
         self._report(job, result)
         for path in _files_of(job.file):
             _remove(path)
         await self._hold(False)
 
     def _report(self, job: FirmwareJob, status: str) -> None:
-        """``status`` in the whitepaper's words; a plain job reports its 1.6 equivalent."""
-        if job.signed:
-            self._signed_last = (status, job.request_id)
-            self.view.status = status
-            self.signed_reporter.report(status, job.request_id)
-            return
-        plain = _plain_status(status)
-        if plain is not None:
-            self.view.status = plain
-            self.reporter.report(plain)
-
-    def _reporter(self, job: FirmwareJob) -> StatusReporter:
-        return self.signed_reporter if job.signed else self.reporter
+        """``status`` in the whitepaper's words (firmware_status.py says how it is sent)."""
+        shown = self.statuses.report(job, status)
+        if shown is not None:
+            self.view.status = shown
 
     def _event(self, event: SecurityEvent, tech_info: str) -> None:
         self.events.raise_event(event, tech_info[:TECH_INFO_MAX])
@@ -509,13 +448,9 @@ class FirmwareUpdater:
             self.store.delete()
 
 
-def _detached(file: Path) -> Path:
-    return file.with_name(file.name + ".detached-signature")
-
-
 def _files_of(file: Path) -> list[Path]:
     names = [file.name, file.name + ".part", file.name + ".part.json"]
-    detached = _detached(file).name
+    detached = detached_path(file).name
     names += [detached, detached + ".part", detached + ".part.json"]
     return [file.with_name(name) for name in names]
 

@@ -17,12 +17,17 @@ without one, the signature must verify under one of the certificates of
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 
 from firmware.clock import Clock
+from firmware.management.jobs import FirmwareJob
+from firmware.security.events import SecurityEvent
 from firmware.security.firmware_signing import (
     MAX_SIGNATURE_BYTES,
     SignatureRefused,
@@ -34,11 +39,33 @@ from firmware.security.firmware_signing import (
     file_digest,
     verify_digest,
 )
+from firmware.transfer import redact_url
+
+log = logging.getLogger("firmware.management.update")
 
 ManufacturerRoots = Callable[[], Sequence[x509.Certificate]]
 
 MAX_DETACHED_BYTES = 64 * 1024
 _END = b"-----END CERTIFICATE-----"
+
+
+def signature_location(location: str, suffix: str) -> str:
+    """Where a plain image's detached signature is: ``suffix`` after the path, query kept."""
+    parts = urlsplit(location)
+    return urlunsplit(parts._replace(path=parts.path + suffix))
+
+
+def detached_path(file: Path) -> Path:
+    """Where the detached signature of the downloaded ``file`` is kept."""
+    return file.with_name(file.name + ".detached-signature")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a downloaded file is not installed, and the security event that says so."""
+
+    event: SecurityEvent
+    reason: str
 
 
 class ImageVerifier:
@@ -52,6 +79,28 @@ class ImageVerifier:
     def signing_certificate(self, pem: str) -> x509.Certificate:
         """The request's signing certificate, if a manufacturer root vouches for it now."""
         return check_signing_certificate(pem, self.roots(), self.clock.now())
+
+    async def check(
+        self, job: FirmwareJob, *, require_signature: bool, suffix: str
+    ) -> Refusal | None:
+        """None when the downloaded file of ``job`` may be installed."""
+        try:
+            if job.signed:
+                assert job.signing_certificate is not None and job.signature is not None
+                await self.verify_signed(job.file, job.signing_certificate, job.signature)
+                log.info("firmware signature verified (request %s)", job.request_id)
+            elif require_signature:
+                detached = detached_path(job.file)
+                if not detached.exists():
+                    where = redact_url(signature_location(job.location, suffix))
+                    raise SignatureRefused(f"unsigned: no detached signature at {where}")
+                cert = await self.verify_detached(job.file, detached)
+                log.info("detached signature of the firmware verified with %s", describe(cert))
+        except SigningCertificateRefused as err:
+            return Refusal(SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE, str(err))
+        except SignatureRefused as err:
+            return Refusal(SecurityEvent.INVALID_FIRMWARE_SIGNATURE, str(err))
+        return None
 
     async def verify_signed(self, file: Path, pem: str, signature: str) -> None:
         """Raises SigningCertificateRefused or SignatureRefused; returns when the file is good."""

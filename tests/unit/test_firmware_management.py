@@ -26,8 +26,8 @@ from firmware.management.installers import (
 )
 from firmware.management.jobs import FirmwareJob, FirmwareJobStore
 from firmware.management.reporter import StatusReporter
-from firmware.management.updater import FirmwareUpdater, file_name, signature_location
-from firmware.management.verification import ImageVerifier
+from firmware.management.updater import FirmwareUpdater, file_name
+from firmware.management.verification import ImageVerifier, signature_location
 from firmware.ocpp.errors import CallTimeout
 from firmware.security.events import LoggingSink, SecurityEvent
 from firmware.security.firmware_signing import SignatureRefused

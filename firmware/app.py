@@ -38,7 +38,7 @@ from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
-from firmware.preflight import station_facts
+from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
@@ -199,6 +199,12 @@ class App:
         # A profile left out of SupportedFeatureProfiles: its actions are NotSupported.
         if supports("RemoteTrigger"):
             self.triggers.register(self.rpc)
+        # The first ManufacturerRootCertificate(s) are provisioned from the file, as
+        # the first CSMS root is; later ones come from InstallCertificate.
+        self.certificates.import_roots(
+            RootKind.MANUFACTURER,
+            certificate_file(config.security.manufacturer_root_ca, "security.manufacturer_root_ca"),
+        )
         self.firmware = FirmwareManagement(
             config,
             self.db,
@@ -208,6 +214,8 @@ class App:
             self.station,
             state=self._diagnostics_state,
             restart=lambda: self.request_stop("Reboot", restart=True),
+            events=self.security_events,
+            manufacturer_roots=lambda: self.certificates.roots(RootKind.MANUFACTURER),
         )
         if supports("FirmwareManagement"):
             self.firmware.register(self.rpc)

@@ -16,6 +16,8 @@ from typing import Any
 from firmware import __version__, hard_reset, logs, preflight, stop_signals
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError, FirmwareError
+from firmware.management.releases import ENV as RELEASE_ENV
+from firmware.management.releases import Releases
 from firmware.service_notify import ServiceNotifier
 from hal.errors import HalConfigError
 
@@ -82,6 +84,7 @@ def _run(config: Config) -> int:
             message = str(preflight.log_file_error(log_file, err))
             print(f"chargepoint: configuration error: {message}", file=sys.stderr)
             return EXIT_CONFIG
+    _run_release(config)
     from firmware.app import App
 
     async def go() -> tuple[bool, bool]:
@@ -127,6 +130,35 @@ def _run(config: Config) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "firmware", *sys.argv[1:]])
     log.info("stopped")
     return 0
+
+
+def _run_release(config: Config) -> None:
+    """Re-execute into the firmware release that should run (firmware/management/releases.py).
+
+    Returns when this process is the one: no release, or this one. Stop signals
+    stay pending across the re-execution, as on a restart.
+    """
+    try:
+        launch = Releases(config.state_dir).choose(os.environ)
+    except Exception:
+        log.exception("cannot tell which firmware release to run: running this one")
+        return
+    if launch is None:
+        return
+    stop_signals.hold()
+    if stop_signals.arrived():
+        return  # the event loop sees it at once and stops this process
+    log.warning("running firmware release %s", launch.name)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env[RELEASE_ENV] = launch.name
+    python = str(launch.python)
+    try:
+        os.execve(python, [python, "-m", "firmware", *sys.argv[1:]], env)
+    except OSError as err:
+        log.error("cannot run firmware release %s (%s): running this one", launch.name, err)
 
 
 def _first_known(group: ExceptionGroup[Exception]) -> Exception:

@@ -92,7 +92,7 @@ class SafetySettings:
     overcurrent_time_s: float = 5.0  # ... for longer than this → OverCurrentFailure
 
 
-INSTALLERS = ("wheel", "command")
+INSTALLERS = ("release", "wheel", "command")
 UPLOAD_METHODS = ("POST", "PUT")
 
 
@@ -100,13 +100,21 @@ UPLOAD_METHODS = ("POST", "PUT")
 class FirmwareUpdateSettings:
     """UpdateFirmware: where the file goes and how it is installed.
 
-    ``installer`` ``wheel``: ``pip install --no-deps --force-reinstall`` of the
-    downloaded wheel into the daemon's own environment; ``command``: run
-    ``command`` in a shell with the file's path (``{file}`` in it, else appended),
-    exit code 0 meaning installed. ``download_dir`` None: ``<state_dir>/firmware``.
+    ``installer`` ``release``: a new environment under ``<state_dir>/releases``
+    holding the downloaded wheel (or bundle of wheels), run from the restart on
+    and kept once it has come up (firmware/management/releases.py); ``wheel``:
+    ``pip install`` of the wheel into the daemon's own environment (a writable
+    development venv); ``command``: run ``command`` in a shell with the file's
+    path (``{file}`` in it, else appended), exit code 0 meaning installed.
+    ``download_dir`` None: ``<state_dir>/firmware``.
+
+    ``require_signature``: a plain UpdateFirmware image is installed only when
+    the detached signature at ``<location><signature_suffix>`` verifies, with
+    the certificate in that file (issued by a ManufacturerRootCertificate) or
+    one of ``signing_certificate``. Default: true on the ``hardware`` backend.
     """
 
-    installer: str = "wheel"
+    installer: str = "release"
     command: str | None = None
     download_dir: Path | None = None
     install_timeout_s: float = 900.0
@@ -114,6 +122,9 @@ class FirmwareUpdateSettings:
     default_retry_interval_s: int = 60
     transfer_timeout_s: float = 1800.0
     stall_timeout_s: float = 60.0
+    require_signature: bool = False
+    signature_suffix: str = ".sig"
+    signing_certificate: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +169,15 @@ class SecuritySettings:
     client certificate (chain) and its key, imported while the store has none
     or an older one. ``renew_before_days``: the station asks for a new
     certificate (SignCertificate) this long before its own expires.
+    ``manufacturer_root_ca``: PEM file of one or more ManufacturerRootCertificates
+    (firmware signing), imported while the store holds none.
     """
 
     csms_root_ca: Path | None = None
     charge_point_certificate: Path | None = None
     charge_point_key: Path | None = None
     renew_before_days: int = 30
+    manufacturer_root_ca: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,9 +445,18 @@ _FIRMWARE_UPDATE = (
     "default_retry_interval_s",
     "transfer_timeout_s",
     "stall_timeout_s",
+    "require_signature",
+    "signature_suffix",
+    "signing_certificate",
 )
 _RESET = ("hard_command", "reboot_timeout_s")
-_SECURITY = ("csms_root_ca", "charge_point_certificate", "charge_point_key", "renew_before_days")
+_SECURITY = (
+    "csms_root_ca",
+    "charge_point_certificate",
+    "charge_point_key",
+    "renew_before_days",
+    "manufacturer_root_ca",
+)
 _DIAGNOSTICS = (
     "log_file",
     "log_max_bytes",
@@ -464,11 +487,12 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
     log_level = top.text("log_level", defaults.log_level)
     if log_level.upper() not in LOG_LEVELS:
         top.fail("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    hal = _hal(top.section("hal", None))
     return Config(
         ocpp=_ocpp(top.section("ocpp", _OCPP)),
         identity=_identity(top.section("identity", _IDENTITY)),
         connectors=top.integer("connectors", defaults.connectors, 1, 16),
-        hal=_hal(top.section("hal", None)),
+        hal=hal,
         board=_board(top.section("board", _BOARD)),
         state_dir=_state_dir(top, defaults.state_dir, base_dir),
         api=_api(top.section("api", _API)),
@@ -478,7 +502,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         queue=_queue(top.section("queue", _QUEUE)),
         safety=_safety(top.section("safety", _SAFETY)),
         firmware_update=_firmware_update(
-            top.section("firmware_update", _FIRMWARE_UPDATE), base_dir
+            top.section("firmware_update", _FIRMWARE_UPDATE), base_dir, hal.backend
         ),
         diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
         reset=_reset(top.section("reset", _RESET)),
@@ -686,7 +710,10 @@ def _path(s: _Section, key: str, base_dir: Path | None, *, nullable: bool = True
     return path.absolute()
 
 
-def _firmware_update(s: _Section, base_dir: Path | None) -> FirmwareUpdateSettings:
+_SIGNATURE_SUFFIX = re.compile(r"[A-Za-z0-9._~-]{1,32}")
+
+
+def _firmware_update(s: _Section, base_dir: Path | None, backend: str) -> FirmwareUpdateSettings:
     d = FirmwareUpdateSettings()
     installer = s.text("installer", d.installer)
     if installer not in INSTALLERS:
@@ -707,7 +734,22 @@ def _firmware_update(s: _Section, base_dir: Path | None) -> FirmwareUpdateSettin
         ),
         transfer_timeout_s=s.number("transfer_timeout_s", d.transfer_timeout_s),
         stall_timeout_s=s.number("stall_timeout_s", d.stall_timeout_s),
+        # An unsigned image is remote code execution for whoever controls the link:
+        # refused on a real board unless the configuration says otherwise.
+        require_signature=s.boolean("require_signature", backend == "hardware"),
+        signature_suffix=_signature_suffix(s, d.signature_suffix),
+        signing_certificate=_path(s, "signing_certificate", base_dir),
     )
+
+
+def _signature_suffix(s: _Section, default: str) -> str:
+    suffix = s.text("signature_suffix", default)
+    if not _SIGNATURE_SUFFIX.fullmatch(suffix):
+        s.fail(
+            "signature_suffix",
+            f"must be 1 to 32 characters from A-Z a-z 0-9 . _ ~ -, got {suffix!r}",
+        )
+    return suffix
 
 
 def _diagnostics(s: _Section, base_dir: Path | None) -> DiagnosticsSettings:
@@ -758,6 +800,7 @@ def _security(s: _Section, base_dir: Path | None) -> SecuritySettings:
         charge_point_certificate=certificate,
         charge_point_key=key,
         renew_before_days=s.integer("renew_before_days", d.renew_before_days, 1, 3650),
+        manufacturer_root_ca=_path(s, "manufacturer_root_ca", base_dir),
     )
 
 

@@ -14,12 +14,17 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
+
 from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
 from firmware.security import provisioning
+from firmware.security.firmware_signing import describe, load_certificates
 from hal.registry import check_backend
+
+MAX_CERTIFICATE_FILE = 1024 * 1024
 
 
 def station_facts(config: Config) -> StationFacts:
@@ -64,9 +69,50 @@ def check_log_file(path: Path | None) -> None:
         raise log_file_error(path, err) from None
 
 
+def certificate_file(path: Path | None, key: str) -> list[x509.Certificate]:
+    """The certificates of the PEM file a configuration key names (none when unset)."""
+    if path is None:
+        return []
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CERTIFICATE_FILE + 1)
+    except OSError as err:
+        raise ConfigError(f"{key}: cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_CERTIFICATE_FILE:
+        raise ConfigError(f"{key}: {path} is larger than {MAX_CERTIFICATE_FILE} bytes")
+    try:
+        return load_certificates(data, str(path))
+    except ValueError as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def _signing_notices(config: Config) -> list[str]:
+    """Trust the firmware update relies on: refused files stop start-up, odd ones are noted."""
+    roots_key = "security.manufacturer_root_ca"
+    signer_key = "firmware_update.signing_certificate"
+    roots = certificate_file(config.security.manufacturer_root_ca, roots_key)
+    signers = certificate_file(config.firmware_update.signing_certificate, signer_key)
+    now = datetime.now(UTC)
+    notices = [
+        f"{key}: {describe(cert)} is outside its validity dates "
+        f"({cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})"
+        for key, certs in ((roots_key, roots), (signer_key, signers))
+        for cert in certs
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    ]
+    if config.firmware_update.require_signature and not roots and not signers:
+        notices.append(
+            "firmware_update.require_signature: no manufacturer root "
+            f"({roots_key}) and no {signer_key}: firmware updates are refused until the "
+            "CSMS installs a ManufacturerRootCertificate"
+        )
+    return notices
+
+
 def check(config: Config) -> tuple[str, ...]:
     """Refuse what start-up would refuse; the notices about what is accepted but unused."""
     check_log_file(config.diagnostics.log_file)
+    signing = _signing_notices(config)
     check_backend(config.hal.backend, config.hal.options, config.connectors, config.board)
     provisioned = provisioning.load(config.security, config.ocpp.charge_point_id, datetime.now(UTC))
     start = resolve_start(
@@ -74,4 +120,4 @@ def check(config: Config) -> tuple[str, ...]:
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    return (*start.notices, *provisioned.notices)
+    return (*start.notices, *provisioned.notices, *signing)

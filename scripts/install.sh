@@ -189,6 +189,20 @@ switch_venv() {
     say "installed $("$OPT/venv/bin/chargepoint" --version) in $OPT/venv -> $(basename "$venv")"
 }
 
+# Releases the daemon installed itself (firmware updates over OCPP, <state>/releases): what
+# this script installs runs from now on. The pointers go first; the directories once the
+# service no longer runs from them (after its restart, or at uninstall).
+forget_releases() {
+    rm -f "$STATE/releases/current" "$STATE/releases/trial" "$STATE/releases/trial.started"
+}
+
+remove_releases() {
+    if [ -d "$STATE/releases" ]; then
+        rm -rf "$STATE/releases"
+        say "removed the firmware releases installed over OCPP ($STATE/releases)"
+    fi
+}
+
 install_config() {
     mkdir -p "$ETC"
     if [ -e "$CONFIG" ]; then
@@ -241,9 +255,11 @@ do_install() {
     create_user
     new_venv
     switch_venv
+    forget_releases
     install_config
     install_unit
     start_service
+    remove_releases
 }
 
 # ---------------------------------------------------------------- uninstall
@@ -260,6 +276,7 @@ do_uninstall() {
     fi
     rm -f "$UNIT" "$UDEV_RULE"
     rm -rf "$OPT"
+    remove_releases
     if [ "$use_systemctl" = yes ] && systemd_running; then
         "$SYSTEMCTL" daemon-reload
         "$SYSTEMCTL" reset-failed "$UNIT_NAME" 2>/dev/null || true

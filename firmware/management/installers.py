@@ -1,21 +1,23 @@
 """Pluggable installers of a downloaded firmware file (``firmware_update.installer``).
 
-- ``wheel``: the file is a Python wheel of the firmware; it is installed into
-  the daemon's own environment (``<python> -m pip install --no-deps --no-index
-  --force-reinstall <file>``), and the restart that follows runs it.
+- ``release`` (default): the file is a wheel of this firmware, or a tar archive
+  of wheels (the firmware's and any dependency it needs that the running one
+  lacks); it becomes a new environment under ``<state_dir>/releases``, run
+  from the restart on and kept once it has come up, else rolled back
+  (firmware/management/release_installer.py, releases.py). Works on a board
+  installed by ``scripts/install.sh``: ``/opt`` stays read-only.
+- ``wheel``: the file is a wheel of the firmware; it is installed into the
+  daemon's own environment (``<python> -m pip install --no-deps --no-index
+  --force-reinstall <file>``), and the restart that follows runs it. Needs a
+  writable environment with pip (a development checkout).
 - ``command``: a shell command (an A/B image updater such as ``rauc install
   {file}`` or ``swupdate -i {file}``); ``{file}`` is replaced by the quoted
   path, or the path is appended. Exit code 0 means installed.
-
-The installer's output goes to the log, one line each (at most
-``MAX_LOGGED_LINES``). A run longer than its timeout is killed and failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import shlex
 import sys
 from dataclasses import dataclass
@@ -23,15 +25,11 @@ from pathlib import Path
 from typing import Protocol
 
 from firmware.config import FirmwareUpdateSettings
-from firmware.errors import FirmwareError
+from firmware.management.commands import InstallFailed, run_logged
+from firmware.management.release_installer import ReleaseInstaller
+from firmware.management.releases import Releases
 
-log = logging.getLogger("firmware.management.install")
-
-MAX_LOGGED_LINES = 200
-
-
-class InstallFailed(FirmwareError):
-    """The installer did not install the file; the message says why."""
+__all__ = ["CommandInstaller", "InstallFailed", "Installer", "WheelInstaller", "build_installer"]
 
 
 class Installer(Protocol):
@@ -40,6 +38,9 @@ class Installer(Protocol):
 
     async def install(self, file: Path) -> None:
         """Install ``file``; raises InstallFailed."""
+
+    async def activated(self) -> bool:
+        """After the restart that follows an install: whether the new firmware runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,10 @@ class WheelInstaller:
             raise InstallFailed(f"{file.name} is not a wheel (*.whl)")
         argv = [self.python, "-m", "pip", "install", "--no-deps", "--no-index"]
         argv += ["--force-reinstall", "--disable-pip-version-check", str(file)]
-        await _run(argv, None, self.timeout_s, "pip install")
+        await run_logged(argv, None, self.timeout_s, "pip install")
+
+    async def activated(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,57 +73,18 @@ class CommandInstaller:
         return f"{self.command} {quoted}"
 
     async def install(self, file: Path) -> None:
-        await _run(None, self.command_for(file), self.timeout_s, "install command")
+        await run_logged(None, self.command_for(file), self.timeout_s, "install command")
+
+    async def activated(self) -> bool:
+        return True
 
 
-def build_installer(settings: FirmwareUpdateSettings) -> Installer:
+def build_installer(
+    settings: FirmwareUpdateSettings, state_dir: Path, ready: asyncio.Event
+) -> Installer:
     if settings.installer == "command":
         assert settings.command is not None  # the config loader checked it
         return CommandInstaller(settings.command, settings.install_timeout_s)
-    return WheelInstaller(settings.install_timeout_s)
-
-
-async def _run(argv: list[str] | None, shell: str | None, timeout_s: float, what: str) -> None:
-    try:
-        if argv is not None:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        else:
-            assert shell is not None
-            proc = await asyncio.create_subprocess_shell(
-                shell,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-    except OSError as err:
-        raise InstallFailed(f"cannot start {what}: {err.strerror or err}") from err
-    try:
-        async with asyncio.timeout(timeout_s):
-            await _log_output(proc, what)
-            code = await proc.wait()
-    except TimeoutError:
-        raise InstallFailed(f"{what} did not finish within {timeout_s:g} s") from None
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await asyncio.shield(proc.wait())
-    if code != 0:
-        raise InstallFailed(f"{what} exited with code {code}")
-
-
-async def _log_output(proc: asyncio.subprocess.Process, what: str) -> None:
-    assert proc.stdout is not None
-    logged = 0
-    async for raw in proc.stdout:
-        if logged < MAX_LOGGED_LINES:
-            log.info("%s: %s", what, raw.decode("utf-8", "replace").rstrip())
-            logged += 1
-        elif logged == MAX_LOGGED_LINES:
-            log.info("%s: (further output not logged)", what)
-            logged += 1
+    if settings.installer == "wheel":
+        return WheelInstaller(settings.install_timeout_s)
+    return ReleaseInstaller(Releases(state_dir), ready, settings.install_timeout_s)

@@ -1,10 +1,13 @@
-"""The persisted UpdateFirmware job (migration 0006): at most one at a time.
+"""The persisted firmware job (migrations 0006, 0007): at most one at a time.
 
 States, in order: Scheduled (waiting for retrieveDate), Downloading,
-Downloaded (waiting for sessions to end), Installing, Rebooting (installed,
-restart under way), then Finished with ``result`` the final FirmwareStatus
-until the CSMS has it. Every change is a durable commit: it must survive the
-power cut it exists for.
+Downloaded (verified and installed once installDateTime has come and sessions
+have ended), Installing, Rebooting (installed, restart under way), then
+Finished with ``result`` the final status until the CSMS has it. Every change
+is a durable commit: it must survive the power cut it exists for.
+
+``kind`` is ``plain`` for UpdateFirmware and ``signed`` for SignedUpdateFirmware
+(with its requestId, installDateTime, signing certificate and signature).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ INSTALLING = "Installing"
 REBOOTING = "Rebooting"
 FINISHED = "Finished"
 STATES = (SCHEDULED, DOWNLOADING, DOWNLOADED, INSTALLING, REBOOTING, FINISHED)
+PLAIN = "plain"
+SIGNED = "signed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,15 @@ class FirmwareJob:
     file: Path
     state: str = SCHEDULED
     result: str | None = None  # the final FirmwareStatus, once Finished
+    kind: str = PLAIN
+    request_id: int | None = None
+    install_at: datetime | None = None
+    signing_certificate: str | None = None
+    signature: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.kind == SIGNED
 
 
 class FirmwareJobStore:
@@ -52,13 +66,17 @@ class FirmwareJobStore:
         with self.db.transaction():
             self.db.execute(
                 "INSERT INTO firmware_update (id, location, retrieve_at, retries,"
-                " retry_interval_s, file, state, result, updated_at)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " retry_interval_s, file, state, result, updated_at, kind, request_id,"
+                " install_at, signing_certificate, signature)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET location = excluded.location,"
                 " retrieve_at = excluded.retrieve_at, retries = excluded.retries,"
                 " retry_interval_s = excluded.retry_interval_s, file = excluded.file,"
                 " state = excluded.state, result = excluded.result,"
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, kind = excluded.kind,"
+                " request_id = excluded.request_id, install_at = excluded.install_at,"
+                " signing_certificate = excluded.signing_certificate,"
+                " signature = excluded.signature",
                 (
                     job.location,
                     iso(job.retrieve_at),
@@ -68,6 +86,11 @@ class FirmwareJobStore:
                     job.state,
                     job.result,
                     iso(self._now()),
+                    job.kind,
+                    job.request_id,
+                    None if job.install_at is None else iso(job.install_at),
+                    job.signing_certificate,
+                    job.signature,
                 ),
             )
         return job
@@ -89,4 +112,13 @@ def _job(row: sqlite3.Row) -> FirmwareJob:
         file=Path(str(row["file"])),
         state=str(row["state"]),
         result=None if row["result"] is None else str(row["result"]),
+        kind=str(row["kind"]),
+        request_id=None if row["request_id"] is None else int(row["request_id"]),
+        install_at=None if row["install_at"] is None else parse_iso(str(row["install_at"])),
+        signing_certificate=_text(row["signing_certificate"]),
+        signature=_text(row["signature"]),
     )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

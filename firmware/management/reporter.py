@@ -3,7 +3,8 @@
 A ``StatusReporter`` sends ``<action>(status)`` for each status in the order
 the job reached them while the station is registered. While it is not, only
 the newest status is kept (a stale Downloading is no news once Downloaded);
-it goes out once the BootNotification is Accepted again.
+it goes out once the BootNotification is Accepted again. A status may carry
+the ``requestId`` of the request it belongs to (SignedFirmwareStatusNotification).
 """
 
 from __future__ import annotations
@@ -37,16 +38,19 @@ class StatusReporter:
         self.ready = ready
         self.on_delivered = on_delivered
         self.retry_s = retry_s
-        self._pending: list[str] = []
+        self._pending: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def report(self, status: str) -> None:
+    def report(self, status: str, request_id: int | None = None) -> None:
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
         if self.ready.is_set():
-            self._pending.append(status)
+            self._pending.append(payload)
         else:
-            self._pending = [status]
+            self._pending = [payload]
         self._idle.clear()
         self._changed.set()
 
@@ -67,9 +71,10 @@ class StatusReporter:
                 await self._changed.wait()
                 continue
             await self.ready.wait()
-            status = self._pending[0]
+            payload = self._pending[0]
+            status = str(payload["status"])
             try:
-                await self.rpc.call(self.action, {"status": status})
+                await self.rpc.call(self.action, payload)
             except NotConnected:
                 self._pending = self._pending[-1:]
                 await self._wait_disconnect()
@@ -83,7 +88,7 @@ class StatusReporter:
                 if not self.ready.is_set():
                     self._pending = self._pending[-1:]
                 continue
-            if self._pending and self._pending[0] == status:
+            if self._pending and self._pending[0] is payload:
                 self._pending.pop(0)
             if self.on_delivered is not None:
                 self.on_delivered(status)

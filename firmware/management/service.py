@@ -13,8 +13,11 @@ from firmware.management.installers import build_installer
 from firmware.management.jobs import FirmwareJobStore
 from firmware.management.reporter import StatusReporter
 from firmware.management.updater import FirmwareUpdater
+from firmware.management.verification import ImageVerifier, ManufacturerRoots
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.firmware_management import FirmwareManagementHandlers
+from firmware.preflight import certificate_file
+from firmware.security.events import SecurityEventSink
 from firmware.station import Station
 from firmware.storage.db import Database
 
@@ -45,18 +48,27 @@ class FirmwareManagement:
         *,
         state: StateSummary,
         restart: Callable[[], None],
+        events: SecurityEventSink,
+        manufacturer_roots: ManufacturerRoots,
     ) -> None:
         settings = config.firmware_update
         self.firmware_reporter = StatusReporter(rpc, "FirmwareStatusNotification", ready)
+        self.signed_reporter = StatusReporter(rpc, "SignedFirmwareStatusNotification", ready)
         self.diagnostics_reporter = StatusReporter(rpc, "DiagnosticsStatusNotification", ready)
+        signers = certificate_file(
+            settings.signing_certificate, "firmware_update.signing_certificate"
+        )
         self.updater = FirmwareUpdater(
             FirmwareJobStore(db, clock.now),
             settings,
             settings.download_dir or config.state_dir / "firmware",
-            build_installer(settings),
+            build_installer(settings, config.state_dir, ready),
             StationSessions(station),
             self.firmware_reporter,
             clock,
+            signed_reporter=self.signed_reporter,
+            verifier=ImageVerifier(manufacturer_roots, signers, clock),
+            events=events,
             restart=restart,
         )
         self.diagnostics = DiagnosticsUploader(
@@ -76,6 +88,12 @@ class FirmwareManagement:
         """For TriggerMessage(FirmwareStatusNotification): Idle when nothing runs."""
         return self.updater.current_status()
 
+    def current_signed_firmware_status(self) -> dict[str, Any]:
+        """For ExtendedTriggerMessage(FirmwareStatusNotification): the payload of the
+        SignedFirmwareStatusNotification to send (the last status and its requestId,
+        ``{"status": "Idle"}`` when none or after Installed)."""
+        return self.updater.current_signed_status()
+
     def current_diagnostics_status(self) -> str:
         """For TriggerMessage(DiagnosticsStatusNotification): Idle when nothing runs."""
         return self.diagnostics.current_status()
@@ -87,5 +105,6 @@ class FirmwareManagement:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.firmware_reporter.run(), name="firmware-status")
+            tg.create_task(self.signed_reporter.run(), name="signed-firmware-status")
             tg.create_task(self.diagnostics_reporter.run(), name="diagnostics-status")
             tg.create_task(self.updater.run(), name="firmware-update")

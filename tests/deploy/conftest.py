@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,61 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(wheels, ignore_errors=True)
     shutil.move(download, wheels)
     return wheels
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+def copy_source(target: Path) -> Path:
+    """What a release holds of the checkout: enough to build the wheel."""
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        f"tar -C {ROOT} --exclude=__pycache__ -cf - pyproject.toml README.md firmware hal "
+        f"config | tar -C {target} -xf -",
+        shell=True,
+        check=True,
+    )
+    return target
+
+
+def build_board_venv(venv: Path, wheelhouse: Path, src: Path) -> Path:
+    """A venv as scripts/install.sh builds it: no pip of its own, the package from ``src``
+    with every dependency at the version constraints.txt pins, offline from the wheelhouse."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install"]
+    pip += ["--quiet", "--no-index", "--find-links", str(wheelhouse)]
+    result = subprocess.run(
+        [*pip, "--constraint", str(CONSTRAINTS), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return venv
+
+
+def build_wheel(src: Path, out: Path) -> Path:
+    """The wheel of the source tree at ``src``, built with this environment's setuptools."""
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index"]
+    result = subprocess.run(
+        [*pip, "--no-build-isolation", "--wheel-dir", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("chargepoint_firmware-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def board_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """The firmware installed as on a board, at the board's path under a temporary root:
+    ``<root>/opt/chargepoint/venv`` (its parent read-only to the daemon in the tests that
+    need /opt as the service sees it)."""
+    root = tmp_path_factory.mktemp("board")
+    src = copy_source(tmp_path_factory.mktemp("src"))
+    return build_board_venv(root / "opt" / "chargepoint" / "venv", wheelhouse, src)

@@ -10,6 +10,10 @@ and checks, against a bench CSMS running in this process:
 - the process has the ``gpio`` and ``dialout`` groups;
 - Reset Soft is a reload: same main PID, no restart counted, a second BootNotification;
 - a hung process (SIGSTOP) is killed by the watchdog and restarted (``NRestarts`` + 1);
+- UpdateFirmware with a wheel of the checkout under another version, through the
+  default (release) installer as the service's user: Installed, the new version in the
+  BootNotification, the same main PID, no restart counted, ``/opt`` (mounted read-only
+  for the update) untouched;
 - ``systemctl stop`` exits 0 and the daemon with it (exit status 0, result success).
 
 Needs root, ``debootstrap``, ``unshare``/``nsenter`` and, the first time, Debian's
@@ -35,16 +39,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from firmware.clock import iso
 from hil.csms import BenchCsms
-from tests.deploy.conftest import wheelhouse_requirements
+from hil.station_log import StationLog
+from tests.deploy.conftest import build_wheel, copy_source, wheelhouse_requirements
+from tests.integration.file_servers import http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_ROOT = Path(os.environ.get("CHECK_ROOT", "/var/tmp/chargepoint-systemd-root"))
 PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,ca-certificates"
 CP_ID = "CP-SYSTEMD"
 UNIT = "chargepoint"
+OTA_VERSION = "0.0.0+systemd.check"
 
 DROP_IN = """\
 # make systemd-check: this machine cannot set up mount namespaces for a service
@@ -291,11 +300,83 @@ async def check(root: BootedRoot, csms: BenchCsms) -> None:
         f"(main PID {root.show('MainPID')}, NRestarts {root.show('NRestarts')})"
     )
 
+    await check_firmware_update(root, csms)
+
     stopped = await asyncio.to_thread(root.run, "systemctl", "stop", UNIT, check=False)
     result = {p: root.show(p) for p in ("Result", "ExecMainStatus", "ActiveState", "StatusText")}
     if stopped.returncode != 0 or result["Result"] != "success" or result["ExecMainStatus"] != "0":
         raise CheckFailed(f"systemctl stop exited {stopped.returncode}: {result}")
     ok(f"systemctl stop exited 0; the daemon exited 0 ({result['StatusText']})")
+
+
+def ota_wheel(root: BootedRoot, out: Path) -> Path:
+    """A wheel of the checkout that says it is OTA_VERSION."""
+    src = copy_source(out / "src")
+    for name, line in (
+        ("pyproject.toml", "version = "),
+        ("firmware/__init__.py", "__version__ = "),
+    ):
+        path = src / name
+        lines = [
+            f'{line}"{OTA_VERSION}"' if text.startswith(line) else text
+            for text in path.read_text().splitlines()
+        ]
+        path.write_text("\n".join(lines) + "\n")
+    return build_wheel(src, out / "wheel")
+
+
+async def _update(root: BootedRoot, log: StationLog) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        wheel = await asyncio.to_thread(ota_wheel, root, Path(work))
+        async with http_server(Path(work) / "www") as http:
+            shutil.copy(wheel, http.root / wheel.name)
+            location = f"{http.base}/files/{wheel.name}"
+            now = iso(datetime.now(UTC))
+            await log.call("UpdateFirmware", {"location": location, "retrieveDate": now})
+            await wait_for(
+                "FirmwareStatusNotification Installed",
+                lambda: any(
+                    p["status"] == "Installed" for p in log.calls("FirmwareStatusNotification")
+                ),
+                timeout=600,
+            )
+
+
+async def check_firmware_update(root: BootedRoot, csms: BenchCsms) -> None:
+    log = csms.station(CP_ID)
+    online = f"online: connected to {csms.url}/{CP_ID}, boot accepted"
+    pid, restarts = root.show("MainPID"), root.show("NRestarts")
+    opt = root.root / "opt/chargepoint"
+    before = sorted(str(p) for p in opt.rglob("*"))
+    # /opt read-only for everyone in the root, as ProtectSystem=strict has it for the
+    # service (which the drop-in may have had to turn off here).
+    root.run("mount", "--bind", "/opt", "/opt")
+    try:
+        root.run("mount", "-o", "remount,bind,ro", "/opt")
+        probe = root.run("touch", "/opt/chargepoint/probe", check=False)
+        if probe.returncode == 0 or "Read-only" not in probe.stderr:
+            raise CheckFailed(f"/opt is not read-only: {probe.stderr}")
+        await _update(root, log)
+    finally:
+        root.run("umount", "/opt", check=False)
+    statuses = [p["status"] for p in log.calls("FirmwareStatusNotification")]
+    if statuses != ["Downloading", "Downloaded", "Installing", "Installed"]:
+        raise CheckFailed(f"firmware statuses {statuses}")
+    version = log.calls("BootNotification")[-1].get("firmwareVersion")
+    if version != OTA_VERSION:
+        raise CheckFailed(f"the station booted {version}, not {OTA_VERSION}")
+    if (root.show("MainPID"), root.show("NRestarts")) != (pid, restarts):
+        raise CheckFailed("the firmware update changed the main PID or counted a restart")
+    current = root.run("readlink", "/var/lib/chargepoint/releases/current").stdout.strip()
+    if not current.startswith(f"{OTA_VERSION}-"):
+        raise CheckFailed(f"releases/current is {current!r}")
+    if sorted(str(p) for p in opt.rglob("*")) != before:
+        raise CheckFailed("the firmware update wrote into /opt/chargepoint")
+    await wait_for("online after the update", lambda: root.show("StatusText") == online)
+    ok(
+        f"UpdateFirmware: release {current} built by the service, running as {version} "
+        f"(main PID {pid}, NRestarts {restarts}), /opt read-only and untouched"
+    )
 
 
 async def main() -> int:

@@ -1,8 +1,8 @@
 """A board install: the wheel and constraints.txt alone, without the bench or the emulators.
 
-The venv is built as scripts/install.sh builds it (pip install of the checkout with
-the lock file, offline from the wheelhouse) and used from outside the checkout, so
-nothing of the source tree can be imported by accident.
+The venv (``board_venv``, tests/deploy/conftest.py) is built as scripts/install.sh builds
+it (pip install of the checkout with the lock file, offline from the wheelhouse) and used
+from outside the checkout, so nothing of the source tree can be imported by accident.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tty
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,35 +22,7 @@ import pytest
 import yaml
 
 from hil.csms import BenchCsms
-from tests.deploy.conftest import CONSTRAINTS, ROOT
-
-
-@pytest.fixture(scope="module")
-def board_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    venv = tmp_path_factory.mktemp("board") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    src = tmp_path_factory.mktemp("src")
-    subprocess.run(
-        f"tar -C {ROOT} --exclude=__pycache__ -cf - pyproject.toml README.md firmware hal "
-        f"config | tar -C {src} -xf -",
-        shell=True,
-        check=True,
-    )
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install"]
-    pip += ["--quiet", "--no-index", "--find-links", str(wheelhouse)]
-    result = subprocess.run(
-        [*pip, "--constraint", str(CONSTRAINTS), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=clean_env(),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return venv
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+from tests.deploy.conftest import ROOT, clean_env
 
 
 def run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

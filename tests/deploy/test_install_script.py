@@ -144,10 +144,15 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, wheelhouse: Path) -> No
     config.write_text(edited)
     logs = root / "var/log/chargepoint"
     logs.mkdir(parents=True)
+    # ... and a firmware update over OCPP installed a release of its own.
+    releases = state.parent / "releases"
+    (releases / "0.9.0-20260101T000000Z/bin").mkdir(parents=True)
+    (releases / "current").symlink_to("0.9.0-20260101T000000Z")
 
-    # ---- upgrade: a new venv, config and state untouched
+    # ---- upgrade: a new venv, config and state untouched; what was installed over OCPP goes
     output = install(root, "install", wheels=wheelhouse)
     assert f"keeping {config}" in output
+    assert not releases.exists() and "removed the firmware releases installed over OCPP" in output
     second_venv = os.readlink(opt / "venv")
     assert second_venv != first_venv  # rebuilt, not patched
     assert (opt / first_venv).is_dir()  # kept while a running daemon may still use it

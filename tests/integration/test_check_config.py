@@ -149,6 +149,16 @@ BAD: list[tuple[str, dict[str, Any] | str, str]] = [
         {"ocpp": ocpp(), "hal": hardware(can={"interface": "socketcan", "channel": "can9"})},
         "hal.can.channel: no network interface 'can9'",
     ),
+    (
+        "missing manufacturer roots",
+        {"ocpp": ocpp(), "security": {"manufacturer_root_ca": "/nonexistent/roots.pem"}},
+        "security.manufacturer_root_ca: cannot read /nonexistent/roots.pem: No such file",
+    ),
+    (
+        "signing certificate not PEM",
+        {"ocpp": ocpp(), "firmware_update": {"signing_certificate": "/dev/null"}},
+        "firmware_update.signing_certificate: /dev/null: no PEM certificate",
+    ),
 ]
 
 
@@ -219,6 +229,9 @@ def test_check_config_starts_nothing(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         f"{path}: notice: ocpp.password is kept unused while SecurityProfile is 0 (no Basic "
         "auth); it is used once the CSMS raises SecurityProfile to 1",
+        f"{path}: notice: firmware_update.require_signature: no manufacturer root "
+        "(security.manufacturer_root_ca) and no firmware_update.signing_certificate: firmware "
+        "updates are refused until the CSMS installs a ManufacturerRootCertificate",
         f"{path}: OK",
     ]
     assert result.stderr == ""

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from firmware import logs
 from firmware.config import DiagnosticsSettings, FirmwareUpdateSettings, parse_config
@@ -26,9 +27,13 @@ from firmware.management.installers import (
 from firmware.management.jobs import FirmwareJob, FirmwareJobStore
 from firmware.management.reporter import StatusReporter
 from firmware.management.updater import FirmwareUpdater, file_name
+from firmware.management.verification import ImageVerifier, signature_location
 from firmware.ocpp.errors import CallTimeout
+from firmware.security.events import LoggingSink, SecurityEvent
+from firmware.security.firmware_signing import SignatureRefused
 from firmware.storage.db import Database
 from firmware.transfer.logwindow import line_time
+from tests.firmware_pki import ManufacturerPki
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,10 +52,12 @@ class FakeClock:
 @dataclass
 class FakeReporter:
     sent: list[str] = field(default_factory=list)
+    request_ids: list[int | None] = field(default_factory=list)
     on_delivered: Any = None
 
-    def report(self, status: str) -> None:
+    def report(self, status: str, request_id: int | None = None) -> None:
         self.sent.append(status)
+        self.request_ids.append(request_id)
 
     async def flush(self, timeout: float) -> bool:
         return True
@@ -79,6 +86,9 @@ class FakeInstaller:
         if self.fail:
             raise InstallFailed("no")
 
+    async def activated(self) -> bool:
+        return not self.fail
+
 
 @dataclass
 class Rig:
@@ -90,6 +100,9 @@ class Rig:
     updater: FirmwareUpdater
     sleeps: list[float]
     restarts: list[bool]
+    signed: FakeReporter
+    events: LoggingSink
+    roots: list[x509.Certificate]
 
     @property
     def store(self) -> FirmwareJobStore:
@@ -109,6 +122,8 @@ def rig(tmp_path: Path) -> Rig:
         await asyncio.sleep(0)
 
     reporter, sessions, installer = FakeReporter(), FakeSessions(), FakeInstaller()
+    signed = FakeReporter()
+    events = LoggingSink()
     updater = FirmwareUpdater(
         FirmwareJobStore(db, clock.now),
         FirmwareUpdateSettings(),
@@ -117,10 +132,16 @@ def rig(tmp_path: Path) -> Rig:
         sessions,
         reporter,  # type: ignore[arg-type]
         clock,  # type: ignore[arg-type]
+        signed_reporter=signed,  # type: ignore[arg-type]
+        verifier=ImageVerifier(lambda: roots, [], clock),  # type: ignore[arg-type]
+        events=events,
         restart=lambda: restarts.append(True),
         sleep=sleep,
     )
-    return Rig(db, clock, reporter, sessions, installer, updater, sleeps, restarts)
+    roots: list[x509.Certificate] = []
+    return Rig(
+        db, clock, reporter, sessions, installer, updater, sleeps, restarts, signed, events, roots
+    )
 
 
 async def until(predicate: Callable[[], object]) -> None:
@@ -264,8 +285,11 @@ async def test_command_installer_exit_codes_and_timeout(tmp_path: Path) -> None:
 async def test_wheel_installer_refuses_other_files(tmp_path: Path) -> None:
     with pytest.raises(InstallFailed, match="not a wheel"):
         await WheelInstaller(5).install(tmp_path / "image.bin")
-    assert build_installer(FirmwareUpdateSettings()).name == "wheel"
-    assert build_installer(FirmwareUpdateSettings("command", "true")).name == "command"
+    ready = asyncio.Event()
+    assert build_installer(FirmwareUpdateSettings(), tmp_path, ready).name == "release"
+    assert build_installer(FirmwareUpdateSettings("wheel"), tmp_path, ready).name == "wheel"
+    command = FirmwareUpdateSettings("command", "true")
+    assert build_installer(command, tmp_path, ready).name == "command"
 
 
 def test_diagnostics_one_upload_at_a_time_and_unusable_locations(tmp_path: Path) -> None:
@@ -383,3 +407,182 @@ async def test_reporter_sends_in_order_online_and_only_the_newest_offline() -> N
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# ---------------------------------------------------------------- signed firmware
+
+
+@pytest.fixture(scope="module")
+def manufacturer() -> ManufacturerPki:
+    return ManufacturerPki()
+
+
+@pytest.fixture
+def now_rig(rig: Rig) -> Rig:
+    """The rig at the real time: the test certificates are valid now, not at T0."""
+    rig.clock.at = datetime.now(UTC).replace(microsecond=0)  # stored to the millisecond
+    return rig
+
+
+def signed_job(tmp_path: Path, state: str, pki: ManufacturerPki, **changes: Any) -> FirmwareJob:
+    fields: dict[str, Any] = {
+        "kind": "signed",
+        "request_id": 42,
+        "signing_certificate": pki.signer.pem,
+        "signature": pki.signer.sign(b"wheel"),
+    }
+    fields.update(changes)
+    return replace(job(tmp_path, state), **fields)
+
+
+def test_a_signed_request_is_answered_by_its_certificate_and_what_runs(
+    now_rig: Rig, tmp_path: Path, manufacturer: ManufacturerPki
+) -> None:
+    rig = now_rig
+
+    def ask(pem: str, request_id: int = 1) -> str:
+        return rig.updater.request_signed(
+            request_id, "http://h/fw.whl", T0, None, pem, "AA==", 1, 1
+        )
+
+    assert ask(manufacturer.signer.pem) == "InvalidCertificate"  # no root installed yet
+    assert rig.events.raised[-1][0] == SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE
+    assert "no ManufacturerRootCertificate is installed" in str(rig.events.raised[-1][1])
+    assert rig.store.get() is None
+    rig.roots.append(manufacturer.root.cert)
+    assert ask(manufacturer.untrusted.pem) == "InvalidCertificate"
+    assert ask(manufacturer.signer.pem, 1) == "Accepted"
+    stored = rig.store.get()
+    assert stored is not None and (stored.kind, stored.request_id) == ("signed", 1)
+    assert ask(manufacturer.signer.pem, 2) == "AcceptedCanceled"  # the first had not finished
+    rig.store.put(signed_job(tmp_path, "Installing", manufacturer))
+    assert ask(manufacturer.signer.pem, 3) == "Rejected"
+    # Nothing signed about a plain request: it is ignored while installing too.
+    assert not rig.updater.request("http://h/other.whl", T0, 0, 0)
+    assert [e for e, _ in rig.events.raised].count(
+        SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE
+    ) == 2
+
+
+@pytest.mark.parametrize(
+    ("activated", "final"), [(True, "Installed"), (False, "InstallationFailed")]
+)
+async def test_a_signed_job_after_its_restart(
+    now_rig: Rig, tmp_path: Path, manufacturer: ManufacturerPki, activated: bool, final: str
+) -> None:
+    rig = now_rig
+    rig.installer.fail = not activated
+    rig.store.put(signed_job(tmp_path, "Rebooting", manufacturer))
+    await run_until(rig, lambda: rig.signed.sent)
+    assert (rig.signed.sent, rig.signed.request_ids) == ([final], [42])
+    assert rig.reporter.sent == []  # nothing of it in FirmwareStatusNotification
+    updated = [e for e, _ in rig.events.raised] == [SecurityEvent.FIRMWARE_UPDATED]
+    assert updated is activated
+    # ExtendedTriggerMessage: Idle once Installed was the last; else the last with its id.
+    expected = {"status": "Idle"} if activated else {"status": final, "requestId": 42}
+    assert rig.updater.current_signed_status() == expected
+    assert rig.updater.current_status() == "Idle"
+    rig.signed.on_delivered(final)
+    assert rig.store.get() is None
+
+
+async def test_a_signed_download_verifies_and_reports_with_its_request_id(
+    now_rig: Rig, tmp_path: Path, manufacturer: ManufacturerPki
+) -> None:
+    rig = now_rig
+    rig.roots.append(manufacturer.root.cert)
+    stored = signed_job(
+        tmp_path, "Downloaded", manufacturer, install_at=rig.clock.at + timedelta(seconds=45)
+    )
+    stored.file.parent.mkdir(parents=True)
+    stored.file.write_bytes(b"wheel")
+    rig.store.put(stored)
+    await run_until(rig, lambda: rig.restarts)
+    assert rig.signed.sent == [
+        "SignatureVerified",
+        "InstallScheduled",
+        "Installing",
+        "InstallRebooting",
+    ]
+    assert set(rig.signed.request_ids) == {42}
+    assert rig.sleeps == [30, 15]  # until installDateTime
+    assert rig.installer.installed == [stored.file]
+    assert rig.updater.current_signed_status() == {"status": "InstallRebooting", "requestId": 42}
+
+
+async def test_a_bad_signature_refuses_the_file(
+    now_rig: Rig, tmp_path: Path, manufacturer: ManufacturerPki
+) -> None:
+    rig = now_rig
+    rig.roots.append(manufacturer.root.cert)
+    stored = signed_job(
+        tmp_path, "Downloaded", manufacturer, signature=manufacturer.signer.sign(b"x")
+    )
+    stored.file.parent.mkdir(parents=True)
+    stored.file.write_bytes(b"wheel")
+    rig.store.put(stored)
+    await run_until(rig, lambda: rig.signed.sent)
+    assert rig.signed.sent == ["InvalidSignature"]
+    assert [e for e, _ in rig.events.raised] == [SecurityEvent.INVALID_FIRMWARE_SIGNATURE]
+    assert rig.installer.installed == [] and not stored.file.exists()
+    assert rig.sessions.holds == []  # never held: nothing to install
+
+
+async def test_a_root_deleted_after_the_request_refuses_the_file(
+    now_rig: Rig, tmp_path: Path, manufacturer: ManufacturerPki
+) -> None:
+    rig = now_rig
+    stored = signed_job(tmp_path, "Downloaded", manufacturer)
+    stored.file.parent.mkdir(parents=True)
+    stored.file.write_bytes(b"wheel")
+    rig.store.put(stored)  # no root any more
+    await run_until(rig, lambda: rig.signed.sent)
+    assert rig.signed.sent == ["InvalidSignature"]
+    (event, info) = rig.events.raised[0]
+    assert event == SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE
+    assert info is not None and "no ManufacturerRootCertificate" in info
+
+
+@pytest.mark.parametrize(
+    ("location", "suffix", "expected"),
+    [
+        ("http://h/fw/cp-1.0.whl", ".sig", "http://h/fw/cp-1.0.whl.sig"),
+        ("https://h/dl/image.bin?token=a%2Fb", ".sig", "https://h/dl/image.bin.sig?token=a%2Fb"),
+        ("ftp://u:p@h/dir/a%20b.raucb", ".p7s", "ftp://u:p@h/dir/a%20b.raucb.p7s"),
+    ],
+)
+def test_the_detached_signature_sits_next_to_the_image(
+    location: str, suffix: str, expected: str
+) -> None:
+    assert signature_location(location, suffix) == expected
+
+
+async def test_detached_signatures(tmp_path: Path, manufacturer: ManufacturerPki) -> None:
+    image = tmp_path / "image.bin"
+    image.write_bytes(b"firmware image")
+    detached = tmp_path / "image.bin.sig"
+    good = manufacturer.signer.sign(b"firmware image")
+    roots: list[x509.Certificate] = [manufacturer.root.cert]
+    trusting = ImageVerifier(lambda: roots, [], FakeClock(datetime.now(UTC)))  # type: ignore[arg-type]
+    pinned = ImageVerifier(lambda: [], [manufacturer.signer.cert], FakeClock(datetime.now(UTC)))  # type: ignore[arg-type]
+
+    async def refusal(verifier: ImageVerifier, content: bytes) -> str:
+        detached.write_bytes(content)
+        with pytest.raises(SignatureRefused) as caught:
+            await verifier.verify_detached(image, detached)
+        return str(caught.value)
+
+    detached.write_text(manufacturer.signer.pem + good)
+    assert await trusting.verify_detached(image, detached) == manufacturer.signer.cert
+    detached.write_text(good)
+    assert await pinned.verify_detached(image, detached) == manufacturer.signer.cert
+    assert "carries no certificate and none is configured" in await refusal(trusting, good.encode())
+    assert "detached signature file is empty" in await refusal(trusting, b" \n")
+    assert "larger than" in await refusal(trusting, b"A" * (64 * 1024 + 1))
+    bad = manufacturer.signer.sign(b"other image").encode()
+    assert "does not match the file" in await refusal(pinned, bad)
+    untrusted = (manufacturer.untrusted.pem + good).encode()
+    assert "not issued by an installed" in await refusal(trusting, untrusted)
+    # A configured certificate out of its dates is no trust either.
+    expired = ImageVerifier(lambda: [], [manufacturer.expired.cert], FakeClock(datetime.now(UTC)))  # type: ignore[arg-type]
+    assert "signing_certificate: signing certificate" in await refusal(expired, good.encode())

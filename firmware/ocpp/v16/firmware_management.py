@@ -1,7 +1,11 @@
-"""Firmware Management profile: UpdateFirmware and GetDiagnostics.
+"""Firmware Management profile: UpdateFirmware, GetDiagnostics and, from the
+Security Whitepaper, SignedUpdateFirmware.
 
-Both answer at once; the work runs afterwards and reports itself by
-FirmwareStatusNotification / DiagnosticsStatusNotification. An unparseable
+Each answers at once; the work runs afterwards and reports itself by
+FirmwareStatusNotification / DiagnosticsStatusNotification /
+SignedFirmwareStatusNotification. SignedUpdateFirmware's answer says whether
+its signing certificate is trusted (InvalidCertificate: nothing happens) and
+whether it cancelled a running update (AcceptedCanceled). An unparseable
 date-time is a TypeConstraintViolation, a negative retries or retryInterval
 a PropertyConstraintViolation, a startTime after stopTime too.
 """
@@ -25,6 +29,7 @@ class FirmwareManagementHandlers:
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("UpdateFirmware", self.update_firmware)
+        rpc.on("SignedUpdateFirmware", self.signed_update_firmware)
         rpc.on("GetDiagnostics", self.get_diagnostics)
 
     async def update_firmware(self, req: dict[str, Any]) -> Reply:
@@ -33,6 +38,22 @@ class FirmwareManagementHandlers:
         retries, interval = _count(req, "retries"), _count(req, "retryInterval")
         self.updater.request(str(req["location"]), retrieve_at, retries, interval)
         return Reply({})
+
+    async def signed_update_firmware(self, req: dict[str, Any]) -> Reply:
+        firmware = req["firmware"]
+        retrieve_at = _date(firmware, "retrieveDateTime")
+        assert retrieve_at is not None  # required by the schema
+        status = self.updater.request_signed(
+            int(req["requestId"]),
+            str(firmware["location"]),
+            retrieve_at,
+            _date(firmware, "installDateTime"),
+            str(firmware["signingCertificate"]),
+            str(firmware["signature"]),
+            _count(req, "retries"),
+            _count(req, "retryInterval"),
+        )
+        return Reply({"status": status})
 
     async def get_diagnostics(self, req: dict[str, Any]) -> Reply:
         start, stop = _date(req, "startTime"), _date(req, "stopTime")

@@ -332,3 +332,30 @@ async def test_a_signing_certificate_configured_on_the_board_verifies_a_bare_sig
     await d.log.call("UpdateFirmware", {"location": location, "retrieveDate": _now()})
     await wait_plain(d, "Installed")
     assert target.read_bytes() == FIRMWARE
+
+
+async def test_a_manufacturer_root_installed_by_the_csms_vouches_for_signed_firmware(
+    make_daemon: MakeDaemon, http: Http, pki: ManufacturerPki, tmp_path: Path
+) -> None:
+    # No root provisioned from the file: the station trusts no signer yet.
+    target = tmp_path / "installed.bin"
+    configured = settings(pki, tmp_path, target)
+    del configured["security"]
+    d = await make_daemon(**configured)
+    request = signed_request(
+        f"{http.base}/files/image.bin", pki.signer.pem, pki.signer.sign(FIRMWARE), request_id=11
+    )
+    assert await d.log.call("SignedUpdateFirmware", request) == {"status": "InvalidCertificate"}
+    installed = await d.log.call(
+        "InstallCertificate",
+        {"certificateType": "ManufacturerRootCertificate", "certificate": pki.root.pem},
+    )
+    assert installed == {"status": "Accepted"}
+    ids = await d.log.call(
+        "GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}
+    )
+    assert ids["status"] == "Accepted" and len(ids["certificateHashData"]) == 1
+    request["requestId"] = 12
+    assert await d.log.call("SignedUpdateFirmware", request) == {"status": "Accepted"}
+    await wait_signed(d, "Installed")
+    assert target.read_bytes() == FIRMWARE

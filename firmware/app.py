@@ -13,12 +13,13 @@ from firmware.api import ApiServer, build_app
 from firmware.auth.authorizer import Authorizer
 from firmware.auth.cache import AuthCache, IdTagInfo
 from firmware.auth.local_list import LocalAuthList
-from firmware.clock import Clock
+from firmware.clock import Clock, iso
 from firmware.config import Config
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.logs import redact
+from firmware.management.log_upload import LogStatusReporter, LogUploads
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
@@ -27,14 +28,21 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.core import CoreHandlers
+from firmware.ocpp.v16.extended_trigger import ExtendedTriggerHandlers
 from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
+from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.preflight import station_facts
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
+from firmware.security.detectors import SecurityWatch, report_start
+from firmware.security.events import SecurityEvent
+from firmware.security.recorder import SecurityEvents
+from firmware.security.runs import MARKER_NAME, RunRecord
+from firmware.security.security_log import SecurityLog
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.smart_charging.manager import SmartCharging
 from firmware.station import Station
@@ -70,6 +78,13 @@ class App:
             config.hal.backend, config.hal.options, config.connectors, config.board
         )
         self.clock = Clock()
+        self.security_log = SecurityLog(
+            self.db,
+            max_entries=config.security_log.max_entries,
+            max_bytes=config.security_log.max_bytes,
+        )
+        # Every security event goes into the security log; critical ones to the CSMS too.
+        self.security_events = SecurityEvents(self.db, self.security_log, self.clock.now)
         self.ocpp_config = ConfigurationStore(
             self.db,
             config.ocpp.config,
@@ -108,6 +123,7 @@ class App:
             batch_max=config.queue.replay_batch_max,
             batch_bytes=config.queue.replay_batch_bytes,
         )
+        self.security_events.deliver_through(self.outbox)
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
@@ -175,7 +191,7 @@ class App:
             self.clock,
             self.station,
             state=self._diagnostics_state,
-            restart=lambda: self.request_stop("Reboot", restart=True),
+            restart=self._restart_after_install,
         )
         if supports("FirmwareManagement"):
             self.firmware.register(self.rpc)
@@ -183,6 +199,7 @@ class App:
             self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
         self.triggers.firmware_status = self.firmware.current_firmware_status
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
+        self._build_security_log_handlers()
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.connection = Connection(
@@ -202,11 +219,45 @@ class App:
             proof=self.registration.prove_link,
         )
         self.ocpp_config.subscribe(self._config_changed)
+        self._watch_security()
         self.api = ApiServer(
             build_app(self.status, self.hal.plant), config.api.host, config.api.port
         )
 
     # ------------------------------------------------------------ wiring helpers
+
+    def _build_security_log_handlers(self) -> None:
+        """GetLog and LogStatusNotification; ExtendedTriggerMessage and its senders."""
+        self.log_uploads = LogUploads(
+            self.config.diagnostics,
+            self.config.ocpp.charge_point_id,
+            self.config.state_dir / "logs",
+            self.security_log,
+            self._diagnostics_state,
+            LogStatusReporter(self.rpc, self.registration.ready),
+            self.clock,
+        )
+        GetLogHandlers(self.log_uploads).register(self.rpc)
+        self.triggers.bind(self.rpc)
+        self.extended_triggers = ExtendedTriggerHandlers()
+        add_extended_senders(self.extended_triggers, self.triggers, self.log_uploads, self.rpc)
+        self.extended_triggers.register(self.rpc)
+
+    def _watch_security(self) -> None:
+        """The security events the station detects itself (firmware.security.detectors)."""
+        settings = self.config.security_log
+        self.security_watch = SecurityWatch(
+            self.security_events,
+            time_change_s=settings.time_change_s,
+            event_repeat_s=settings.event_repeat_s,
+            rss_limit_mb=settings.rss_limit_mb,
+            memory_check_s=settings.memory_check_s,
+        )
+        self.rpc.invalid_message = self.security_watch.invalid_messages.note
+        self.clock.subscribe(self.security_watch.clock.adjusted)
+        self.station.fault_observers.append(self.security_watch.tamper.fault_changed)
+        self.db.on_full = self.security_watch.memory.storage_full
+        self.runs = RunRecord(self.db, self.config.state_dir / MARKER_NAME)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the app's TaskGroup; its errors are logged, not fatal."""
@@ -340,15 +391,26 @@ class App:
             if self._reloading_sent:
                 self.service.stopping(f"stopping ({self._stop_reason})")
 
+    def _restart_after_install(self) -> None:
+        if not self._stop.is_set():
+            self.security_events.raise_event(
+                SecurityEvent.RESET_OR_REBOOT, "restart to run the installed firmware"
+            )
+        self.request_stop("Reboot", restart=True)
+
     async def reset(self, kind: str) -> None:
         log.warning("%s reset requested by the CSMS", kind)
         if not self._stop.is_set():
             self.hard_reset = kind == "Hard"
+            self.security_events.raise_event(
+                SecurityEvent.RESET_OR_REBOOT, f"Reset {kind} requested by the CSMS"
+            )
         self.request_stop(RESET_REASONS.get(kind, "Other"), restart=True)
 
     async def run(self) -> bool:
         loop = asyncio.get_running_loop()
         stop_signals.listen(loop, lambda: self.request_stop("Reboot", restart=False))
+        self.security_watch.memory.install(loop)
         try:
             await self.hal.safe_state()
             await self.api.start()
@@ -356,6 +418,8 @@ class App:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tasks = [tg.create_task(self.hal.run(), name="hal")]
+                previous = self.runs.begin(iso(self.clock.now()))
+                report_start(self.security_events, previous, self.config.identity.firmware_version)
                 # With the HAL running (meters polled, emulators up), before anything is sent.
                 recovered = await self.station.recover_after_power_loss()
                 if recovered:
@@ -367,6 +431,9 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
+                    tg.create_task(self.security_events.run(), name="security-log"),
+                    tg.create_task(self.security_watch.run(), name="security-watch"),
+                    tg.create_task(self.log_uploads.reporter.run(), name="log-status"),
                 ]
                 if self.ocpp_config.supports("FirmwareManagement"):
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))
@@ -383,9 +450,14 @@ class App:
                 await self._stop.wait()
                 self._notify_stopping()
                 await self._shutdown()
+                self.runs.end(self._stop_reason)
                 for task in [*tasks, *self._spawned]:
                     task.cancel()
+        except BaseException as err:
+            self.security_watch.memory.crashed(err)  # a MemoryError: stored for the next start
+            raise
         finally:
+            self.security_watch.memory.uninstall()
             self._tg = None
             await asyncio.shield(self._final_safety())
             stop_signals.stop_listening(loop)

@@ -89,6 +89,7 @@ class SecurityEvents:
         *,
         message: MessageBuilder = notification_16,
         pending_max: int = 256,
+        retry_s: float = RETRY_S,
     ) -> None:
         self.db = db
         self.log = security_log
@@ -97,6 +98,7 @@ class SecurityEvents:
         self._delivery: Delivery | None = None
         self._pending: deque[_Event] = deque()
         self._pending_max = pending_max
+        self._retry_s = retry_s
         self._storing = False
         self._stuck = asyncio.Event()
         self.lost = 0  # events that could not be kept (memory bound while storing failed)
@@ -182,7 +184,7 @@ class SecurityEvents:
         """Store what could not be stored, once it can be."""
         while True:
             await self._stuck.wait()
-            await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(self._retry_s)
             self._store_pending()
             if not self._pending:
                 log.info("security log: the events kept in memory are stored")

@@ -134,14 +134,24 @@ class Database:
                 yield
             except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._depth = 0
-            self.execute("COMMIT")
+            try:
+                self.execute("COMMIT")
+            except StorageError:
+                self._rollback()
+                raise
         finally:
             if not durable:
                 self.execute("PRAGMA synchronous=FULL")
             self._durable = True
+
+    def _rollback(self) -> None:
+        # SQLite ends some failed transactions itself (SQLITE_FULL among them): a
+        # ROLLBACK then would fail and hide the error that ended it.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self._conn.close()

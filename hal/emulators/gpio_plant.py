@@ -119,6 +119,7 @@ class GpioPlant:
         estop_pin: int | None = None,
         estop_active_high: bool = False,
         tamper_pin: int | None = None,
+        tamper_active_high: bool = False,
     ) -> None:
         for name, value in (("relay_delay_s", relay_delay_s), ("lock_delay_s", lock_delay_s)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
@@ -154,6 +155,7 @@ class GpioPlant:
         self._estop_pin = estop_pin
         self._estop_active_high = estop_active_high
         self._tamper_pin = tamper_pin
+        self._tamper_active_high = tamper_active_high
         self._wires = {cid: _ConnectorWires() for cid in self._wiring}
 
     @property
@@ -176,8 +178,9 @@ class GpioPlant:
         if self._estop_pin is not None:
             pressed = Fault.EMERGENCY_STOP in self._world.station_faults
             self._drive(self._estop_pin, pressed == self._estop_active_high)
-        if self._tamper_pin is not None:  # active low, as the emulated board wires it
-            self._drive(self._tamper_pin, Fault.TAMPER not in self._world.station_faults)
+        if self._tamper_pin is not None:
+            opened = Fault.TAMPER in self._world.station_faults
+            self._drive(self._tamper_pin, opened == self._tamper_active_high)
 
     # ------------------------------------------------------------ internals
 

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware.errors import StorageError
 from firmware.storage.db import Database
 
 log = logging.getLogger("firmware.security.events")
@@ -46,7 +47,17 @@ class RunRecord:
         self.marker = marker
 
     def begin(self, now: str) -> PreviousRun:
-        """Note this start (at ``now``) and tell what the previous run left behind."""
+        """Note this start (at ``now``) and tell what the previous run left behind.
+
+        A database that cannot be read or written here (a full disk) costs the
+        record, not the start: the previous run is then reported as unknown."""
+        try:
+            return self._begin(now)
+        except StorageError as err:
+            log.error("cannot note the start in the state database: %s", err)
+            return PreviousRun(False, True, f"unknown: {err}", None, None)
+
+    def _begin(self, now: str) -> PreviousRun:
         row = self.db.query_one(
             "SELECT log_id, created_at, running, started_at, stop_reason "
             "FROM security_state WHERE id = 1"
@@ -90,11 +101,15 @@ class RunRecord:
         return previous
 
     def end(self, reason: str) -> None:
-        """A clean shutdown: the next start will know."""
-        with self.db.transaction():
-            self.db.execute(
-                "UPDATE security_state SET running = 0, stop_reason = ? WHERE id = 1", (reason,)
-            )
+        """A clean shutdown: the next start will know (unless the disk is full)."""
+        try:
+            with self.db.transaction():
+                self.db.execute(
+                    "UPDATE security_state SET running = 0, stop_reason = ? WHERE id = 1",
+                    (reason,),
+                )
+        except StorageError as err:
+            log.error("cannot note the clean stop in the state database: %s", err)
 
     def _read_marker(self) -> tuple[str, str | None] | None:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from firmware.config import parse_config
-from firmware.errors import ConfigError
+from firmware.errors import ConfigError, StorageError
 from firmware.security.runs import MARKER_NAME, RunRecord
 from firmware.security.security_log import ENTRY_OVERHEAD, SecurityLog, csv_text, entry_size
 from firmware.storage.db import Database
@@ -206,3 +206,15 @@ def test_bad_security_log_settings(settings: dict[str, object], message: str) ->
     with pytest.raises(ConfigError) as caught:
         parse_config(config(**settings), "cp.yaml")
     assert str(caught.value).startswith(f"cp.yaml: {message}")
+
+
+def test_a_database_that_takes_no_write_costs_the_record_not_the_start(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    runs = RunRecord(db, tmp_path / MARKER_NAME)
+    db.execute("PRAGMA query_only=1")  # every write fails, as on a full disk
+    with pytest.raises(StorageError):
+        db.execute("INSERT INTO counters (name, value) VALUES ('x', 0)")
+    previous = runs.begin(stamp(0))
+    assert previous.clean and (previous.stop_reason or "").startswith("unknown: ")
+    runs.end("Reboot")  # logged, not raised
+    db.close()

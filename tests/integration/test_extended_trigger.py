@@ -57,8 +57,14 @@ def sent_after_the_conf(d: Daemon, action: str) -> None:
     assert sent > conf
 
 
-@pytest.mark.parametrize("connector", [None, 1], ids=["all", "connector-1"])
-@pytest.mark.parametrize("requested", SENT)
+@pytest.mark.parametrize(
+    ("requested", "connector"),
+    [
+        *[(requested, None) for requested in SENT],
+        ("MeterValues", 1),
+        ("StatusNotification", 1),
+    ],
+)
 async def test_every_message_after_the_conf(
     daemon: Daemon, requested: str, connector: int | None
 ) -> None:

@@ -233,23 +233,19 @@ async def test_a_new_get_log_cancels_the_running_one(make_daemon: MakeDaemon, ht
     assert await d.log.wait_for("LogStatusNotification", since=mark) == {"status": "Idle"}
 
 
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("/status/401", "PermissionDenied"),
-        ("/status/405", "NotSupportedOperation"),
-        ("/status/400", "BadMessage"),
-        ("/status/500", "UploadFailure"),
-    ],
-)
-async def test_a_failed_upload_says_why(
-    make_daemon: MakeDaemon, http: Http, path: str, expected: str
-) -> None:
+async def test_a_failed_upload_says_why(make_daemon: MakeDaemon, http: Http) -> None:
     d = await _daemon(make_daemon)
-    answer = await d.log.call("GetLog", get_log("SecurityLog", http.base + path, 5, retries=0))
-    assert answer["status"] == "Accepted"
-    await wait_log_status(d, 5, expected)
-    assert statuses(d, 5) == ["Uploading", expected]
+    failures = {
+        "/status/401": "PermissionDenied",
+        "/status/405": "NotSupportedOperation",
+        "/status/400": "BadMessage",
+        "/status/500": "UploadFailure",
+    }
+    for request_id, (path, expected) in enumerate(failures.items(), start=10):
+        request = get_log("SecurityLog", http.base + path, request_id, retries=0)
+        assert (await d.log.call("GetLog", request))["status"] == "Accepted"
+        await wait_log_status(d, request_id, expected)
+        assert statuses(d, request_id) == ["Uploading", expected]
     assert list((d.state_dir / "logs").iterdir()) == []  # nothing left behind
 
 

@@ -23,6 +23,7 @@ from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.errors import ConfigError
 from firmware.logs import redact
+from firmware.management.log_upload import LogStatusReporter, LogUploads
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
@@ -37,6 +38,7 @@ from firmware.ocpp.v16.extended_trigger import ExtendedTriggerHandlers
 from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
+from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
@@ -45,9 +47,13 @@ from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
 from firmware.security import provisioning
 from firmware.security.certificates import valid_at
+from firmware.security.detectors import SecurityWatch, report_start
 from firmware.security.enrolment import Enrolment
-from firmware.security.events import LoggingSink, SecurityEventSink
+from firmware.security.events import SecurityEvent
 from firmware.security.link import LinkSecurity
+from firmware.security.recorder import SecurityEvents
+from firmware.security.runs import MARKER_NAME, RunRecord
+from firmware.security.security_log import SecurityLog
 from firmware.security.store import CertificateStore, RootKind
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
 from firmware.smart_charging.manager import SmartCharging
@@ -87,8 +93,13 @@ class App:
             config.hal.backend, config.hal.options, config.connectors, config.board
         )
         self.clock = Clock()
-        # Replaced by the security log with SecurityEventNotification delivery.
-        self.security_events: SecurityEventSink = LoggingSink()
+        self.security_log = SecurityLog(
+            self.db,
+            max_entries=config.security_log.max_entries,
+            max_bytes=config.security_log.max_bytes,
+        )
+        # Every security event goes into the security log; critical ones to the CSMS too.
+        self.security_events = SecurityEvents(self.db, self.security_log, self.clock.now)
         self.certificates = CertificateStore(
             config.state_dir / "security", sink=self.security_events
         )
@@ -140,6 +151,7 @@ class App:
             batch_max=config.queue.replay_batch_max,
             batch_bytes=config.queue.replay_batch_bytes,
         )
+        self.security_events.deliver_through(self.outbox)
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
@@ -213,7 +225,7 @@ class App:
             self.clock,
             self.station,
             state=self._diagnostics_state,
-            restart=lambda: self.request_stop("Reboot", restart=True),
+            restart=self._restart_after_install,
             events=self.security_events,
             manufacturer_roots=lambda: self.certificates.roots(RootKind.MANUFACTURER),
         )
@@ -223,6 +235,7 @@ class App:
             self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
         self.triggers.firmware_status = self.firmware.current_firmware_status
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
+        self._build_security_log_handlers()
         self.outbox.on_result("StartTransaction", self._start_result)
         self.outbox.on_result("StopTransaction", self._stop_result)
         self.link_security = LinkSecurity(
@@ -254,6 +267,7 @@ class App:
             proof=self.registration.prove_link,
         )
         self.ocpp_config.subscribe(self._config_changed)
+        self._watch_security()
         api = build_app(self.status, self.hal.plant, token=config.api.token)
         self.web = WebUi(
             status=self.status,
@@ -274,6 +288,51 @@ class App:
         self.api = ApiServer(api, config.api.host, config.api.port)
 
     # ------------------------------------------------------------ wiring helpers
+
+    def _build_security_log_handlers(self) -> None:
+        """GetLog and LogStatusNotification; ExtendedTriggerMessage and its senders."""
+        self.log_uploads = LogUploads(
+            self.config.diagnostics,
+            self.config.ocpp.charge_point_id,
+            self.config.state_dir / "logs",
+            self.security_log,
+            self._diagnostics_state,
+            LogStatusReporter(self.rpc, self.registration.ready),
+            self.clock,
+        )
+        GetLogHandlers(self.log_uploads).register(self.rpc)
+        self.triggers.bind(self.rpc)
+        self.extended_triggers = ExtendedTriggerHandlers()
+        add_extended_senders(self.extended_triggers, self.triggers, self.log_uploads, self.rpc)
+        if self.triggers.sender("FirmwareStatusNotification") is not None:
+            # The security extension's firmware status is the signed one (whitepaper L01).
+            self.extended_triggers.add(
+                "FirmwareStatusNotification", self._send_signed_firmware_status
+            )
+        self.extended_triggers.register(self.rpc)
+
+    async def _send_signed_firmware_status(self, _connector_id: int | None) -> None:
+        payload = self.firmware.current_signed_firmware_status()
+        try:
+            await self.rpc.call("SignedFirmwareStatusNotification", payload)
+        except CallFailed as err:
+            log.warning("triggered SignedFirmwareStatusNotification not delivered: %s", err)
+
+    def _watch_security(self) -> None:
+        """The security events the station detects itself (firmware.security.detectors)."""
+        settings = self.config.security_log
+        self.security_watch = SecurityWatch(
+            self.security_events,
+            time_change_s=settings.time_change_s,
+            event_repeat_s=settings.event_repeat_s,
+            rss_limit_mb=settings.rss_limit_mb,
+            memory_check_s=settings.memory_check_s,
+        )
+        self.rpc.invalid_message = self.security_watch.invalid_messages.note
+        self.clock.subscribe(self.security_watch.clock.adjusted)
+        self.station.fault_observers.append(self.security_watch.tamper.fault_changed)
+        self.db.on_full = self.security_watch.memory.storage_full
+        self.runs = RunRecord(self.db, self.config.state_dir / MARKER_NAME)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the app's TaskGroup; its errors are logged, not fatal."""
@@ -323,11 +382,10 @@ class App:
         )
         self.certificate_handlers.register(self.rpc)
         self.ocpp_config.subscribe(self.certificate_handlers.config_changed)
-        self.extended_triggers = ExtendedTriggerHandlers()
+        # The table the security log's part created and registered (one handler per action).
         self.extended_triggers.add(
             "SignChargePointCertificate", self.certificate_handlers.sign_charge_point_certificate
         )
-        self.extended_triggers.register(self.rpc)
 
     def _refuse_a_lowered_transport(self) -> None:
         """A profile the CSMS raised to 2 or 3 never runs over ws:// (a file edited since)."""
@@ -478,15 +536,26 @@ class App:
             if self._reloading_sent:
                 self.service.stopping(f"stopping ({self._stop_reason})")
 
+    def _restart_after_install(self) -> None:
+        if not self._stop.is_set():
+            self.security_events.raise_event(
+                SecurityEvent.RESET_OR_REBOOT, "restart to run the installed firmware"
+            )
+        self.request_stop("Reboot", restart=True)
+
     async def reset(self, kind: str) -> None:
         log.warning("%s reset requested by the CSMS", kind)
         if not self._stop.is_set():
             self.hard_reset = kind == "Hard"
+            self.security_events.raise_event(
+                SecurityEvent.RESET_OR_REBOOT, f"Reset {kind} requested by the CSMS"
+            )
         self.request_stop(RESET_REASONS.get(kind, "Other"), restart=True)
 
     async def run(self) -> bool:
         loop = asyncio.get_running_loop()
         stop_signals.listen(loop, lambda: self.request_stop("Reboot", restart=False))
+        self.security_watch.memory.install(loop)
         try:
             await self.hal.safe_state()
             await self.api.start()
@@ -494,6 +563,8 @@ class App:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tasks = [tg.create_task(self.hal.run(), name="hal")]
+                previous = self.runs.begin(iso(self.clock.now()))
+                report_start(self.security_events, previous, self.config.identity.firmware_version)
                 # With the HAL running (meters polled, emulators up), before anything is sent.
                 recovered = await self.station.recover_after_power_loss()
                 if recovered:
@@ -506,6 +577,9 @@ class App:
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
                     tg.create_task(self.certificate_handlers.run(), name="certificates"),
+                    tg.create_task(self.security_events.run(), name="security-log"),
+                    tg.create_task(self.security_watch.run(), name="security-watch"),
+                    tg.create_task(self.log_uploads.reporter.run(), name="log-status"),
                 ]
                 if self.ocpp_config.supports("FirmwareManagement"):
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))
@@ -523,9 +597,14 @@ class App:
                 await self._stop.wait()
                 self._notify_stopping()
                 await self._shutdown()
+                self.runs.end(self._stop_reason)
                 for task in [*tasks, *self._spawned]:
                     task.cancel()
+        except BaseException as err:
+            self.security_watch.memory.crashed(err)  # a MemoryError: stored for the next start
+            raise
         finally:
+            self.security_watch.memory.uninstall()
             self._tg = None
             await asyncio.shield(self._final_safety())
             stop_signals.stop_listening(loop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -14,6 +15,11 @@ class Clock:
 
     def __init__(self) -> None:
         self._offset = timedelta(0)
+        self._listeners: list[Callable[[timedelta], None]] = []
+
+    def subscribe(self, callback: Callable[[timedelta], None]) -> None:
+        """``callback(step)`` after each adoption: how far it moved the clock."""
+        self._listeners.append(callback)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
@@ -23,7 +29,10 @@ class Clock:
 
     def adopt(self, csms_time: datetime) -> None:
         """Adopt the CSMS's idea of the current time."""
-        self._offset = csms_time - datetime.now(UTC)
+        offset = csms_time - datetime.now(UTC)
+        step, self._offset = offset - self._offset, offset
+        for callback in self._listeners:
+            callback(step)
 
 
 def iso(moment: datetime) -> str:

@@ -181,6 +181,28 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityLogSettings:
+    """The security log and the security events the station detects (README, Security).
+
+    The log keeps at most ``max_entries`` entries and ``max_bytes`` bytes, the
+    oldest going first. ``time_change_s``: a time adopted from the CSMS that
+    moves the clock by more than this is a SettingSystemTime event.
+    ``event_repeat_s``: InvalidMessages, MemoryExhaustion and
+    TamperDetectionActivated are stored at most once per this, with one more
+    entry counting the repeats. ``rss_limit_mb``: resident memory above this
+    (checked every ``memory_check_s``) is a MemoryExhaustion event; None: not
+    watched.
+    """
+
+    max_entries: int = 10000
+    max_bytes: int = 1024 * 1024
+    time_change_s: float = 60.0
+    event_repeat_s: float = 60.0
+    rss_limit_mb: int | None = None
+    memory_check_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class HalSettings:
     backend: str = "simulated"
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
@@ -204,6 +226,7 @@ class Config:
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     reset: ResetSettings = field(default_factory=ResetSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    security_log: SecurityLogSettings = field(default_factory=SecurityLogSettings)
 
 
 # ---------------------------------------------------------------- YAML
@@ -414,6 +437,7 @@ _TOP = (
     "diagnostics",
     "reset",
     "security",
+    "security_log",
 )
 _OCPP = (
     "csms_url",
@@ -456,6 +480,14 @@ _SECURITY = (
     "charge_point_key",
     "renew_before_days",
     "manufacturer_root_ca",
+)
+_SECURITY_LOG = (
+    "max_entries",
+    "max_bytes",
+    "time_change_s",
+    "event_repeat_s",
+    "rss_limit_mb",
+    "memory_check_s",
 )
 _DIAGNOSTICS = (
     "log_file",
@@ -507,6 +539,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
         reset=_reset(top.section("reset", _RESET)),
         security=_security(top.section("security", _SECURITY), base_dir),
+        security_log=_security_log(top.section("security_log", _SECURITY_LOG)),
     )
 
 
@@ -801,6 +834,36 @@ def _security(s: _Section, base_dir: Path | None) -> SecuritySettings:
         charge_point_key=key,
         renew_before_days=s.integer("renew_before_days", d.renew_before_days, 1, 3650),
         manufacturer_root_ca=_path(s, "manufacturer_root_ca", base_dir),
+    )
+
+
+def _security_log(s: _Section) -> SecurityLogSettings:
+    d = SecurityLogSettings()
+    rss = s.data.get("rss_limit_mb")
+    return SecurityLogSettings(
+        max_entries=s.integer("max_entries", d.max_entries, 10, 1_000_000),
+        max_bytes=s.integer("max_bytes", d.max_bytes, 16 * 1024, 16 * 1024 * 1024),
+        time_change_s=s.number(
+            "time_change_s",
+            d.time_change_s,
+            highest=86400,
+            expected="a number greater than 0 and at most 86400",
+        ),
+        event_repeat_s=s.number(
+            "event_repeat_s",
+            d.event_repeat_s,
+            above=None,
+            lowest=0,
+            highest=86400,
+            expected="a number between 0 and 86400",
+        ),
+        rss_limit_mb=None if rss is None else s.integer("rss_limit_mb", 0, 16, 1_048_576),
+        memory_check_s=s.number(
+            "memory_check_s",
+            d.memory_check_s,
+            highest=3600,
+            expected="a number greater than 0 and at most 3600",
+        ),
     )
 
 

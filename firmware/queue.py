@@ -1,8 +1,9 @@
-"""Durable delivery of transaction-related messages.
+"""Durable delivery of transaction-related messages and critical security events.
 
-StartTransaction, StopTransaction and MeterValues of a transaction are written
-to SQLite before they are sent and deleted only when their CALLRESULT arrives,
-strictly in the order they were queued, across reconnects and restarts.
+StartTransaction, StopTransaction and MeterValues of a transaction, and the
+SecurityEventNotification of a critical security event, are written to SQLite
+before they are sent and deleted only when their CALLRESULT arrives, strictly
+in the order they were queued, across reconnects and restarts.
 
 Messages of a transaction are stored without ``transactionId``; the id the
 CSMS assigned (from the StartTransaction.conf ahead of them in the queue) is
@@ -23,6 +24,11 @@ up a try:
   used up, so a crash or restart in between only forgets a timeout that had
   not counted yet (the rule errs towards delivering);
 - no connection at all: nothing.
+
+A SecurityEventNotification follows the same rule, with one more: a CSMS that
+answers it NotImplemented or NotSupported does not take security events at
+all, so it is given up at once (retrying would only hold up the transaction
+messages behind it).
 
 The queue is bounded (messages and bytes). When it is full, queued
 MeterValues are thinned (every other one goes) to make room; StartTransaction
@@ -68,8 +74,13 @@ OFFLINE_PAUSE_S = 0.2  # after a send that found no connection
 log = logging.getLogger("firmware.queue")
 
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+# Of the security extension: a CSMS without it answers NotImplemented or NotSupported.
+OPTIONAL_ACTIONS = frozenset({"SecurityEventNotification"})
+QUEUED_ACTIONS = TRANSACTION_ACTIONS | OPTIONAL_ACTIONS
+_UNSUPPORTED = frozenset({"NotImplemented", "NotSupported"})
 
 ResultHandler = Callable[[int | None, dict[str, Any]], None]
+SettledHandler = Callable[[int, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, list[ResultHandler]] = {}
+        self._settled: dict[str, list[SettledHandler]] = {}
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.batch_max = batch_max
@@ -183,8 +195,8 @@ class Outbox:
     def enqueue(self, action: str, payload: dict[str, Any], local_tx: int | None = None) -> int:
         """Persist one message; returns its sequence number. Call inside a db transaction
         to make it atomic with the state change it reports."""
-        if action not in TRANSACTION_ACTIONS:
-            raise ValueError(f"{action} is not a transaction message")
+        if action not in QUEUED_ACTIONS:
+            raise ValueError(f"{action} is not a message the queue delivers")
         data = json.dumps(payload, separators=(",", ":"))
         if self._full(len(data)) and not self._make_room(len(data)):
             if action == "MeterValues":
@@ -208,6 +220,12 @@ class Outbox:
     def on_result(self, action: str, handler: ResultHandler) -> None:
         """Call ``handler(local_tx, result_payload)`` for every delivered ``action``."""
         self._handlers.setdefault(action, []).append(handler)
+
+    def on_settled(self, action: str, handler: SettledHandler) -> None:
+        """Call ``handler(seq, delivered)`` when a queued ``action`` leaves the queue:
+        acknowledged (True) or given up (False), in the database transaction that
+        removes it."""
+        self._settled.setdefault(action, []).append(handler)
 
     def wait_result(self, seq: int) -> asyncio.Future[dict[str, Any]]:
         """A future for the CALLRESULT of message ``seq`` (MessageDropped if given up)."""
@@ -353,6 +371,19 @@ class Outbox:
             if packed:
                 self._pack_failed(batch, err)
                 return
+            if (
+                message.action in OPTIONAL_ACTIONS
+                and isinstance(err, CallErrorReceived)
+                and err.code in _UNSUPPORTED
+            ):
+                log.warning(
+                    "dropping %s #%d: the CSMS does not take it (%s)",
+                    message.action,
+                    message.seq,
+                    err,
+                )
+                self._give_up(message, str(err))
+                return
             await self._failed(message, err)
             return
         self._delivered(batch, result)
@@ -383,6 +414,8 @@ class Outbox:
             for message in batch:
                 for handler in self._handlers.get(message.action, []):
                     handler(message.local_tx, result)
+                for settled in self._settled.get(message.action, []):
+                    settled(message.seq, True)
                 self._remove(message)
         for message in batch:
             future = self._waiters.pop(message.seq, None)
@@ -448,6 +481,8 @@ class Outbox:
 
     def _give_up(self, message: QueuedMessage, why: str) -> None:
         with self.db.transaction():
+            for settled in self._settled.get(message.action, []):
+                settled(message.seq, False)
             self._remove(message)
             self._count_up("outbox_dropped")
         future = self._waiters.pop(message.seq, None)

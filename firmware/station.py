@@ -75,6 +75,8 @@ class Station:
         for controller in self.connectors.values():
             controller.subscribe(on_status)
         self._listeners = [on_status]
+        # Told of every hardware fault change before the connectors act on it.
+        self.fault_observers: list[Callable[[FaultChanged], None]] = []
         # Whether a tag may start on a connector (the Reservation profile fills it in).
         self.admits: Callable[[int, str, str | None], bool] = lambda _cid, _tag, _parent: True
         # Whether a tag whose group is not known might be admitted there once it is.
@@ -181,6 +183,8 @@ class Station:
             if claimed is not None:
                 self.ctx.spawn(self._start_claimed(controller, claimed))
         elif isinstance(event, FaultChanged):
+            for observer in self.fault_observers:
+                observer(event)
             await self._on_fault(event)
         elif isinstance(event, TokenPresented):
             self.ctx.taps.token_read(event.uid, event.read_at)

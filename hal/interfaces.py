@@ -56,6 +56,7 @@ class Fault(StrEnum):
     EV_COMMUNICATION_LOST = "ev_communication_lost"
     EMERGENCY_STOP = "emergency_stop"
     OVER_TEMPERATURE = "over_temperature"
+    TAMPER = "tamper"  # station wide: the enclosure was opened (a security event)
 
 
 @dataclass(frozen=True, slots=True)

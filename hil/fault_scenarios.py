@@ -163,6 +163,35 @@ async def pilot_error(bench: Bench) -> str:
     return "Faulted/EVCommunicationError, Available once unplugged"
 
 
+@scenario("fault_tamper")
+async def tamper(bench: Bench) -> str:
+    """The enclosure opened in a session: a security event, OtherError on connector 0, no stop."""
+    session = await bench.start_session()
+    before = bench.mark()
+    async with bench.fault("tamper", 0):
+        event = await bench.wait_for(
+            "SecurityEventNotification",
+            lambda p: p["type"] == "TamperDetectionActivated",
+            since=before,
+        )
+        await bench.wait_status(
+            lambda status: status != "Faulted", "OtherError", connector=0, since=before
+        )
+        bench.check(
+            (bench.last_status() or {}).get("status") == "Charging",
+            "the session did not go on charging",
+        )
+        await bench.clear_fault("tamper", 0)
+        await bench.wait_status(_not_faulted, "NoError", connector=0)
+    await bench.stop_by_tap(session)
+    await bench.wait_status("Finishing")
+    await bench.unplug()
+    return (
+        f"TamperDetectionActivated at {event['timestamp']}; "
+        f"transaction {session.transaction_id} charged on"
+    )
+
+
 @scenario("fault_emergency_stop")
 async def emergency_stop(bench: Bench) -> str:
     """The emergency stop pressed in a session: StopTransaction EmergencyStop, Faulted."""

@@ -190,6 +190,7 @@ FAULT_INSTRUCTIONS: dict[str, tuple[str, str]] = {
         "clear the over-temperature input",
     ),
     "emergency_stop": ("press the emergency stop", "release the emergency stop"),
+    "tamper": ("open the enclosure (the tamper switch)", "close the enclosure"),
 }
 
 SKIP_ANSWERS = frozenset({"n/a", "na", "skip", "s"})

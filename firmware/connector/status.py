@@ -23,6 +23,7 @@ FAULT_ERROR_CODE: dict[Fault, str] = {
     Fault.EMERGENCY_STOP: "OtherError",
     Fault.METER_OFFLINE: "PowerMeterFailure",
     Fault.READER_OFFLINE: "ReaderFailure",
+    Fault.TAMPER: "OtherError",  # OCPP 1.6 has no code of its own for it
 }
 
 # Most severe first: the errorCode reported when several faults are active.
@@ -38,14 +39,23 @@ SEVERITY: tuple[Fault, ...] = (
     Fault.OVER_TEMPERATURE,
     Fault.METER_OFFLINE,
     Fault.READER_OFFLINE,
+    Fault.TAMPER,
 )
 
 # Faults that prevent charging: the connector is Faulted while one is active.
 # A missing meter or reader is reported but does not by itself fault the
-# connector (the meter failure suspends energy instead).
-FATAL: frozenset[Fault] = frozenset(SEVERITY) - {Fault.METER_OFFLINE, Fault.READER_OFFLINE}
+# connector (the meter failure suspends energy instead). Tamper is reported
+# (and raised as a security event) while charging goes on: see README, Tamper.
+FATAL: frozenset[Fault] = frozenset(SEVERITY) - {
+    Fault.METER_OFFLINE,
+    Fault.READER_OFFLINE,
+    Fault.TAMPER,
+}
 
-VENDOR_ERROR_CODE: dict[Fault, str] = {Fault.EMERGENCY_STOP: "EmergencyStop"}
+VENDOR_ERROR_CODE: dict[Fault, str] = {
+    Fault.EMERGENCY_STOP: "EmergencyStop",
+    Fault.TAMPER: "Tamper",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,12 @@
   repeats the message id of a recent one (a CSMS retry) is not run again: the
   earlier answer is sent again (see ``answers``).
 - Nothing a CSMS sends (garbage, frames over ``max_frame_bytes``, unknown ids)
-  ends the connection or the daemon. A frame over the websocket limit
-  (``config.MAX_WEBSOCKET_FRAME``, 8 MiB) is refused by the websocket layer,
-  which closes the connection with 1009; the station then reconnects.
+  ends the connection or the daemon. Every frame that is not a valid OCPP
+  message (malformed, oversized, a CALL or CALLRESULT that breaks its schema)
+  is told to ``invalid_message`` (the InvalidMessages security event). A frame
+  over the websocket limit (``config.MAX_WEBSOCKET_FRAME``, 8 MiB) is refused
+  by the websocket layer, which closes the connection with 1009; the station
+  then reconnects.
 """
 
 from __future__ import annotations
@@ -45,6 +48,18 @@ from firmware.ocpp.errors import (
 log = logging.getLogger("firmware.ocpp.rpc")
 
 _CALL_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+# CALLERROR codes that say the CSMS's message was not valid OCPP (not: an action
+# we do not support, or our own failure).
+INVALID_MESSAGE_CODES = frozenset(
+    {
+        "FormationViolation",
+        "ProtocolError",
+        "TypeConstraintViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "OccurrenceConstraintViolation",
+    }
+)
 
 
 class Socket(Protocol):
@@ -105,6 +120,8 @@ class Rpc:
         # Whether CSMS calls are answered at all (False while Rejected: the
         # station then sends nothing, answers included).
         self.answering: Callable[[], bool] = lambda: True
+        # Told (with a short description) of every message from the CSMS that is not valid OCPP.
+        self.invalid_message: Callable[[str], None] = lambda _detail: None
         self._spawn = spawn
         self._frame_log = frame_log
         counter = itertools.count(1)
@@ -184,6 +201,7 @@ class Rpc:
             frames.validate_result(action, answer.payload)
         except ProtocolViolation as err:
             self.stats.on_failure(action, "invalid_result")
+            self.invalid_message(f"CALLRESULT to {action}: {err.code}")
             raise InvalidResponse(f"{action}: invalid CALLRESULT: {err.description}") from err
         result: dict[str, Any] = answer.payload
         return result
@@ -292,6 +310,7 @@ class Rpc:
         if _too_big(message, self.max_frame_bytes):
             match = _CALL_ID.match(text[:200])
             log.warning("dropping oversized frame of %d characters", len(message))
+            self.invalid_message(f"frame over {self.max_frame_bytes} bytes")
             if match and self.answering():
                 reply = frames.error_frame(
                     match.group(1),
@@ -304,6 +323,7 @@ class Rpc:
             incoming = frames.parse(message)
         except frames.FrameError as err:
             log.warning("malformed frame from CSMS: %s", err.description)
+            self.invalid_message(f"malformed frame: {err.code}")
             if err.unique_id is not None and self.answering():
                 reply = frames.error_frame(err.unique_id, err.code, err.description)
                 tasks.create_task(self._send_quietly(ws, reply))
@@ -346,6 +366,8 @@ class Rpc:
                 text = frames.result_frame(call.unique_id, reply.payload)
                 entry.after = reply.after
             except ProtocolViolation as err:
+                if err.code in INVALID_MESSAGE_CODES:
+                    self.invalid_message(f"{call.action}: {err.code}")
                 text = frames.error_frame(call.unique_id, err.code, err.description, err.details)
             except Exception:
                 log.exception("could not build the answer to %s", call.action)

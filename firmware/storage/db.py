@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -46,6 +46,8 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Told when a write fails because the disk (or the database) is full.
+        self.on_full: Callable[[str], None] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -94,6 +96,8 @@ class Database:
         try:
             return self._conn.execute(sql, params)
         except sqlite3.Error as err:
+            if _is_full(err) and self.on_full is not None:
+                self.on_full(str(err))
             raise StorageError(f"database error: {err}") from err
 
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
@@ -130,17 +134,32 @@ class Database:
                 yield
             except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._depth = 0
-            self.execute("COMMIT")
+            try:
+                self.execute("COMMIT")
+            except StorageError:
+                self._rollback()
+                raise
         finally:
             if not durable:
                 self.execute("PRAGMA synchronous=FULL")
             self._durable = True
 
+    def _rollback(self) -> None:
+        # SQLite ends some failed transactions itself (SQLITE_FULL among them): a
+        # ROLLBACK then would fail and hide the error that ended it.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
     def close(self) -> None:
         self._conn.close()
+
+
+def _is_full(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL
 
 
 def _split_sql(script: str) -> list[str]:

@@ -5,7 +5,8 @@ from the simulated backend is that nothing reaches the firmware except through
 a real protocol:
 
 - contactor and cable lock: gpiozero drivers on mock pins, wired to a plant
-  whose contacts follow their coils with delays (``GpioPlant``);
+  whose contacts follow their coils with delays (``GpioPlant``); the
+  emergency stop and the tamper switch are GPIO inputs the plant drives;
 - EVSE pilot controller: CAN frames encoded with the DBC file, on a
   python-can ``virtual`` bus, from an emulated controller;
 - vehicle BMS: CHAdeMO frames on a CAN bus of each connector;
@@ -46,7 +47,7 @@ from hal.emulators.pn532_device import Pn532Device
 from hal.emulators.pty_pair import PtyPair
 from hal.emulators.serial_link import SerialLink
 from hal.errors import HalConfigError
-from hal.gpio.inputs import GpioEmergencyStop
+from hal.gpio.inputs import GpioEmergencyStop, GpioTamper
 from hal.gpio.lock import GpioLock
 from hal.gpio.relay import GpioRelay
 from hal.interfaces import BoardSettings, ConnectorHardware, HalEvent
@@ -63,6 +64,7 @@ log = logging.getLogger("hal.emulated")
 
 MAX_CONNECTORS = 4  # pins on the emulated 40-pin header: five per connector
 ESTOP_PIN = 26
+TAMPER_PIN = 25
 READER_HOLD_OFF_S = 0.3  # same card ignored this long after its last sighting
 READER_REOPEN_S = (0.2, 1.0)  # backoff of a reader that went away: first and longest wait
 
@@ -161,11 +163,13 @@ class EmulatedBackend:
             relay_delay_s=options.relay_delay_s,
             lock_delay_s=options.lock_delay_s,
             estop_pin=ESTOP_PIN,
+            tamper_pin=TAMPER_PIN,
         )
         self._parts.parts.append(self.gpio_plant)
         self._parts.parts.append(
             GpioEmergencyStop(self._events, pin=ESTOP_PIN, pin_factory=self.factory)
         )
+        self._parts.parts.append(GpioTamper(self._events, pin=TAMPER_PIN, pin_factory=self.factory))
 
         self.line_readers: dict[int, LineReaderDevice] = {}
         for cid in self.world.connector_ids:

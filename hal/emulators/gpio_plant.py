@@ -20,7 +20,8 @@ Wiring per connector:
   (it still gets there if the fault clears while the pulse lasts); both
   outputs driven together stop it;
 - inputs are driven at their active level while the contact is closed, the
-  lock is locked, or ``EMERGENCY_STOP`` is among the station faults.
+  lock is locked, or ``EMERGENCY_STOP`` (``TAMPER``) is among the station
+  faults, for the emergency-stop (tamper) input.
 
 Coil pin changes and lock pulses are noted in the world's device histories
 ("close", "open", "lock", "unlock"), as the simulated devices do.
@@ -117,6 +118,8 @@ class GpioPlant:
         lock_delay_s: float = 0.1,
         estop_pin: int | None = None,
         estop_active_high: bool = False,
+        tamper_pin: int | None = None,
+        tamper_active_high: bool = False,
     ) -> None:
         for name, value in (("relay_delay_s", relay_delay_s), ("lock_delay_s", lock_delay_s)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
@@ -124,6 +127,10 @@ class GpioPlant:
         used: dict[int, str] = {}
         if estop_pin is not None:
             used[estop_pin] = "estop_pin"
+        if tamper_pin is not None:
+            if tamper_pin in used:
+                raise HalConfigError(f"tamper_pin GPIO {tamper_pin} is already wired as estop_pin")
+            used[tamper_pin] = "tamper_pin"
         for cid, wires in wiring.items():
             world.connector(cid)  # KeyError for a connector the world does not have
             lock_pins = (wires.lock_pin, wires.unlock_pin, wires.lock_feedback_pin)
@@ -147,6 +154,8 @@ class GpioPlant:
         self._lock_delay_s = float(lock_delay_s)
         self._estop_pin = estop_pin
         self._estop_active_high = estop_active_high
+        self._tamper_pin = tamper_pin
+        self._tamper_active_high = tamper_active_high
         self._wires = {cid: _ConnectorWires() for cid in self._wiring}
 
     @property
@@ -169,6 +178,9 @@ class GpioPlant:
         if self._estop_pin is not None:
             pressed = Fault.EMERGENCY_STOP in self._world.station_faults
             self._drive(self._estop_pin, pressed == self._estop_active_high)
+        if self._tamper_pin is not None:
+            opened = Fault.TAMPER in self._world.station_faults
+            self._drive(self._tamper_pin, opened == self._tamper_active_high)
 
     # ------------------------------------------------------------ internals
 

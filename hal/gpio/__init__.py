@@ -5,7 +5,8 @@
 - ``hal.gpio.lock.GpioLock``: motorised cable lock driven by lock/unlock pulses
   with a position switch (``hal.interfaces.ConnectorLock``);
 - ``hal.gpio.inputs.GpioEmergencyStop``: debounced emergency-stop input that
-  reports ``Fault.EMERGENCY_STOP`` on connector 0.
+  reports ``Fault.EMERGENCY_STOP`` on connector 0; ``GpioTamper``, the same
+  for a tamper switch (``Fault.TAMPER``).
 
 Every driver takes ``pin_factory``: pass the factory explicitly (see
 ``make_factory``) rather than relying on gpiozero's global default, so that a
@@ -14,8 +15,8 @@ machine without GPIO fails with ``HalConfigError`` instead of guessing.
 Input conventions: a contact feedback (auxiliary contact, lock switch)
 configured active-high uses the internal pull-down, one configured active-low
 the pull-up, so an open contact or a broken wire reads "not closed". The
-emergency-stop input pulls the other way, towards "pressed", so that a
-normally-closed button fails safe.
+emergency-stop and tamper inputs pull the other way, towards "active", so that
+a normally-closed contact fails safe.
 Drivers poll their inputs from asyncio (never from gpiozero's callback
 threads), so every state change happens on the event loop.
 """

@@ -12,6 +12,7 @@ hal:
   meter: {driver: modbus, port: /dev/ttyUSB0, baudrate: 9600, device_id: 1, map: sdm630}
   rfid: [{driver: pn532, port: /dev/serial0}]   # pn532, rdm6300, lines; connector: N
   emergency_stop: {pin: 5, active_high: true}   # optional
+  tamper: {pin: 6, active_high: true}           # optional: enclosure switch (a security event)
   connectors:                            # per-connector overrides of the role settings
     2: {relay: {pin: 16, feedback_pin: 26}, meter: {device_id: 2}}
 ```
@@ -46,7 +47,7 @@ from hal.registry import BackendCheck, BackendFactory
 log = logging.getLogger("hal.hardware")
 
 ROLES = ("relay", "lock", "evse", "bms", "meter")
-SECTIONS = frozenset({*ROLES, "gpio", "can", "rfid", "emergency_stop", "connectors"})
+SECTIONS = frozenset({*ROLES, "gpio", "can", "rfid", "emergency_stop", "tamper", "connectors"})
 PIN_FACTORIES = {
     "lgpio": "gpiozero.pins.lgpio:LGPIOFactory",
     "rpigpio": "gpiozero.pins.rpigpio:RPiGPIOFactory",
@@ -202,18 +203,19 @@ class HardwareBackend:
             hardware[cid] = ConnectorHardware(cid, relay, evse, meter, lock, bms)
             self._runners += [d for d in (relay, lock, evse, meter, bms) if d is not None]
         self._readers(options.get("rfid", []), connectors)
-        estop = _section(options, "emergency_stop")
-        if estop:
-            inputs = _load("hal.gpio.inputs:GpioEmergencyStop", "emergency_stop")
-            self._runners.append(
-                _construct(
-                    "hal.emergency_stop",
-                    inputs,
-                    self._events,
-                    pin_factory=self._pin_factory,
-                    **estop,
+        for key, driver in (("emergency_stop", "GpioEmergencyStop"), ("tamper", "GpioTamper")):
+            settings = _section(options, key)
+            if settings:
+                inputs = _load(f"hal.gpio.inputs:{driver}", key)
+                self._runners.append(
+                    _construct(
+                        f"hal.{key}",
+                        inputs,
+                        self._events,
+                        pin_factory=self._pin_factory,
+                        **settings,
+                    )
                 )
-            )
 
     def _release(self) -> None:
         """Give back pins, ports and buses opened before a failed build (or by a dry run)."""

@@ -20,7 +20,7 @@ from hal.tokens import Tag, check_id_tag
 
 log = logging.getLogger("hal.sim")
 
-STATION_FAULTS = frozenset({Fault.READER_OFFLINE, Fault.EMERGENCY_STOP})
+STATION_FAULTS = frozenset({Fault.READER_OFFLINE, Fault.EMERGENCY_STOP, Fault.TAMPER})
 
 
 def _number(name: str, value: object, low: float, high: float) -> float:

@@ -23,7 +23,7 @@ from hal.interfaces import (
 )
 from tests.contract.rigs import Rig, collect, drain, start_charging
 
-STATION_FAULTS = [Fault.READER_OFFLINE, Fault.EMERGENCY_STOP]
+STATION_FAULTS = [Fault.READER_OFFLINE, Fault.EMERGENCY_STOP, Fault.TAMPER]
 
 
 async def test_bundle_has_connectors_one_to_n(rig: Rig) -> None:

@@ -157,7 +157,11 @@ async def test_behaviour_of_left_out_profiles_is_off(make_daemon: MakeDaemon) ->
 async def test_without_remote_trigger_and_firmware_management(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(ocpp={"config": {"SupportedFeatureProfiles": "Core"}})
     await not_supported(d, "TriggerMessage", {"requestedMessage": "StatusNotification"})
-    await not_supported(d, "ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"})
+    # ExtendedTriggerMessage is the security extension's, not Remote Trigger's.
+    extended = await answer(d, "ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"})
+    assert extended == {"status": "Accepted"}
+    firmware = {"requestedMessage": "FirmwareStatusNotification"}
+    assert await answer(d, "ExtendedTriggerMessage", firmware) == {"status": "NotImplemented"}
     update = {"location": "http://127.0.0.1:1/fw.whl", "retrieveDate": iso(datetime.now(UTC))}
     await not_supported(d, "UpdateFirmware", update)
     await not_supported(d, "GetDiagnostics", {"location": "http://127.0.0.1:1/upload"})

@@ -1,4 +1,4 @@
-"""GpioEmergencyStop on gpiozero mock pins, and the pin factory helper."""
+"""GpioEmergencyStop and GpioTamper on gpiozero mock pins, and the pin factory helper."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gpiozero.pins.mock import MockFactory
 from hal.emulators.gpio_plant import GpioPlant, GpioWiring
 from hal.errors import HalConfigError
 from hal.gpio import make_factory
-from hal.gpio.inputs import GpioEmergencyStop
+from hal.gpio.inputs import GpioEmergencyStop, GpioTamper
 from hal.interfaces import BoardSettings, Fault, FaultChanged, HalEvent
 from hal.sim.world import World
 from tests.unit.aio import drain, looked_after, running, until
@@ -114,3 +114,42 @@ def test_make_factory() -> None:
         make_factory("wiringpi")
     with pytest.raises(HalConfigError):
         make_factory("")
+
+
+@pytest.mark.parametrize("active_high", [False, True])
+async def test_tamper_switch_reports_each_change_through_the_plant(active_high: bool) -> None:
+    factory = MockFactory()
+    world = World(1, BoardSettings())
+    events: asyncio.Queue[HalEvent] = asyncio.Queue()
+    tamper = GpioTamper(
+        events, pin=6, active_high=active_high, debounce_s=DEBOUNCE_S, pin_factory=factory
+    )
+    plant = GpioPlant(
+        world,
+        factory,
+        {1: GpioWiring(17, 27)},
+        estop_pin=ESTOP,
+        tamper_pin=6,
+        tamper_active_high=active_high,
+    )
+    async with running(plant.run(), tamper.run()):
+        await looked_after(tamper, time.monotonic() + DEBOUNCE_S * 2)  # closed all along
+        assert drain(events) == []
+        world.set_fault(0, Fault.TAMPER, True)
+        await until(lambda: not events.empty())
+        assert drain(events) == [FaultChanged(0, Fault.TAMPER, True)]
+        world.set_fault(0, Fault.EMERGENCY_STOP, True)  # another input: not the tamper one
+        world.set_fault(0, Fault.TAMPER, False)
+        await until(lambda: not tamper.active)
+        await looked_after(tamper, time.monotonic() + DEBOUNCE_S * 2)
+    assert drain(events) == [FaultChanged(0, Fault.TAMPER, False)]
+
+
+def test_tamper_and_estop_cannot_share_a_pin() -> None:
+    with pytest.raises(HalConfigError, match="tamper_pin GPIO 4 is already wired as estop_pin"):
+        GpioPlant(World(1, BoardSettings()), MockFactory(), {}, estop_pin=ESTOP, tamper_pin=ESTOP)
+
+
+def test_tamper_bad_configuration() -> None:
+    with pytest.raises(HalConfigError, match="tamper: pin"):
+        GpioTamper(asyncio.Queue(), pin=-1, pin_factory=MockFactory())

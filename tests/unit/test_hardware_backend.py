@@ -29,6 +29,8 @@ from hal.gpio.relay import GpioRelay
 from hal.hardware.backend import HardwareBackend
 from hal.interfaces import (
     BoardSettings,
+    Fault,
+    FaultChanged,
     HalBackend,
     HalEvent,
     PilotChanged,
@@ -53,6 +55,7 @@ def settings(meter_port: str, reader_port: str, channel: str) -> dict[str, Any]:
         "meter": {"driver": "modbus", "port": meter_port, "device_id": 1, "map": "sdm630"},
         "rfid": [{"driver": "pn532", "port": reader_port}],
         "emergency_stop": {"pin": 5, "active_high": True},
+        "tamper": {"pin": 12, "active_high": True},
     }
 
 
@@ -87,7 +90,15 @@ async def test_yaml_settings_drive_the_real_drivers_end_to_end(tmp_path: Path) -
         wiring = GpioWiring(
             coil_pin=17, feedback_pin=27, lock_pin=22, unlock_pin=23, lock_feedback_pin=24
         )
-        gpio = GpioPlant(world, factory, {1: wiring}, estop_pin=5, estop_active_high=True)
+        gpio = GpioPlant(
+            world,
+            factory,
+            {1: wiring},
+            estop_pin=5,
+            estop_active_high=True,
+            tamper_pin=12,
+            tamper_active_high=True,
+        )
         reader = Pn532Device(link)
         tasks = [
             asyncio.create_task(gpio.run()),
@@ -109,6 +120,9 @@ async def test_yaml_settings_drive_the_real_drivers_end_to_end(tmp_path: Path) -
             reader.present("04A2B3C4")
             token = await next_event(backend.events, TokenPresented)
             assert token == TokenPresented("04A2B3C4", None)
+            world.set_fault(0, Fault.TAMPER, True)  # the enclosure opened
+            opened = await next_event(backend.events, FaultChanged)
+            assert opened == FaultChanged(0, Fault.TAMPER, True)
         finally:
             tasks[-1].cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,6 +172,9 @@ def broken(base: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("connectors.1.relay", 5, "hal.connectors.1.relay: must be a mapping"),
         ("rfid", "pn532", "hal.rfid: must be a list of readers"),
         ("emergency_stop.pin", "five", "hal.emergency_stop: "),
+        ("tamper.pin", "five", "hal.tamper: "),
+        ("tamper.pin", 5, "GPIO5"),  # already the emergency stop
+        ("tamper.colour", "red", "hal.tamper.colour: unknown setting"),
     ],
 )
 async def test_one_clear_error_at_start_up(

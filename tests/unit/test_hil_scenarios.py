@@ -24,6 +24,7 @@ EXPECTED = [
     "fault_ev_communication_lost",
     "fault_over_temperature",
     "fault_pilot_error",
+    "fault_tamper",
     "fault_emergency_stop",
 ]
 

@@ -55,9 +55,18 @@ class TriggerHandlers:
             "StatusNotification": self._status_notification,
         }
 
-    def register(self, rpc: Rpc) -> None:
+    def bind(self, rpc: Rpc) -> None:
+        """Send over ``rpc`` without taking TriggerMessage (ExtendedTriggerMessage reuses
+        the senders while RemoteTrigger is left out)."""
         self._rpc = rpc
+
+    def register(self, rpc: Rpc) -> None:
+        self.bind(rpc)
         rpc.on("TriggerMessage", self.trigger_message)
+
+    def sender(self, requested: str) -> Callable[[int | None], Coroutine[Any, Any, None]] | None:
+        """What is sent for ``requested`` (None: withdrawn or unknown)."""
+        return self._senders.get(requested)
 
     def withdraw(self, *requested: str) -> None:
         """Answer NotImplemented for ``requested`` (their profile is not supported)."""
@@ -78,7 +87,7 @@ class TriggerHandlers:
         if sender is None:  # withdrawn, or a value of a newer schema
             log.info("TriggerMessage %s: NotImplemented", requested)
             return Reply({"status": "NotImplemented"})
-        if connector_id is not None and not self._connector_fits(requested, connector_id):
+        if connector_id is not None and not self.connector_fits(requested, connector_id):
             log.info("TriggerMessage %s for connector %d: Rejected", requested, connector_id)
             return Reply({"status": "Rejected"})
 
@@ -88,7 +97,7 @@ class TriggerHandlers:
         log.info("TriggerMessage %s (connector %s): Accepted", requested, connector_id)
         return Reply({"status": "Accepted"}, after=send)
 
-    def _connector_fits(self, requested: str, connector_id: int) -> bool:
+    def connector_fits(self, requested: str, connector_id: int) -> bool:
         """A connector that exists (0 is the station; it has no main meter)."""
         if connector_id in self.station.connectors:
             return True

@@ -89,11 +89,6 @@ async def test_trigger_sign_certificate_signed_and_the_next_connection_uses_it(
     assert await d.stop() == 0
     await d.start()
     assert certificate(d.log.client_certificates[-1]) == new.cert
-    # Other requested messages are not the certificate layer's.
-    answer = await d.log.call(
-        "ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"}
-    )
-    assert answer["status"] == "NotImplemented"
 
 
 async def test_a_chain_from_another_pki_is_rejected_and_changes_nothing(

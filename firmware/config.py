@@ -190,6 +190,11 @@ class Config:
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     reset: ResetSettings = field(default_factory=ResetSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    # OCPP 2.0.1 device model values: {component: {variable: value or {attribute: value}}},
+    # checked against the station's device model at start-up (firmware.preflight).
+    device_model: Mapping[str, Mapping[str, object]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 # ---------------------------------------------------------------- YAML
@@ -400,6 +405,7 @@ _TOP = (
     "diagnostics",
     "reset",
     "security",
+    "device_model",
 )
 _OCPP = (
     "csms_url",
@@ -483,6 +489,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         diagnostics=_diagnostics(top.section("diagnostics", _DIAGNOSTICS), base_dir),
         reset=_reset(top.section("reset", _RESET)),
         security=_security(top.section("security", _SECURITY), base_dir),
+        device_model=_device_model(top.section("device_model", None)),
     )
 
 
@@ -759,6 +766,23 @@ def _security(s: _Section, base_dir: Path | None) -> SecuritySettings:
         charge_point_key=key,
         renew_before_days=s.integer("renew_before_days", d.renew_before_days, 1, 3650),
     )
+
+
+def _device_model(s: _Section) -> Mapping[str, Mapping[str, object]]:
+    """A mapping of components, each a mapping of variables; what the names and values
+    mean is the device model's to check (firmware.preflight)."""
+    out: dict[str, Mapping[str, object]] = {}
+    for key in s.data:
+        if not isinstance(key, str):
+            s.fail_at(s.prefix, f"component names must be strings, got {key!r}")
+        variables = s.section(key, None)
+        checked: dict[str, object] = {}
+        for name, value in variables.data.items():
+            if not isinstance(name, str):
+                variables.fail_at(variables.prefix, f"variable names must be strings, got {name!r}")
+            checked[name] = value
+        out[key] = MappingProxyType(checked)
+    return MappingProxyType(out)
 
 
 def _safety(s: _Section) -> SafetySettings:

@@ -18,6 +18,7 @@ from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
+from firmware.ocpp.v201 import device_model
 from firmware.security import provisioning
 from hal.registry import check_backend
 
@@ -74,4 +75,15 @@ def check(config: Config) -> tuple[str, ...]:
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    return (*start.notices, *provisioned.notices)
+    # Checked whatever protocol the station speaks, so a file is ready for OCPP 2.0.1.
+    device_model.resolve(config)
+    notices = [*start.notices, *provisioned.notices]
+    if config.device_model:
+        notices.append(DEVICE_MODEL_NOTICE)
+    return tuple(notices)
+
+
+DEVICE_MODEL_NOTICE = (
+    "device_model: accepted but unused: the station speaks OCPP 1.6, and the device model "
+    "is OCPP 2.0.1's"
+)

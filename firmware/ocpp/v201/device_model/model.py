@@ -120,7 +120,9 @@ class DeviceModel:
                 continue
             current = self._values[(spec.key, kind)]
             if spec.only_raised and int(value) < int(current):
-                log.info("%s: the file's %s wins over the stored %s", spec.label, current, value)
+                log.info(
+                    "%s: the configured %s wins over the stored %s", spec.label, current, value
+                )
                 continue
             self._values[(spec.key, kind)] = value
 

@@ -227,6 +227,11 @@ class Config:
     reset: ResetSettings = field(default_factory=ResetSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     security_log: SecurityLogSettings = field(default_factory=SecurityLogSettings)
+    # OCPP 2.0.1 device model values: {component: {variable: value or {attribute: value}}},
+    # checked against the station's device model at start-up (firmware.preflight).
+    device_model: Mapping[str, Mapping[str, object]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 # ---------------------------------------------------------------- YAML
@@ -438,6 +443,7 @@ _TOP = (
     "reset",
     "security",
     "security_log",
+    "device_model",
 )
 _OCPP = (
     "csms_url",
@@ -540,6 +546,7 @@ def parse_config(data: object, source: str = "<config>", *, base_dir: Path | Non
         reset=_reset(top.section("reset", _RESET)),
         security=_security(top.section("security", _SECURITY), base_dir),
         security_log=_security_log(top.section("security_log", _SECURITY_LOG)),
+        device_model=_device_model(top.section("device_model", None)),
     )
 
 
@@ -865,6 +872,23 @@ def _security_log(s: _Section) -> SecurityLogSettings:
             expected="a number greater than 0 and at most 3600",
         ),
     )
+
+
+def _device_model(s: _Section) -> Mapping[str, Mapping[str, object]]:
+    """A mapping of components, each a mapping of variables; what the names and values
+    mean is the device model's to check (firmware.preflight)."""
+    out: dict[str, Mapping[str, object]] = {}
+    for key in s.data:
+        if not isinstance(key, str):
+            s.fail_at(s.prefix, f"component names must be strings, got {key!r}")
+        variables = s.section(key, None)
+        checked: dict[str, object] = {}
+        for name, value in variables.data.items():
+            if not isinstance(name, str):
+                variables.fail_at(variables.prefix, f"variable names must be strings, got {name!r}")
+            checked[name] = value
+        out[key] = MappingProxyType(checked)
+    return MappingProxyType(out)
 
 
 def _safety(s: _Section) -> SafetySettings:

@@ -20,6 +20,7 @@ from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
+from firmware.ocpp.v201 import device_model
 from firmware.security import provisioning
 from firmware.security.firmware_signing import describe, load_certificates
 from hal.registry import check_backend
@@ -120,4 +121,15 @@ def check(config: Config) -> tuple[str, ...]:
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    return (*start.notices, *provisioned.notices, *signing)
+    # Checked whatever protocol the station speaks, so a file is ready for OCPP 2.0.1.
+    device_model.resolve(config)
+    notices = [*start.notices, *provisioned.notices, *signing]
+    if config.device_model:
+        notices.append(DEVICE_MODEL_NOTICE)
+    return tuple(notices)
+
+
+DEVICE_MODEL_NOTICE = (
+    "device_model: accepted but unused: the station speaks OCPP 1.6, and the device model "
+    "is OCPP 2.0.1's"
+)

@@ -557,7 +557,7 @@ ERRORS: list[tuple[str, object, str]] = [
         minimal(zzz=1),
         "cp.yaml: zzz: unknown key (known: ocpp, identity, connectors, hal, board, state_dir, "
         "api, log_level, shutdown_timeout_s, meter_poll_s, queue, safety, firmware_update, "
-        "diagnostics, reset, security, security_log)",
+        "diagnostics, reset, security, security_log, device_model)",
     ),
     ("empty", None, "cp.yaml: the file is empty; an 'ocpp' section is required"),
     ("list", ["ocpp"], "cp.yaml: must be a mapping of sections, got list"),

@@ -18,6 +18,7 @@ from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
+from firmware.ocpp.versions import FRONT_ENDS, SUBPROTOCOLS, offered
 from firmware.security import provisioning
 from hal.registry import check_backend
 
@@ -74,4 +75,14 @@ def check(config: Config) -> tuple[str, ...]:
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    return (*start.notices, *provisioned.notices)
+    return (*start.notices, *provisioned.notices, *version_notices(config))
+
+
+def version_notices(config: Config) -> tuple[str, ...]:
+    """The versions ``ocpp.version`` offers that this build cannot speak yet."""
+    return tuple(
+        f"ocpp.version: this build has no OCPP {version} front-end yet: a connection on "
+        f"which the CSMS selects {SUBPROTOCOLS[version]} is closed at once"
+        for version in offered(config.ocpp.version)
+        if version not in FRONT_ENDS
+    )

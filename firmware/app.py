@@ -40,6 +40,7 @@ from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.ocpp.versions import AUTO, FRONT_ENDS, offered
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
 from firmware.queue import Outbox
@@ -265,6 +266,8 @@ class App:
             on_state=self._link_state,
             stable_after_s=config.ocpp.backoff_reset_after_s,
             proof=self.registration.prove_link,
+            versions=offered(config.ocpp.version),
+            check_version=self._check_version,
         )
         self.ocpp_config.subscribe(self._config_changed)
         self._watch_security()
@@ -424,6 +427,19 @@ class App:
             frames_log.debug("%s %s", "→" if direction == "out" else "←", redact(text))
         self.web.frame(direction, text)
 
+    @staticmethod
+    def _check_version(version: str) -> str | None:
+        """Refuse a connection in a version no front-end here speaks: nothing would half-work."""
+        if version in FRONT_ENDS:
+            return None
+        return f"the CSMS selected OCPP {version}, and this build has no OCPP {version} front-end"
+
+    def _ocpp_version(self) -> str | None:
+        """The version in use: of the current or last connection, else the configured one."""
+        if self.connection.version is not None:
+            return self.connection.version
+        return None if self.config.ocpp.version == AUTO else self.config.ocpp.version
+
     def _config_changed(self, key: str, value: str) -> None:
         if key == "WebSocketPingInterval":
             self.connection.ping_changed.set()
@@ -495,6 +511,7 @@ class App:
             "started_at": iso(self.clock.now() - timedelta(seconds=self.uptime_s())),
             "uptime_s": round(self.uptime_s(), 1),
             "ocpp": {
+                "version": self._ocpp_version(),
                 "connected": self.rpc.connected,
                 "registration": self.registration.status,
                 "queued": self.outbox.pending(),

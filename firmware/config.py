@@ -47,6 +47,8 @@ class OcppSettings:
     csms_url: str
     charge_point_id: str
     password: str | None = None
+    # "1.6", "2.0.1", or "auto": offer both, speak what the CSMS selects.
+    version: str = "1.6"
     config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     vendor_key_prefixes: tuple[str, ...] = ()
     reconnect_min_s: float = 1.0
@@ -445,9 +447,11 @@ _TOP = (
     "security_log",
     "device_model",
 )
+OCPP_VERSIONS = ("1.6", "2.0.1", "auto")
 _OCPP = (
     "csms_url",
     "charge_point_id",
+    "version",
     "password",
     "config",
     "vendor_key_prefixes",
@@ -565,6 +569,7 @@ def _ocpp(s: _Section) -> OcppSettings:
     return OcppSettings(
         csms_url=url,
         charge_point_id=cp_id,
+        version=_ocpp_version(s),
         password=password,
         config=MappingProxyType(ocpp_config),
         vendor_key_prefixes=_vendor_key_prefixes(s),
@@ -597,6 +602,15 @@ def _ocpp(s: _Section) -> OcppSettings:
             expected="a number of at least 0",
         ),
     )
+
+
+def _ocpp_version(s: _Section) -> str:
+    value = s.data.get("version", "1.6")
+    if value not in OCPP_VERSIONS or not isinstance(value, str):
+        # YAML reads an unquoted 1.6 as a number.
+        hint = f' (quote it: "{value}")' if isinstance(value, float) else ""
+        s.fail("version", f'must be "1.6", "2.0.1" or "auto", got {value!r}{hint}')
+    return value
 
 
 def _csms_url(s: _Section) -> str:

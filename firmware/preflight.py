@@ -21,6 +21,7 @@ from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
 from firmware.ocpp.v201 import device_model
+from firmware.ocpp.versions import FRONT_ENDS, SUBPROTOCOLS, offered
 from firmware.security import provisioning
 from firmware.security.firmware_signing import describe, load_certificates
 from hal.registry import check_backend
@@ -123,13 +124,23 @@ def check(config: Config) -> tuple[str, ...]:
     )
     # Checked whatever protocol the station speaks, so a file is ready for OCPP 2.0.1.
     device_model.resolve(config)
-    notices = [*start.notices, *provisioned.notices, *signing]
-    if config.device_model:
+    notices = [*start.notices, *provisioned.notices, *signing, *version_notices(config)]
+    if config.device_model and "2.0.1" not in offered(config.ocpp.version):
         notices.append(DEVICE_MODEL_NOTICE)
     return tuple(notices)
 
 
 DEVICE_MODEL_NOTICE = (
-    "device_model: accepted but unused: the station speaks OCPP 1.6, and the device model "
-    "is OCPP 2.0.1's"
+    "device_model: accepted but unused: ocpp.version offers OCPP 1.6 only, and the device "
+    "model is OCPP 2.0.1's"
 )
+
+
+def version_notices(config: Config) -> tuple[str, ...]:
+    """The versions ``ocpp.version`` offers that this build cannot speak yet."""
+    return tuple(
+        f"ocpp.version: this build has no OCPP {version} front-end yet: a connection on "
+        f"which the CSMS selects {SUBPROTOCOLS[version]} is closed at once"
+        for version in offered(config.ocpp.version)
+        if version not in FRONT_ENDS
+    )

@@ -1,8 +1,10 @@
-"""Scriptable OCPP 1.6J central system for the firmware's end-to-end tests and ``make demo``.
+"""Scriptable OCPP 1.6J and 2.0.1 central system for the end-to-end tests and ``make demo``.
 
 Every frame in both directions is recorded per charge point (see :class:`StationLog`),
 station CALLs and CALLRESULTs are checked against the OCA JSON schemas shipped with the
-``ocpp`` package, and tests can override any answer through :attr:`BenchCsms.handlers`.
+``ocpp`` package for the version the connection speaks, and tests can override any
+answer through :attr:`BenchCsms.handlers`. :attr:`BenchCsms.versions` says which
+versions it speaks (``ocpp1.6`` only by default), in its order of preference.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from websockets.headers import build_www_authenticate_basic, parse_authorization
 from websockets.http11 import Request, Response
 from websockets.typing import Data, Subprotocol
 
+from hil import answers_v201
 from hil.station_log import (
     CALL,
     CALLERROR,
@@ -45,6 +48,7 @@ from hil.station_log import (
     format_frame,
 )
 from hil.tls_front import CERTIFICATE_HEADER, VERSION_HEADER, TlsFront
+from hil.versions import KNOWN_ACTIONS, SUBPROTOCOLS, V16, V201, check_versions
 
 __all__ = [
     "NO_REPLY",
@@ -59,8 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OCPP_VERSION: Final = "1.6"
-SUBPROTOCOL: Final = Subprotocol("ocpp1.6")
 PATH_PREFIX: Final = "/ocpp/"
 MAX_FRAME: Final = 8 * 1024 * 1024
 CLOSE_TIMEOUT: Final = 2.0
@@ -126,7 +128,7 @@ def _error_reply(exc: Any) -> CallErrorReply:
 
 
 class BenchCsms:
-    """A websocket OCPP 1.6J CSMS listening on ``url``; stations connect to ``url/<cp_id>``."""
+    """A websocket OCPP CSMS listening on ``url``; stations connect to ``url/<cp_id>``."""
 
     def __init__(
         self,
@@ -137,8 +139,12 @@ class BenchCsms:
         boot_status: str = "Accepted",
         printer: Printer | None = None,
         tls: ssl.SSLContext | None = None,
+        versions: Sequence[str] = (V16,),
     ) -> None:
         self.host = host
+        # The OCPP versions it accepts, preferred first; changing it affects the next
+        # handshakes. A station offering none of them is closed after the handshake.
+        self.versions = check_versions(list(versions))
         # TLS (wss://) with this context; its verify_mode decides about client certificates
         # (hil.pki.server_context). Changing it (or ``tls_front.context``) affects the next
         # handshakes. The websocket server then listens on a loopback port of its own behind
@@ -188,7 +194,7 @@ class BenchCsms:
             self._connection,
             "127.0.0.1" if behind_tls else self.host,
             0 if behind_tls else self.port,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS.values()],
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             max_size=MAX_FRAME,
@@ -262,7 +268,10 @@ class BenchCsms:
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
-        return SUBPROTOCOL if SUBPROTOCOL in offered else None
+        for version in check_versions(self.versions):
+            if SUBPROTOCOLS[version] in offered:
+                return Subprotocol(SUBPROTOCOLS[version])
+        return None
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         cp_id = _cp_id_from_path(request.path)
@@ -311,13 +320,24 @@ class BenchCsms:
         cp_id = _cp_id_from_path(ws.request.path)
         assert cp_id is not None
         st = self.station(cp_id)
+        offered = [
+            name.strip()
+            for header in ws.request.headers.get_all("Sec-WebSocket-Protocol")
+            for name in header.split(",")
+            if name.strip()
+        ]
+        if ws.subprotocol is None and offered:
+            # OCPP-J: a CSMS that speaks none of the offered subprotocols completes the
+            # handshake without one and closes at once. Not the station's fault.
+            st._unsupported(offered)
+            await ws.close(1002, "none of the offered subprotocols is supported")
+            return
         previous = st._ws
         st._attach(ws)
         if previous is not None:
             await previous.close(1000, "superseded by a new connection")
         if ws.subprotocol is None:
-            offered = ws.request.headers.get_all("Sec-WebSocket-Protocol")
-            st._violation(f"handshake without the ocpp1.6 subprotocol (offered: {offered})")
+            st._violation(f"handshake without an OCPP subprotocol (offered: {offered})")
         answering: set[asyncio.Task[None]] = set()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -395,16 +415,21 @@ class BenchCsms:
 
     async def _reply_for(self, st: StationLog, call: Any) -> Reply:
         known = True
+        version = st.version
         try:
             await validate_payload(
-                Call(call.unique_id, call.action, copy.deepcopy(call.payload)), OCPP_VERSION
+                Call(call.unique_id, call.action, copy.deepcopy(call.payload)), version
             )
         except OcppNotImplementedError:
             known = False
             st._violation(f"CALL {call.action} ({call.unique_id}): unknown action")
         except OCPPError as exc:
             st._violation(f"CALL {call.action} ({call.unique_id}): {exc.code}: {error_cause(exc)}")
-            return _error_reply(exc)
+            reply = _error_reply(exc)
+            if version == V201 and exc.code == "ProtocolError":
+                # The package's word for a missing field; Part 4's is the occurrence code.
+                reply.code = "OccurrenceConstraintViolation"
+            return reply
         handler = self.handlers.get(call.action)
         if handler is not None:
             result = handler(st.cp_id, copy.deepcopy(call.payload))  # keep the log intact
@@ -412,6 +437,13 @@ class BenchCsms:
                 result = await result
             if result is not None:
                 return result
+        if version == V201:
+            answer = answers_v201.default_answer(self, call.action, call.payload, _now)
+            if answer is not None:
+                return answer
+            if call.action in KNOWN_ACTIONS[V201]:
+                return CallErrorReply("NotSupported", f"the bench does not support {call.action}")
+            return CallErrorReply("NotImplemented", f"unknown action {call.action!r}")
         answer = self._default_answer(call.action, call.payload) if known else None
         if answer is None:
             return CallErrorReply("NotImplemented", f"{call.action} is not handled by the bench")

@@ -9,15 +9,23 @@ import ssl
 from collections.abc import Callable, Sequence
 
 from hil.csms import BenchCsms
+from hil.versions import SUBPROTOCOLS, V16
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hil.csms",
-        description="Bench OCPP 1.6J central system; prints every frame exchanged.",
+        description="Bench OCPP 1.6J / 2.0.1 central system; prints every frame exchanged.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=9000, help="port to listen on (0 = any)")
+    parser.add_argument(
+        "--ocpp-version",
+        action="append",
+        choices=list(SUBPROTOCOLS),
+        metavar="VERSION",
+        help="speak this OCPP version, 1.6 or 2.0.1 (repeatable, preferred first; default 1.6)",
+    )
     parser.add_argument(
         "--heartbeat-interval", type=int, default=60, help="interval in BootNotification answers"
     )
@@ -92,6 +100,7 @@ async def serve(args: argparse.Namespace) -> None:
         boot_status=args.boot_status,
         printer=_printer(args.truncate),
         tls=_tls(args),
+        versions=args.ocpp_version or [V16],
     )
     csms.answer_delay_s = args.answer_delay
     for item in args.password:
@@ -99,7 +108,8 @@ async def serve(args: argparse.Namespace) -> None:
         csms.passwords[cp_id] = password
     try:
         async with csms:
-            _say(f"bench CSMS listening on {csms.url}/<chargePointId> (Ctrl-C to stop)")
+            speaks = ", ".join(SUBPROTOCOLS[v] for v in csms.versions)
+            _say(f"bench CSMS listening on {csms.url}/<chargePointId> (Ctrl-C to stop; {speaks})")
             await stop.wait()
             _say("stopping")
     finally:
@@ -117,5 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tls-cert and --tls-key go together")
     if args.client_ca is not None and args.tls_cert is None:
         parser.error("--client-ca needs --tls-cert")
+    if args.ocpp_version is not None and len(set(args.ocpp_version)) != len(args.ocpp_version):
+        parser.error("--ocpp-version: each version once")
     asyncio.run(serve(args))
     return 0

@@ -21,6 +21,8 @@ from ocpp.messages import Call, CallError, CallResult, validate_payload
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from hil.versions import CALLERROR_CODES, V16, V201, version_of
+
 __all__ = [
     "CALL",
     "CALLERROR",
@@ -99,14 +101,14 @@ def format_frame(
 
 
 def payload_dict(action: str, payload: Any) -> dict[str, Any]:
-    """A camelCase payload from a dict or an ``ocpp.v16.call`` dataclass."""
+    """A camelCase payload from a dict or an ``ocpp.v16.call`` / ``ocpp.v201.call`` dataclass."""
     if is_dataclass(payload) and not isinstance(payload, type):
         if type(payload).__name__ != action:
             raise ValueError(f"payload {type(payload).__name__} does not match action {action}")
         converted: dict[str, Any] = snake_to_camel_case(remove_nones(serialize_as_dict(payload)))
         return converted
     if not isinstance(payload, dict):
-        raise TypeError(f"payload must be a dict or an ocpp.v16.call dataclass, not {payload!r}")
+        raise TypeError(f"payload must be a dict or an ocpp call dataclass, not {payload!r}")
     return dict(payload)
 
 
@@ -141,6 +143,11 @@ class StationLog:
         self.connected = False
         self.connections = 0
         self.subprotocol: str | None = None
+        # The OCPP version of the current (or last) connection, and of each one.
+        self.version = V16
+        self.versions: list[str] = []
+        # The subprotocols of every handshake that offered none the bench speaks.
+        self.unsupported_offers: list[list[str]] = []
         self.violations: list[str] = []
         self.rejections: list[int] = []  # HTTP status of every refused handshake
         # (close code, reason) of every connection that ended, as the CSMS saw it.
@@ -337,7 +344,7 @@ class StationLog:
         if action is None:  # "" is a known id whose CALL had no usable action
             self._violation(f"reply to unknown unique id {uid!r}: {frame.raw[:200]}")
             return
-        problem = await _check_reply(msg, action)
+        problem = await _check_reply(msg, action, self.version)
         if problem is not None:
             self._violation(f"{action} ({uid}): {problem}")
         future = self._pending.get(uid)
@@ -362,7 +369,15 @@ class StationLog:
         self.connected = True
         self.connections += 1
         self.subprotocol = ws.subprotocol
+        # Without a subprotocol (a violation of its own) the station is taken as 1.6.
+        self.version = version_of(ws.subprotocol) or V16
+        self.versions.append(self.version)
         self._event(f"connected (#{self.connections}, subprotocol {self.subprotocol})")
+        self._notify()
+
+    def _unsupported(self, offered: list[str]) -> None:
+        self.unsupported_offers.append(offered)
+        self._event(f"handshake closed: no supported subprotocol among {offered}")
         self._notify()
 
     def _detach(self, ws: ServerConnection) -> None:
@@ -415,10 +430,15 @@ def _usable(msg: Any) -> bool:
     return isinstance(msg.payload, dict)
 
 
-async def _check_reply(msg: Any, action: str) -> str | None:
+async def _check_reply(msg: Any, action: str, version: str) -> str | None:
     if isinstance(msg, CallError):
         if not _usable(msg):
             return f"malformed CALLERROR {msg.to_json()}"
+        if version == V201:
+            # Part 4's table, not the package's (it lacks two codes and spells one otherwise).
+            if msg.error_code not in CALLERROR_CODES[V201]:
+                return f"CALLERROR with an error code OCPP 2.0.1 does not have: {msg.error_code!r}"
+            return None
         try:
             msg.to_exception()
         except UnknownCallErrorCodeError:
@@ -429,7 +449,9 @@ async def _check_reply(msg: Any, action: str) -> str | None:
     if not action:
         return None
     try:
-        await validate_payload(CallResult(msg.unique_id, copy.deepcopy(msg.payload), action), "1.6")
+        await validate_payload(
+            CallResult(msg.unique_id, copy.deepcopy(msg.payload), action), version
+        )
     except OcppNotImplementedError:
         return None  # no schema for that action: nothing to check against
     except OCPPError as exc:

@@ -46,8 +46,10 @@ class Answer:
         return after
 
 
-def fingerprint(action: str, payload: Any) -> str:
-    text = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), default=str)
+def fingerprint(action: str, payload: Any, version: str = "") -> str:
+    # The version counts: the same action and payload under 1.6 and 2.0.1 are two requests.
+    key = [action, payload] if not version else [version, action, payload]
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -69,13 +71,15 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def claim(self, unique_id: str, action: str, payload: Any) -> tuple[Answer, bool]:
+    def claim(
+        self, unique_id: str, action: str, payload: Any, version: str = ""
+    ) -> tuple[Answer, bool]:
         """The entry for this CALL, and whether it repeats one already taken in.
 
         For a new CALL the caller must run the handler and complete ``frame``.
         """
         self._prune()
-        key = fingerprint(action, payload)
+        key = fingerprint(action, payload, version)
         seen = self._entries.get(unique_id)
         if seen is not None:
             if seen.fingerprint == key:

@@ -1,4 +1,10 @@
-"""The websocket link to the CSMS: connect, keep alive, reconnect forever."""
+"""The websocket link to the CSMS: connect, keep alive, reconnect forever.
+
+The handshake offers the subprotocols of the configured OCPP versions (``ocpp1.6``,
+``ocpp2.0.1``, or both with ``auto``, newest first) and the connection speaks
+the one the CSMS selects. A CSMS that selects none gets the connection closed
+(1002) and the station retries with its backoff, as after any failed attempt.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
@@ -17,13 +23,23 @@ from websockets.typing import Subprotocol
 
 from firmware.config import MAX_WEBSOCKET_FRAME
 from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.versions import SUBPROTOCOLS, V16, version_of
 from firmware.security.link import Attempt, basic_auth
 
-__all__ = ["MAX_WEBSOCKET_FRAME", "Backoff", "Connection", "LinkState", "basic_auth"]
+__all__ = [
+    "MAX_WEBSOCKET_FRAME",
+    "Backoff",
+    "Connection",
+    "LinkState",
+    "VersionCheck",
+    "basic_auth",
+]
 
 log = logging.getLogger("firmware.ocpp.connection")
 
-SUBPROTOCOL = Subprotocol("ocpp1.6")
+# Why a connection on which the CSMS selected ``version`` must not be served
+# (None: serve it). Called before anything is read or sent on it.
+VersionCheck = Callable[[str], str | None]
 
 
 def station_url(csms_url: str, charge_point_id: str) -> str:
@@ -111,6 +127,7 @@ class LinkState:
     url: str
     detail: str = ""
     retry_s: float | None = None
+    version: str | None = None  # the OCPP version the connection speaks (when connected)
 
 
 class Connection:
@@ -130,8 +147,17 @@ class Connection:
         stable_after_s: float = 60.0,
         proof: Callable[[], Awaitable[bool]] | None = None,
         auth: LinkAuth | None = None,
+        versions: Sequence[str] = (V16,),
+        check_version: VersionCheck | None = None,
     ) -> None:
+        if not versions or any(v not in SUBPROTOCOLS for v in versions):
+            raise ValueError(f"unknown OCPP versions {list(versions)!r}")
         self.rpc = rpc
+        # Offered in this order: the station's preference, the CSMS's choice.
+        self.versions = tuple(versions)
+        self._check_version = check_version
+        # The version of the connection served now, or of the last one.
+        self.version: str | None = None
         self.url = station_url(csms_url, charge_point_id)
         self.charge_point_id = charge_point_id
         self._auth = auth if auth is not None else BasicAuthOnly(charge_point_id, password)
@@ -177,13 +203,20 @@ class Connection:
                 continue
             self.connections += 1
             self._auth.connected(attempt, ws.transport)
-            log.info("connected to %s", self.url)
-            self._set_state(LinkState("connected", self.url))
+            version = version_of(ws.subprotocol)
+            assert version is not None  # _connect accepts only the subprotocols offered
+            refusal = self._check_version(version) if self._check_version else None
+            if refusal is not None:
+                await self._refuse(ws, version, refusal)
+                continue
+            self.version = version
+            log.info("connected to %s (OCPP %s)", self.url, version)
+            self._set_state(LinkState("connected", self.url, version=version))
             try:
                 async with asyncio.TaskGroup() as tg:
                     pinger = tg.create_task(self._keepalive(ws))
                     settling = tg.create_task(self._settle())
-                    await self.rpc.serve(ws)
+                    await self.rpc.serve(ws, version)
                     pinger.cancel()
                     settling.cancel()
             finally:
@@ -193,6 +226,18 @@ class Connection:
             log.warning("disconnected from CSMS; reconnecting in %.1f s", delay)
             self._set_state(LinkState("offline", self.url, f"disconnected from {self.url}", delay))
             await asyncio.sleep(delay)
+
+    async def _refuse(self, ws: ClientConnection, version: str, why: str) -> None:
+        """Close a connection in a version nothing here speaks, then wait as after a failure."""
+        self._ws = None
+        try:
+            await ws.close(1000, f"OCPP {version} is not available")
+        except Exception as err:
+            log.info("closing the refused connection failed: %s", err)
+        delay = self._backoff.next_delay()
+        log.error("%s: closing the connection; retrying in %.1f s", why, delay)
+        self._set_state(LinkState("offline", self.url, why, delay))
+        await asyncio.sleep(delay)
 
     async def _settle(self) -> None:
         """Reset the backoff once this connection has proved stable."""
@@ -210,7 +255,7 @@ class Connection:
             ws = await connect(
                 self.url,
                 **tls,
-                subprotocols=[SUBPROTOCOL],
+                subprotocols=[Subprotocol(SUBPROTOCOLS[v]) for v in self.versions],
                 additional_headers=dict(attempt.headers),
                 ping_interval=None,
                 max_size=MAX_WEBSOCKET_FRAME,
@@ -225,9 +270,16 @@ class Connection:
             if alert is not None and not isinstance(err, ssl.SSLError):
                 raise alert from err
             raise
-        if ws.subprotocol != SUBPROTOCOL:
-            await ws.close(code=1002, reason="ocpp1.6 subprotocol required")
-            raise WebSocketException(f"CSMS did not accept subprotocol {SUBPROTOCOL}")
+        if version_of(ws.subprotocol) not in self.versions:
+            offered = ", ".join(SUBPROTOCOLS[v] for v in self.versions)
+            await ws.close(code=1002, reason=f"subprotocol required: {offered}")
+            if ws.subprotocol is None:
+                raise WebSocketException(
+                    f"the CSMS selected none of the subprotocols offered ({offered})"
+                )
+            raise WebSocketException(
+                f"the CSMS selected subprotocol {ws.subprotocol}, not one offered ({offered})"
+            )
         self._ws = ws
         return ws
 

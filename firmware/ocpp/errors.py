@@ -1,11 +1,68 @@
-"""Errors of the OCPP layer."""
+"""Errors of the OCPP layer, and the CALLERROR codes of each OCPP-J version."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 from firmware.errors import FirmwareError
+from firmware.ocpp.versions import V16, V201
+
+# OCPP-J 1.6 §4.2.3, with the two misspellings its errata keep ("will not be fixed").
+_CODES_16: Final = frozenset(
+    {
+        "FormationViolation",
+        "GenericError",
+        "InternalError",
+        "NotImplemented",
+        "NotSupported",
+        "OccurenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "ProtocolError",
+        "SecurityError",
+        "TypeConstraintViolation",
+    }
+)
+# OCPP-J 2.0.1 (Part 4) §4.3, "RPC Framework Error Codes", spelled as its table spells them.
+_CODES_201: Final = frozenset(
+    {
+        "FormatViolation",
+        "GenericError",
+        "InternalError",
+        "MessageTypeNotSupported",
+        "NotImplemented",
+        "NotSupported",
+        "OccurrenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "ProtocolError",
+        "RpcFrameworkError",
+        "SecurityError",
+        "TypeConstraintViolation",
+    }
+)
+CALLERROR_CODES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {V16: _CODES_16, V201: _CODES_201}
+)
+# The same error under the other version's name.
+_RENAMED: Final = {
+    V16: {
+        "FormatViolation": "FormationViolation",
+        "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+        "RpcFrameworkError": "FormationViolation",
+    },
+    V201: {
+        "FormationViolation": "FormatViolation",
+        "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+    },
+}
+
+
+def callerror_code(code: str, version: str) -> str:
+    """``code`` as OCPP-J ``version`` names it; a code that version lacks is a GenericError."""
+    named = _RENAMED[version].get(code, code)
+    return named if named in CALLERROR_CODES[version] else "GenericError"
 
 
 class OcppError(FirmwareError):

@@ -8,9 +8,14 @@
   so that the station reconnects. An answered CALL (result or error) starts
   the count again.
 - Every CALL from the CSMS gets exactly one answer: the handler's
-  CALLRESULT, or a CALLERROR with the OCPP-J 1.6 code that fits. A CALL that
-  repeats the message id of a recent one (a CSMS retry) is not run again: the
-  earlier answer is sent again (see ``answers``).
+  CALLRESULT, or a CALLERROR with the code the connection's OCPP-J version
+  has for it. A CALL that repeats the message id of a recent one (a CSMS
+  retry) is not run again: the earlier answer is sent again (see ``answers``).
+- Each connection speaks one OCPP version (``serve(ws, version)``): frames are
+  parsed, validated and answered as that version says, by the handlers
+  registered for it. A CALL of the station names the version it is written in;
+  on a connection speaking another one it fails as NotConnected (the caller's
+  version is offline), so no message is ever sent in the wrong version.
 - Nothing a CSMS sends (garbage, frames over ``max_frame_bytes``, unknown ids)
   ends the connection or the daemon. Every frame that is not a valid OCPP
   message (malformed, oversized, a CALL or CALLRESULT that breaks its schema)
@@ -43,7 +48,9 @@ from firmware.ocpp.errors import (
     LinkBusy,
     NotConnected,
     ProtocolViolation,
+    callerror_code,
 )
+from firmware.ocpp.versions import SUBPROTOCOLS, V16
 
 log = logging.getLogger("firmware.ocpp.rpc")
 
@@ -53,6 +60,8 @@ _CALL_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
 INVALID_MESSAGE_CODES = frozenset(
     {
         "FormationViolation",
+        "FormatViolation",
+        "RpcFrameworkError",
         "ProtocolError",
         "TypeConstraintViolation",
         "PropertyConstraintViolation",
@@ -116,7 +125,8 @@ class Rpc:
         self.response_timeout_s = response_timeout_s
         self.max_frame_bytes = max_frame_bytes
         self.dead_link_timeouts = dead_link_timeouts
-        self.handlers: dict[str, Handler] = {}
+        # Per OCPP version: the same action names mean other payloads in 1.6 and 2.0.1.
+        self.handlers: dict[str, dict[str, Handler]] = {v: {} for v in SUBPROTOCOLS}
         # Whether CSMS calls are answered at all (False while Rejected: the
         # station then sends nothing, answers included).
         self.answering: Callable[[], bool] = lambda: True
@@ -129,6 +139,7 @@ class Rpc:
         self._new_id = id_factory or (lambda: f"{prefix}-{next(counter)}")
         self._lock = asyncio.Lock()
         self._ws: Socket | None = None
+        self._version = V16  # of the current connection, or of the last one
         self._pending: tuple[str, str, asyncio.Future[frames.Incoming]] | None = None
         self._streak: _Streak | None = None
         self.link = 0  # connections served so far: tells one connection from the next
@@ -148,13 +159,20 @@ class Rpc:
         return self._ws is not None
 
     @property
+    def version(self) -> str:
+        """The OCPP version of the current connection (of the last one while offline)."""
+        return self._version
+
+    @property
     def timeouts_in_a_row(self) -> int:
         """CALL timeouts since the last answer on the current connection."""
         streak = self._streak
         return streak.timeouts if streak is not None and streak.ws is self._ws else 0
 
-    def on(self, action: str, handler: Handler) -> None:
-        self.handlers[action] = handler
+    def on(self, action: str, handler: Handler, *, version: str = V16) -> None:
+        """Answer the CSMS's ``action`` with ``handler`` on connections speaking ``version``."""
+        frames.rules(version)  # a version nothing can speak is a mistake here, not later
+        self.handlers[version][action] = handler
 
     async def _send(self, ws: Socket, text: str) -> None:
         if self._frame_log:
@@ -165,7 +183,12 @@ class Rpc:
     # ------------------------------------------------------------ own calls
 
     async def call(
-        self, action: str, payload: dict[str, Any], *, timeout: float | None = None
+        self,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        version: str = V16,
     ) -> dict[str, Any]:
         """Send one CALL and return the CALLRESULT payload.
 
@@ -174,12 +197,14 @@ class Rpc:
         the reader) never waits behind a hung call; the answer then gets what
         is left of it (at most ``response_timeout_s``). Without it the wait for
         the link is unbounded and the answer gets ``response_timeout_s``.
+        ``version``: the OCPP version ``payload`` is written in.
 
-        Raises NotConnected, LinkBusy (nothing sent), CallTimeout,
-        CallErrorReceived or InvalidResponse.
+        Raises NotConnected (also: the connection speaks another version),
+        LinkBusy (nothing sent), CallTimeout, CallErrorReceived or
+        InvalidResponse.
         """
         try:
-            frames.validate_call(action, payload)
+            frames.validate_call(action, payload, version)
         except ProtocolViolation as err:
             log.error("refusing to send an invalid %s: %s", action, err.description)
             raise InvalidRequest(f"{action}: {err.description}") from err
@@ -191,14 +216,14 @@ class Rpc:
         except TimeoutError:
             raise LinkBusy(f"{action}: another call held the link for {timeout:g} s") from None
         try:
-            answer = await self._exchange(action, payload, deadline)
+            answer = await self._exchange(action, payload, deadline, version)
         finally:
             self._lock.release()
         if isinstance(answer, frames.IncomingError):
             self.stats.on_failure(action, "callerror")
             raise CallErrorReceived(answer.code, answer.description, answer.details)
         try:
-            frames.validate_result(action, answer.payload)
+            frames.validate_result(action, answer.payload, version)
         except ProtocolViolation as err:
             self.stats.on_failure(action, "invalid_result")
             self.invalid_message(f"CALLRESULT to {action}: {err.code}")
@@ -207,13 +232,15 @@ class Rpc:
         return result
 
     async def _exchange(
-        self, action: str, payload: dict[str, Any], deadline: float | None
+        self, action: str, payload: dict[str, Any], deadline: float | None, version: str
     ) -> frames.IncomingResult | frames.IncomingError:
         """Send the CALL and wait for its answer (the caller holds the lock)."""
         loop = asyncio.get_running_loop()
         ws = self._ws
         if ws is None:
             raise NotConnected(f"{action}: not connected")
+        if version != self._version:
+            raise NotConnected(f"{action}: the connection speaks OCPP {self._version}")
         wait = self.response_timeout_s
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
@@ -280,8 +307,11 @@ class Rpc:
 
     # ------------------------------------------------------------ serving
 
-    async def serve(self, ws: Socket) -> None:
-        """Read frames from ``ws`` until it closes; answer the CSMS's calls."""
+    async def serve(self, ws: Socket, version: str = V16) -> None:
+        """Read frames from ``ws``, a connection speaking ``version``, until it closes;
+        answer the CSMS's calls."""
+        frames.rules(version)  # an unknown version fails here, before anything is read
+        self._version = version
         self._ws = ws
         self.link += 1
         self.disconnected_event.clear()
@@ -289,7 +319,7 @@ class Rpc:
         try:
             async with asyncio.TaskGroup() as answering:
                 async for message in ws:
-                    self._on_frame(ws, message, answering)
+                    self._on_frame(ws, version, message, answering)
         except Exception as err:  # connection closed abnormally
             log.warning("connection closed: %s", err)
         finally:
@@ -303,7 +333,9 @@ class Rpc:
             if self._pending and not self._pending[2].done():
                 self._pending[2].set_exception(NotConnected("connection lost"))
 
-    def _on_frame(self, ws: Socket, message: str | bytes, tasks: asyncio.TaskGroup) -> None:
+    def _on_frame(
+        self, ws: Socket, version: str, message: str | bytes, tasks: asyncio.TaskGroup
+    ) -> None:
         text = message if isinstance(message, str) else message.decode("utf-8", "replace")
         if self._frame_log:
             self._frame_log("in", text if len(text) <= 2000 else text[:2000] + "…")
@@ -314,13 +346,13 @@ class Rpc:
             if match and self.answering():
                 reply = frames.error_frame(
                     match.group(1),
-                    "FormationViolation",
+                    frames.rules(version).format,
                     f"frame exceeds {self.max_frame_bytes} bytes",
                 )
                 tasks.create_task(self._send_quietly(ws, reply))
             return
         try:
-            incoming = frames.parse(message)
+            incoming = frames.parse(message, version)
         except frames.FrameError as err:
             log.warning("malformed frame from CSMS: %s", err.description)
             self.invalid_message(f"malformed frame: {err.code}")
@@ -333,7 +365,7 @@ class Rpc:
                 log.info("not answering %s while registration is Rejected", incoming.action)
                 return
             entry, repeat = self.answers.claim(
-                incoming.unique_id, incoming.action, incoming.payload
+                incoming.unique_id, incoming.action, incoming.payload, version
             )
             if repeat:
                 log.info(
@@ -344,7 +376,7 @@ class Rpc:
             else:
                 # Outside this connection's task group: a handler runs to its end
                 # even if the connection drops, so a retry gets its answer.
-                self._spawn(self._execute(incoming, entry))
+                self._spawn(self._execute(incoming, version, entry))
             tasks.create_task(self._deliver(ws, entry))
             return
         pending = self._pending
@@ -359,16 +391,17 @@ class Rpc:
         except Exception as err:
             log.info("could not send answer: %s", err)
 
-    async def _execute(self, call: frames.IncomingCall, entry: Answer) -> None:
+    async def _execute(self, call: frames.IncomingCall, version: str, entry: Answer) -> None:
         try:
             try:
-                reply = await self._handle(call)
+                reply = await self._handle(call, version)
                 text = frames.result_frame(call.unique_id, reply.payload)
                 entry.after = reply.after
             except ProtocolViolation as err:
-                if err.code in INVALID_MESSAGE_CODES:
-                    self.invalid_message(f"{call.action}: {err.code}")
-                text = frames.error_frame(call.unique_id, err.code, err.description, err.details)
+                code = callerror_code(err.code, version)
+                if err.code in INVALID_MESSAGE_CODES or code in INVALID_MESSAGE_CODES:
+                    self.invalid_message(f"{call.action}: {code}")
+                text = frames.error_frame(call.unique_id, code, err.description, err.details)
             except Exception:
                 log.exception("could not build the answer to %s", call.action)
                 text = frames.error_frame(call.unique_id, "InternalError", "could not build answer")
@@ -384,13 +417,13 @@ class Rpc:
         if after is not None:
             self._spawn(after())
 
-    async def _handle(self, call: frames.IncomingCall) -> Reply:
-        handler = self.handlers.get(call.action)
+    async def _handle(self, call: frames.IncomingCall, version: str) -> Reply:
+        handler = self.handlers[version].get(call.action)
         if handler is None:
-            if call.action in frames.KNOWN_ACTIONS:
+            if call.action in frames.KNOWN_ACTIONS[version]:
                 raise ProtocolViolation("NotSupported", f"{call.action} is not supported")
             raise ProtocolViolation("NotImplemented", f"unknown action {call.action!r}")
-        frames.validate_call(call.action, call.payload)
+        frames.validate_call(call.action, call.payload, version)
         try:
             reply = await handler(call.payload)
         except ProtocolViolation:
@@ -399,7 +432,7 @@ class Rpc:
             log.exception("handler for %s failed", call.action)
             raise ProtocolViolation("InternalError", f"{type(err).__name__}: {err}") from err
         try:
-            frames.validate_result(call.action, reply.payload)
+            frames.validate_result(call.action, reply.payload, version)
         except ProtocolViolation as err:
             log.error("handler for %s produced an invalid answer: %s", call.action, err)
             raise ProtocolViolation("InternalError", "could not build a valid answer") from err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocpp.messages import Call, CallError, CallResult
+from ocpp.messages import Call, CallError, CallResult, validate_payload
 from ocpp.v16 import call
 from ocpp.v16.enums import AuthorizationStatus, ResetType
+from ocpp.v201 import call as call201
+from ocpp.v201.enums import ResetEnumType
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.headers import build_authorization_basic
@@ -28,6 +31,7 @@ from hil.csms import (
     Frame,
     format_frame,
 )
+from hil.pki import Authority, server_context, write_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = {"chargePointVendor": "Acme", "chargePointModel": "Wallbox"}
@@ -458,3 +462,280 @@ async def test_wait_answer_finds_what_the_csms_answered(csms: BenchCsms) -> None
         assert (await log.wait_answer("Authorize", {"idTag": "T"}))[2] == "GenericError"
         with pytest.raises(TimeoutError, match="did not answer Heartbeat"):
             await log.wait_answer("Heartbeat", {}, timeout=0.05)
+
+
+# ---------------------------------------------------------------- OCPP 2.0.1
+
+BOOT_201 = {
+    "reason": "PowerUp",
+    "chargingStation": {"model": "Wallbox", "vendorName": "Acme"},
+}
+TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
+BOTH = ["ocpp2.0.1", "ocpp1.6"]
+
+
+@pytest.mark.parametrize(
+    ("speaks", "offered", "selected"),
+    [
+        (["2.0.1", "1.6"], BOTH, "ocpp2.0.1"),
+        (["2.0.1", "1.6"], ["ocpp1.6"], "ocpp1.6"),
+        (["2.0.1", "1.6"], ["ocpp2.0.1"], "ocpp2.0.1"),
+        (["1.6", "2.0.1"], BOTH, "ocpp1.6"),  # the CSMS's preference decides
+        (["2.0.1"], BOTH, "ocpp2.0.1"),
+        (["1.6"], BOTH, "ocpp1.6"),
+    ],
+)
+async def test_the_bench_selects_the_version_it_prefers(
+    speaks: list[str], offered: list[str], selected: str
+) -> None:
+    async with BenchCsms(versions=speaks) as csms, open_station(csms, subprotocols=offered) as ws:
+        assert ws.subprotocol == selected
+        log = await csms.wait_connected("CP-1")
+        assert log.version == selected.removeprefix("ocpp") and log.versions == [log.version]
+    assert log.violations == [] and log.unsupported_offers == []
+
+
+@pytest.mark.parametrize(
+    ("speaks", "offered"), [(["1.6"], ["ocpp2.0.1"]), (["2.0.1"], ["ocpp1.6"])]
+)
+async def test_a_station_offering_no_version_the_bench_speaks_is_closed(
+    speaks: list[str], offered: list[str]
+) -> None:
+    async with BenchCsms(versions=speaks) as csms, open_station(csms, subprotocols=offered) as ws:
+        assert ws.subprotocol is None  # the handshake completes without one, then closes
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1002
+    log = csms.station("CP-1")
+    assert log.unsupported_offers == [offered]
+    assert log.connections == 0 and log.violations == []  # offering 2.0.1 is no fault
+
+
+def test_the_versions_are_checked() -> None:
+    for bad in (["1.5"], [], ["1.6", "1.6"], "1.6"):
+        with pytest.raises(ValueError, match="versions must be"):
+            BenchCsms(versions=bad)
+
+
+@pytest.fixture
+async def csms201() -> AsyncIterator[BenchCsms]:
+    async with BenchCsms(versions=["2.0.1"]) as server:
+        yield server
+
+
+def open_201(csms: BenchCsms, cp_id: str = "CP-1") -> connect:
+    return open_station(csms, cp_id, subprotocols=["ocpp2.0.1"])
+
+
+async def _valid_201_result(action: str, payload: dict[str, Any]) -> None:
+    await validate_payload(CallResult("x", payload, action), "2.0.1")
+
+
+async def test_201_default_answers(csms201: BenchCsms) -> None:
+    csms201.heartbeat_interval = 42
+    csms201.id_tags["BAD"] = "Blocked"
+    csms201.parent_id_tags["CHILD"] = "GROUP"
+    event = {
+        "eventType": "Started",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "tx-1"},
+    }
+    samples = [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": 1.0}]}]
+    calls: list[tuple[str, dict[str, Any], Any]] = [
+        ("Heartbeat", {}, None),
+        ("Authorize", {"idToken": {**TOKEN, "idToken": "BAD"}}, {"status": "Blocked"}),
+        (
+            "Authorize",
+            {"idToken": {**TOKEN, "idToken": "CHILD"}},
+            {"status": "Accepted", "groupIdToken": {"idToken": "GROUP", "type": "Central"}},
+        ),
+        ("TransactionEvent", {**event, "idToken": TOKEN}, {"status": "Accepted"}),
+        ("TransactionEvent", {**event, "eventType": "Updated", "seqNo": 1}, None),
+        (
+            "StatusNotification",
+            {
+                "timestamp": "2026-01-01T00:00:00Z",
+                "connectorStatus": "Available",
+                "evseId": 1,
+                "connectorId": 1,
+            },
+            None,
+        ),
+        ("MeterValues", {"evseId": 1, "meterValue": samples}, None),
+        ("NotifyReport", {"requestId": 1, "generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0}, None),
+        (
+            "NotifyEvent",
+            {
+                "generatedAt": "2026-01-01T00:00:00Z",
+                "seqNo": 0,
+                "eventData": [
+                    {
+                        "eventId": 1,
+                        "timestamp": "2026-01-01T00:00:00Z",
+                        "trigger": "Delta",
+                        "actualValue": "1",
+                        "eventNotificationType": "HardWiredNotification",
+                        "component": {"name": "ChargingStation"},
+                        "variable": {"name": "Problem"},
+                    }
+                ],
+            },
+            None,
+        ),
+        (
+            "SecurityEventNotification",
+            {"type": "StartupOfTheDevice", "timestamp": "2026-01-01T00:00:00Z"},
+            None,
+        ),
+        ("FirmwareStatusNotification", {"status": "Idle"}, None),
+        ("LogStatusNotification", {"status": "Idle"}, None),
+    ]
+    async with open_201(csms201) as ws:
+        st = Station(ws)
+        boot = await st.call("BootNotification", BOOT_201)
+        assert boot[2]["status"] == "Accepted" and boot[2]["interval"] == 42
+        assert boot[2]["currentTime"].endswith("Z")
+        for action, payload, token_info in calls:
+            reply = await st.call(action, payload)
+            assert reply[0] == 3, reply
+            await _valid_201_result(action, reply[2])
+            if action == "Heartbeat":
+                assert reply[2]["currentTime"].endswith("Z")
+            elif token_info is not None:
+                assert reply[2] == {"idTokenInfo": token_info}
+            else:
+                assert reply[2] == {}, action
+        data = await st.call("DataTransfer", {"vendorId": "x"})
+        assert data[2] == {"status": "UnknownVendorId"}
+        sign = await st.call("SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"})
+        assert sign[2] == {"status": "Accepted"}
+        iso = {"iso15118SchemaVersion": "x", "action": "Install", "exiRequest": "AA=="}
+        assert (await st.call("Get15118EVCertificate", iso))[2] == "NotSupported"
+        assert (await st.call("MakeCoffee", {}))[2] == "NotImplemented"
+        csms201.boot_status = "Pending"
+        assert (await st.call("BootNotification", BOOT_201))[2]["status"] == "Pending"
+    log = csms201.station("CP-1")
+    assert log.version == "2.0.1" and log.subprotocol == "ocpp2.0.1"
+    assert log.violations == [f"CALL MakeCoffee (cp-{len(calls) + 5}): unknown action"]
+
+
+async def test_201_handlers_override_answers(csms201: BenchCsms) -> None:
+    csms201.handlers["Authorize"] = lambda cp, p: {"idTokenInfo": {"status": "NoCredit"}}
+    csms201.handlers["Heartbeat"] = lambda cp, p: CallErrorReply("SecurityError", "not yet")
+    async with open_201(csms201) as ws:
+        st = Station(ws)
+        assert (await st.call("Authorize", {"idToken": TOKEN}))[2] == {
+            "idTokenInfo": {"status": "NoCredit"}
+        }
+        assert (await st.call("Heartbeat", {}))[2:4] == ["SecurityError", "not yet"]
+
+
+async def test_201_station_calls_are_checked_against_the_201_schemas(csms201: BenchCsms) -> None:
+    async with open_201(csms201) as ws:
+        st = Station(ws)
+        missing = await st.call("BootNotification", {"reason": "PowerUp"})
+        assert missing[:3] == [4, "cp-1", "OccurrenceConstraintViolation"]
+        old = await st.call("BootNotification", BOOT)  # the 1.6 payload
+        assert old[0] == 4
+        start = await st.call("StartTransaction", START)  # no such action in 2.0.1
+        assert start[2] == "NotImplemented"
+    log = csms201.station("CP-1")
+    assert len(log.violations) == 3, log.violations
+    assert "chargingStation" in log.violations[0]
+    assert log.violations[2] == "CALL StartTransaction (cp-3): unknown action"
+
+
+async def test_201_csms_calls_and_the_station_answers(csms201: BenchCsms) -> None:
+    variables = {
+        "getVariableData": [
+            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        ]
+    }
+    async with open_201(csms201) as ws:
+        log = await csms201.wait_connected("CP-1")
+        st = Station(ws)
+
+        async def exchange(action: str, payload: Any, reply: Callable[[str], Any]) -> Any:
+            """log.call as the CSMS; the station answers its request with ``reply(id)``."""
+            pending = asyncio.create_task(log.call(action, payload))
+            request = await st.recv()
+            await ws.send(reply(request[1]).to_json())
+            try:
+                return await pending
+            except CallErrorReceived as err:
+                return err.code
+
+        reset = call201.Reset(type=ResetEnumType.immediate)  # a dataclass payload
+        accepted = await exchange(
+            "Reset", reset, lambda uid: CallResult(uid, {"status": "Accepted"})
+        )
+        assert accepted == {"status": "Accepted"}
+        assert log.frames[0].message is not None
+        assert log.frames[0].message[2:] == ["Reset", {"type": "Immediate"}]
+        for code in ("OccurrenceConstraintViolation", "RpcFrameworkError", "FormatViolation"):
+            refused = await exchange(
+                "ClearCache", {}, lambda uid, c=code: CallError(uid, c, "", {})
+            )
+            assert refused == code
+        assert log.violations == []
+        # Not 2.0.1: the 1.6 spellings, a made-up code, a 1.6 answer to a 2.0.1 request.
+        for code in ("OccurenceConstraintViolation", "FormationViolation", "Oops"):
+            await exchange("ClearCache", {}, lambda uid, c=code: CallError(uid, c, "", {}))
+        wrong = await exchange(
+            "GetVariables", variables, lambda uid: CallResult(uid, {"configurationKey": []})
+        )
+        assert wrong == {"configurationKey": []}
+    assert len(log.violations) == 4, log.violations
+    assert all("does not have" in v for v in log.violations[:3])
+    assert log.violations[3].startswith("GetVariables (")
+
+
+async def test_201_over_tls(tmp_path: Path) -> None:
+    root = Authority.root("Bench Root")
+    context = server_context(root.server("127.0.0.1"), tmp_path)
+    client = ssl.create_default_context(cafile=write_pem(tmp_path / "root.pem", root.cert))
+    async with BenchCsms(tls=context, versions=["2.0.1", "1.6"]) as csms:
+        for offered, version in ((BOTH, "2.0.1"), (["ocpp1.6"], "1.6")):
+            async with connect(
+                station_url(csms), ssl=client, subprotocols=[Subprotocol(p) for p in offered]
+            ) as ws:
+                boot = BOOT_201 if version == "2.0.1" else BOOT
+                assert (await Station(ws).call("BootNotification", boot))[2]["status"] == "Accepted"
+        log = csms.station("CP-1")
+        assert log.versions == ["2.0.1", "1.6"] and log.violations == []
+        assert log.tls_versions == ["TLSv1.3", "TLSv1.3"]
+
+
+async def test_cli_speaks_the_versions_asked_for() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hil.csms",
+        "--port",
+        "0",
+        "--ocpp-version",
+        "2.0.1",
+        "--ocpp-version",
+        "1.6",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(ROOT),
+    )
+    assert proc.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()
+        assert banner.rstrip().endswith("ocpp2.0.1, ocpp1.6)")
+        url = banner.split()[4].removesuffix("/<chargePointId>")
+        async with connect(f"{url}/CP-9", subprotocols=[Subprotocol(p) for p in BOTH]) as ws:
+            assert ws.subprotocol == "ocpp2.0.1"
+            await ws.send(Call("b1", "BootNotification", BOOT_201).to_json())
+            assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+        proc.send_signal(signal.SIGINT)
+        output = (await asyncio.wait_for(proc.stdout.read(), 5)).decode()
+        assert await asyncio.wait_for(proc.wait(), 5) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "subprotocol ocpp2.0.1" in output and "VIOLATION" not in output

@@ -157,6 +157,13 @@ def test_minimal_file_takes_defaults(tmp_path: Path) -> None:
     assert dict(config.ocpp.config) == {}
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "auto"])
+def test_ocpp_version(tmp_path: Path, version: str) -> None:
+    text = MINIMAL.replace("ocpp:\n", f'ocpp:\n  version: "{version}"\n', 1)
+    assert load_config(write(tmp_path, text)).ocpp.version == version
+    assert parse_config(minimal()).ocpp.version == "1.6"
+
+
 def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     with pytest.raises(AttributeError):
@@ -251,6 +258,21 @@ ERRORS: list[tuple[str, object, str]] = [
         "cp.yaml: ocpp.csms_url: must start with ws:// or wss://",
     ),
     ("url int", with_ocpp(csms_url=5), "cp.yaml: ocpp.csms_url: must be a string, got 5"),
+    (
+        "version unquoted",
+        with_ocpp(version=1.6),
+        'cp.yaml: ocpp.version: must be "1.6", "2.0.1" or "auto", got 1.6 (quote it: "1.6")',
+    ),
+    (
+        "version unknown",
+        with_ocpp(version="2.1"),
+        'cp.yaml: ocpp.version: must be "1.6", "2.0.1" or "auto", got \'2.1\'',
+    ),
+    (
+        "version list",
+        with_ocpp(version=["1.6"]),
+        'cp.yaml: ocpp.version: must be "1.6", "2.0.1" or "auto", got [\'1.6\']',
+    ),
     ("no host", with_ocpp(csms_url="ws:///ocpp"), "cp.yaml: ocpp.csms_url: has no host"),
     (
         "query",

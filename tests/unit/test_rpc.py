@@ -50,10 +50,10 @@ class Station:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self.tg.create_task(coro)
 
-    async def connect(self) -> MemorySocket:
+    async def connect(self, version: str = "1.6") -> MemorySocket:
         sock = MemorySocket()
         self.sockets.append(sock)
-        self.serving.append(self.tg.create_task(self.rpc.serve(sock)))
+        self.serving.append(self.tg.create_task(self.rpc.serve(sock, version)))
         await self.rpc.connected_event.wait()
         return sock
 
@@ -459,3 +459,138 @@ async def test_call_stats_count_how_each_call_ended() -> None:
         ("Heartbeat", "invalid_result"): 1,
         ("MeterValues", "connection_lost"): 1,
     }
+
+
+# ---------------------------------------------------------------- OCPP 2.0.1
+
+BOOT_201 = {
+    "reason": "PowerUp",
+    "chargingStation": {"model": "SimCharger", "vendorName": "OpenChargeFW"},
+}
+
+
+async def _reset_201(payload: dict[str, Any]) -> Reply:
+    return Reply({"status": "Accepted"})
+
+
+async def test_a_201_connection_answers_bad_frames_with_201_codes() -> None:
+    async def strict(_payload: dict[str, Any]) -> Reply:
+        raise ProtocolViolation("OccurenceConstraintViolation", "spelled as in 1.6")
+
+    async def formation(_payload: dict[str, Any]) -> Reply:
+        raise ProtocolViolation("FormationViolation", "spelled as in 1.6")
+
+    async with station(max_frame_bytes=2048) as st:
+        st.rpc.on("Reset", _reset_201, version="2.0.1")
+        st.rpc.on("ClearCache", strict, version="2.0.1")
+        st.rpc.on("UnlockConnector", formation, version="2.0.1")
+        st.rpc.on("GetLocalListVersion", _get_configuration)  # 1.6 only
+        sock = await st.connect("2.0.1")
+        assert st.rpc.version == "2.0.1"
+        for junk in ["not json", "{}", "[]", b"\xff", '[3,"x"]', '[2,17,"Reset",{}]']:
+            sock.feed(junk)  # no readable id: nothing to answer
+        sock.feed('[5,"t5",{}]')
+        sock.feed('[6,"t6","NotifyPeriodicEventStream",{}]')
+        sock.feed('["2","ts","Reset",{"type":"Immediate"}]')
+        sock.feed('[2,"short","Reset"]')
+        sock.feed(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "é" * 1500}]))
+        sock.feed([2, "unknown", "MakeCoffee", {}])
+        sock.feed([2, "v16", "GetLocalListVersion", {}])  # known in 2.0.1, no 2.0.1 handler
+        sock.feed([2, "missing", "Reset", {}])
+        sock.feed([2, "extra", "Reset", {"type": "Immediate", "x": 1}])
+        sock.feed([2, "old", "Reset", {"type": "Soft"}])  # a 1.6 value
+        sock.feed([2, "h-occ", "ClearCache", {}])
+        sock.feed([2, "h-form", "UnlockConnector", {"evseId": 1, "connectorId": 1}])
+        sock.feed([2, "ok", "Reset", {"type": "OnIdle"}])
+        replies = {f[1]: f for f in [await sock.wait_sent(i) for i in range(1, 14)]}
+        assert {uid: frame[2] for uid, frame in replies.items()} == {
+            "t5": "MessageTypeNotSupported",
+            "t6": "MessageTypeNotSupported",
+            "ts": "RpcFrameworkError",
+            "short": "RpcFrameworkError",
+            "big": "FormatViolation",
+            "unknown": "NotImplemented",
+            "v16": "NotSupported",
+            "missing": "OccurrenceConstraintViolation",
+            "extra": "FormatViolation",
+            "old": "PropertyConstraintViolation",
+            "h-occ": "OccurrenceConstraintViolation",
+            "h-form": "FormatViolation",
+            "ok": {"status": "Accepted"},
+        }
+        assert all(len(frame) == 5 for frame in replies.values() if frame[0] == 4)
+        assert st.rpc.connected and len(sock.sent) == 13
+        await sock.close()
+
+
+async def test_handlers_belong_to_their_version() -> None:
+    async def reset_16(_payload: dict[str, Any]) -> Reply:
+        return Reply({"status": "Rejected"})
+
+    async with station() as st:
+        st.rpc.on("Reset", reset_16)
+        st.rpc.on("Reset", _reset_201, version="2.0.1")
+        sock = await st.connect()
+        sock.feed([2, "a", "Reset", {"type": "Soft"}])
+        assert await sock.wait_sent(1) == [3, "a", {"status": "Rejected"}]
+        sock.feed([2, "b", "Reset", {"type": "Immediate"}])  # a 2.0.1 value on 1.6
+        assert (await sock.wait_sent(2))[2] == "PropertyConstraintViolation"
+        sock.feed([2, "c", "MakeCoffee", {}, 5])  # 1.6: no message-type or framework codes
+        assert (await sock.wait_sent(3))[2] == "FormationViolation"
+        await sock.close()
+        await st.serving[0]
+        sock2 = await st.connect("2.0.1")
+        sock2.feed([2, "a", "Reset", {"type": "Soft"}])  # same id and payload, other version
+        assert (await sock2.wait_sent(1))[2] == "PropertyConstraintViolation"
+        sock2.feed([2, "d", "Reset", {"type": "Immediate"}])
+        assert await sock2.wait_sent(2) == [3, "d", {"status": "Accepted"}]
+        await sock2.close()
+
+
+async def test_own_calls_go_out_only_in_their_version() -> None:
+    async with station() as st:
+        sock = await st.connect("2.0.1")
+        # A 1.6 caller (the default) finds no 1.6 link: offline, nothing sent, nothing lost.
+        with pytest.raises(NotConnected, match=r"speaks OCPP 2\.0\.1"):
+            await st.rpc.call("Heartbeat", {})
+        with pytest.raises(InvalidRequest, match="BootNotification"):
+            await st.rpc.call("BootNotification", {"chargePointVendor": "A"}, version="2.0.1")
+        assert sock.sent == []
+        boot = st.call("BootNotification", BOOT_201, version="2.0.1")
+        uid = (await sock.wait_sent(1))[1]
+        sock.feed([3, uid, {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z"}])
+        assert isinstance(await boot, InvalidResponse)  # no interval: 2.0.1 requires one
+        beat = st.call("Heartbeat", {}, version="2.0.1")
+        uid = (await sock.wait_sent(2))[1]
+        sock.feed([3, uid, HEARTBEAT_RESULT])
+        assert await beat == HEARTBEAT_RESULT
+        await sock.close()
+        await st.serving[0]
+        sock16 = await st.connect()
+        with pytest.raises(NotConnected, match=r"speaks OCPP 1\.6"):
+            await st.rpc.call("Heartbeat", {}, version="2.0.1")
+        assert sock16.sent == [] and st.rpc.version == "1.6"
+        await sock16.close()
+
+
+async def test_repeated_201_calls_are_answered_again_not_run_again() -> None:
+    handler = Counting()
+    async with station() as st:
+        st.rpc.on("Reset", handler, version="2.0.1")
+        sock = await st.connect("2.0.1")
+        for n in (1, 2):
+            sock.feed([2, "dup", "Reset", {"type": "Immediate"}])
+            assert await sock.wait_sent(n) == [3, "dup", {"status": "Accepted"}]
+        sock.feed([2, "bad", "Reset", {}])
+        sock.feed([2, "bad", "Reset", {}])
+        first, second = await sock.wait_sent(3), await sock.wait_sent(4)
+        assert first == second and first[2] == "OccurrenceConstraintViolation"
+        assert handler.runs == 1
+        await sock.close()
+
+
+async def test_an_unknown_version_is_refused_before_anything_is_read() -> None:
+    async with station() as st:
+        with pytest.raises(ValueError, match="unknown OCPP version"):
+            await st.rpc.serve(MemorySocket(), "2.1")
+        assert not st.rpc.connected

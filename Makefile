@@ -36,10 +36,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
 # Tests mostly wait on sockets, ptys and timers: four workers share two cores well.
-# The end-to-end suite runs a second time with the real drivers (emulated devices).
+# The end-to-end tests that drive the plant (marker `hardware`) run a second time with
+# the real drivers against emulated devices.
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider -n 4
-	HAL_BACKEND=emulated $(BIN)/pytest -q -p no:cacheprovider -n 4 tests/integration
+	HAL_BACKEND=emulated $(BIN)/pytest -q -p no:cacheprovider -n 4 -m hardware tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

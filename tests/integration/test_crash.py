@@ -26,6 +26,9 @@ import pytest
 from hil.csms import BenchCsms
 from tests.integration.harness import Daemon
 
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
+
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 SESSIONS = int(os.environ.get("CRASH_SESSIONS", "10"))

@@ -7,8 +7,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from hil.csms import NO_REPLY, CallErrorReply, Frame
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
+
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 TX_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from firmware import preflight
 from tests.integration.harness import Daemon
 from tests.integration.test_check_config import ocpp, run_cli, write
 
@@ -80,7 +81,5 @@ async def test_a_good_device_model_passes_both(make_daemon: MakeDaemon) -> None:
     result = await asyncio.to_thread(run_cli, "check-config", "--config", str(d.config_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        f"{d.config_path}: notice: device_model: accepted but unused: the station speaks "
-        "OCPP 1.6, and the device model is OCPP 2.0.1's\n"
-        f"{d.config_path}: OK\n"
+        f"{d.config_path}: notice: {preflight.DEVICE_MODEL_NOTICE}\n{d.config_path}: OK\n"
     )

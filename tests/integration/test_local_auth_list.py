@@ -11,6 +11,9 @@ import pytest
 from hil.csms import CallErrorReceived
 from tests.integration.harness import Daemon, wait_until
 
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
+
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 PAST = "2020-01-01T00:00:00.000Z"

@@ -6,7 +6,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from tests.integration.harness import Daemon, charge_session_start
+
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 

@@ -12,6 +12,9 @@ from firmware.clock import iso
 from hil.csms import CallErrorReceived
 from tests.integration.harness import Daemon, charge_session_start, wait_until
 
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
+
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 

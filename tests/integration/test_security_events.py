@@ -11,9 +11,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from firmware.clock import iso
 from hil.csms import BenchCsms, CallErrorReply
 from tests.integration.harness import Daemon, call_frames, charge_session_start
+
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 EVENT = "SecurityEventNotification"

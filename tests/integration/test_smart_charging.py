@@ -10,6 +10,9 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
+
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 # The board's maximum (BoardSettings default); the simulated EV takes what is offered.

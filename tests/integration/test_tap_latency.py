@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.integration.harness import Daemon, charge_session_start, wait_until
+
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
 
 
 async def _metrics(d: Daemon) -> dict[str, Any]:

@@ -15,6 +15,9 @@ import pytest
 from hil.csms import NO_REPLY
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
+
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 

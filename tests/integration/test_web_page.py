@@ -16,12 +16,16 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 from playwright.async_api import Page, Request, expect
 
 from hal.tokens import mask_id_tag
 from tests.integration.browser import ARTIFACTS, DESKTOP, PHONE, chromium
 from tests.integration.harness import Daemon
 from tests.integration.test_api_cli import run_cli
+
+# Drives the plant: run again on emulated hardware (make test).
+pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 TAG = "AABBCCDD"

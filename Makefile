@@ -36,11 +36,14 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
 # Tests mostly wait on sockets, ptys and timers: four workers share two cores well.
-# The end-to-end tests that drive the plant (marker `hardware`) run a second time with
-# the real drivers against emulated devices.
+# The end-to-end tests marked `emulated` run twice: on the simulated plant and with
+# the real drivers against emulated devices. `HAL_BACKEND=emulated pytest -m hardware
+# tests/integration` runs every test that drives the plant on the real drivers.
 test: lint typecheck
+	@# Bytecode for what the tests' daemons load: where PYTHONDONTWRITEBYTECODE is set (as
+	@# in many CI images) every daemon start would compile the firmware from source again.
+	$(BIN)/python -m compileall -q -j 0 firmware hal hil tests
 	$(BIN)/pytest -q -p no:cacheprovider -n 4
-	HAL_BACKEND=emulated $(BIN)/pytest -q -p no:cacheprovider -n 4 -m hardware tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -1,3 +1,6 @@
-from firmware.cli import main
+from firmware import startup
+
+with startup.imports():
+    from firmware.cli import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from firmware import __version__, hard_reset, logs, preflight, stop_signals
+from firmware import __version__, hard_reset, logs, preflight, startup, stop_signals
 from firmware.config import Config, load_config
 from firmware.errors import ConfigError, FirmwareError
 from firmware.management.releases import ENV as RELEASE_ENV
@@ -85,7 +85,8 @@ def _run(config: Config) -> int:
             print(f"chargepoint: configuration error: {message}", file=sys.stderr)
             return EXIT_CONFIG
     _run_release(config)
-    from firmware.app import App
+    with startup.imports():
+        from firmware.app import App
 
     async def go() -> tuple[bool, bool]:
         app = App(config)

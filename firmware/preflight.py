@@ -20,7 +20,6 @@ from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
-from firmware.ocpp.v201 import device_model
 from firmware.ocpp.versions import FRONT_ENDS, SUBPROTOCOLS, offered
 from firmware.security import provisioning
 from firmware.security.firmware_signing import describe, load_certificates
@@ -122,8 +121,12 @@ def check(config: Config) -> tuple[str, ...]:
         station_facts(config),
         vendor_prefixes=config.ocpp.vendor_key_prefixes,
     )
-    # Checked whatever protocol the station speaks, so a file is ready for OCPP 2.0.1.
-    device_model.resolve(config)
+    if config.device_model or "2.0.1" in offered(config.ocpp.version):
+        # A file's device_model is checked whatever protocol the station speaks, so it is
+        # ready for OCPP 2.0.1. Imported here: the 2.0.1 catalog costs a 1.6 start 0.5 s.
+        from firmware.ocpp.v201 import device_model
+
+        device_model.resolve(config)
     notices = [*start.notices, *provisioned.notices, *signing, *version_notices(config)]
     if config.device_model and "2.0.1" not in offered(config.ocpp.version):
         notices.append(DEVICE_MODEL_NOTICE)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import ssl as ssl_module
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
-from firmware.transfer import ftp, http
+from firmware.transfer import http
 from firmware.transfer.errors import EmptyFile
 from firmware.transfer.partial import PartialFile, local_io, source_key
 from firmware.transfer.progress import Progress, ProgressCallback
@@ -67,7 +68,7 @@ async def download(
         progress=Progress(progress, every_bytes=progress_every_bytes, every_s=progress_every_s),
     )
     part = PartialFile(dest, source_key(location.url))
-    fetch = ftp.download if location.scheme.startswith("ftp") else http.download
+    fetch = _ftp().download if location.scheme.startswith("ftp") else http.download
 
     async def attempt() -> Path:
         log.info("downloading %s to %s", location.safe, dest)
@@ -124,7 +125,7 @@ async def upload(
     async def attempt() -> None:
         log.info("uploading %s (%d bytes) to %s", path.name, size, location.safe)
         if location.scheme.startswith("ftp"):
-            await ftp.upload(location, path, size, settings)
+            await _ftp().upload(location, path, size, settings)
         else:
             await http.upload(location, path, size, method, settings)
 
@@ -147,3 +148,11 @@ def _check(retries: int, retry_interval_s: float, timeout_s: float, stall_timeou
         raise ValueError("retries and retry_interval_s must not be negative")
     if timeout_s <= 0 or stall_timeout_s <= 0:
         raise ValueError("timeout_s and stall_timeout_s must be positive")
+
+
+def _ftp() -> ModuleType:
+    """The FTP(S) transfers, loaded on the first ftp:// URL: most stations never see
+    one, and aioftp adds some 50 ms to every start of the daemon."""
+    from firmware.transfer import ftp
+
+    return ftp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -108,6 +109,18 @@ def board_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Pa
     """The firmware installed as on a board, at the board's path under a temporary root:
     ``<root>/opt/chargepoint/venv`` (its parent read-only to the daemon in the tests that
     need /opt as the service sees it)."""
-    root = tmp_path_factory.mktemp("board")
-    src = copy_source(tmp_path_factory.mktemp("src"))
-    return build_board_venv(root / "opt" / "chargepoint" / "venv", wheelhouse, src)
+    # Built once per run: pytest-xdist workers share the run's temporary directory
+    # (the parent of their own) and take turns on a lock; the first one builds.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    root = shared / "board"
+    venv = root / "opt" / "chargepoint" / "venv"
+    root.mkdir(exist_ok=True)
+    with (shared / "board.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "built").exists():
+            shutil.rmtree(root / "opt", ignore_errors=True)
+            src = copy_source(tmp_path_factory.mktemp("src"))
+            build_board_venv(venv, wheelhouse, src)
+            (root / "built").touch()
+    return venv

@@ -7,7 +7,28 @@ from typing import Any
 import pytest
 
 from hil.csms import BenchCsms
-from tests.integration.harness import Daemon
+from tests.integration.harness import HAL_BACKEND, Daemon
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``emulated`` run a second time on the emulated backend.
+
+    Their daemon drives the real drivers (GPIO, Modbus, CAN, serial readers) against
+    the emulated devices. ``HAL_BACKEND=emulated pytest tests/integration`` runs the
+    whole end-to-end suite that way instead.
+    """
+    if (
+        "hal_backend" in metafunc.fixturenames
+        and HAL_BACKEND == "simulated"
+        and metafunc.definition.get_closest_marker("emulated") is not None
+    ):
+        metafunc.parametrize("hal_backend", ["simulated", "emulated"])
+
+
+@pytest.fixture
+def hal_backend() -> str:
+    """The HAL backend of the test's daemons (see pytest_generate_tests)."""
+    return HAL_BACKEND
 
 
 @pytest.fixture
@@ -18,7 +39,7 @@ async def csms() -> AsyncIterator[BenchCsms]:
 
 @pytest.fixture
 async def make_daemon(
-    csms: BenchCsms, tmp_path: Path
+    csms: BenchCsms, tmp_path: Path, hal_backend: str
 ) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
     daemons: list[Daemon] = []
 
@@ -30,7 +51,7 @@ async def make_daemon(
     ) -> Daemon:
         workdir = tmp_path / f"cp{len(daemons)}"
         workdir.mkdir()
-        daemon = Daemon(csms, workdir, overrides, env or {})
+        daemon = Daemon(csms, workdir, overrides, env or {}, backend=hal_backend)
         daemons.append(daemon)
         if start:
             await daemon.start(wait_boot=wait_boot)

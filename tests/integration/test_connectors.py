@@ -10,12 +10,14 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 
+@pytest.mark.emulated
 async def test_status_sequence_of_a_session(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
     await daemon.sim(cp_state="B")
@@ -65,6 +67,7 @@ async def _leaves_faulted(d: Daemon) -> dict[str, Any]:
     )
 
 
+@pytest.mark.emulated
 async def test_welded_contactor_is_found_when_it_must_open(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("contactor_welded")
@@ -77,6 +80,7 @@ async def test_welded_contactor_is_found_when_it_must_open(daemon: Daemon) -> No
     assert (await _leaves_faulted(daemon))["errorCode"] == "NoError"
 
 
+@pytest.mark.emulated
 async def test_rcd_trip_opens_the_relay(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("rcd_trip")
@@ -88,6 +92,7 @@ async def test_rcd_trip_opens_the_relay(daemon: Daemon) -> None:
     await daemon.wait_connector(lambda c: c["relay_closed"])  # the session goes on
 
 
+@pytest.mark.emulated
 async def test_overcurrent_cuts_off_until_unplugged(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("overcurrent")  # the vehicle draws more than offered
@@ -101,6 +106,7 @@ async def test_overcurrent_cuts_off_until_unplugged(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
 
 
+@pytest.mark.emulated
 async def test_lock_failure_in_a_session(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("lock_failure")
@@ -113,6 +119,7 @@ async def test_lock_failure_in_a_session(daemon: Daemon) -> None:
     await daemon.fault("lock_failure", active=False)
 
 
+@pytest.mark.emulated
 async def test_pilot_error_states(daemon: Daemon) -> None:
     await daemon.sim(cp_state="E")
     assert (await daemon.wait_status("Faulted"))["errorCode"] == "EVCommunicationError"
@@ -120,6 +127,7 @@ async def test_pilot_error_states(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
 
 
+@pytest.mark.emulated
 async def test_meter_and_reader_failures(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("meter_offline")
@@ -168,6 +176,7 @@ async def test_minimum_status_duration(make_daemon: MakeDaemon) -> None:
         ("over_temperature", "HighTemperature"),
     ],
 )
+@pytest.mark.emulated
 async def test_controller_faults_in_a_session(daemon: Daemon, fault: str, error_code: str) -> None:
     await charge_session_start(daemon)
     await daemon.fault(fault)

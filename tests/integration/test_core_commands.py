@@ -8,12 +8,14 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
 
 
+@pytest.mark.emulated
 async def test_remote_start_authorizes_first(daemon: Daemon) -> None:
     await daemon.sim(cp_state="B")
     answer = await daemon.log.call(

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from hil.csms import BenchCsms
-from tests.integration.harness import Daemon
+from tests.integration.harness import HAL_BACKEND, Daemon
 
 # Drives the plant: run again on emulated hardware (make test).
 pytestmark = pytest.mark.hardware
@@ -55,7 +55,18 @@ def _run_seed(config: pytest.Config) -> int:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "seed" in metafunc.fixturenames:
         seeds = [FIXED_SEED, _run_seed(metafunc.config)]
-        metafunc.parametrize("seed", seeds, ids=[f"fixed-seed-{seeds[0]}", f"seed-{seeds[1]}"])
+        ids = [f"fixed-seed-{seeds[0]}", f"seed-{seeds[1]}"]
+        if HAL_BACKEND != "simulated":
+            metafunc.parametrize("seed", seeds, ids=ids)
+            return
+        # The fixed seed on the simulated plant, the new one on the real drivers
+        # against the emulated devices.
+        backends = ["simulated", "emulated"]
+        metafunc.parametrize(
+            ("seed", "hal_backend"),
+            list(zip(seeds, backends, strict=True)),
+            ids=[f"{i}-{b}" for i, b in zip(ids, backends, strict=True)],
+        )
 
 
 class LedgerCsms:

@@ -8,7 +8,8 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -26,6 +27,7 @@ TOKENS = [
 ]
 
 
+@pytest.mark.emulated
 async def test_any_id_tag_starts_and_stops_its_session(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
     for tag, connector in TOKENS:

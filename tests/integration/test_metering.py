@@ -10,7 +10,8 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -20,6 +21,7 @@ MEASURANDS = (
 )
 
 
+@pytest.mark.emulated
 async def test_sampled_meter_values(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(
         ocpp={"config": {"MeterValueSampleInterval": 1, "MeterValuesSampledData": MEASURANDS}}
@@ -61,6 +63,7 @@ def values_of(meter_values: list[dict[str, Any]], measurand: str) -> list[dict[s
     return [v for mv in meter_values for v in mv["sampledValue"] if v["measurand"] == measurand]
 
 
+@pytest.mark.emulated
 async def test_power_offered_and_interval_energy_set_by_the_csms(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(ocpp={"config": {"MeterValueSampleInterval": 1}})
     for key, value in (

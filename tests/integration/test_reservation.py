@@ -12,7 +12,8 @@ from firmware.clock import iso
 from hil.csms import CallErrorReceived
 from tests.integration.harness import Daemon, charge_session_start, wait_until
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -52,6 +53,7 @@ def starts(d: Daemon) -> list[dict[str, Any]]:
     return d.log.calls("StartTransaction")
 
 
+@pytest.mark.emulated
 async def test_only_the_reserved_tag_starts_and_ends_the_reservation(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
     assert await reserve(daemon, 11) == "Accepted"
@@ -146,6 +148,7 @@ async def test_same_id_replaces_and_cancel(daemon: Daemon) -> None:
     assert await reserve(daemon, 61, tag="CC03") == "Accepted"  # replaced, not Occupied
     assert await reserve(daemon, 62, tag="CC03") == "Occupied"  # another id on the same connector
     await daemon.sim(cp_state="B")
+    await daemon.wait_status("Preparing")  # the station saw the plug
     await daemon.tap("AA01")  # the replaced reservation's tag no longer holds it
     await daemon.log.wait_for("Authorize", lambda p: p["idTag"] == "AA01")
     await daemon.sim(cp_state="A")

@@ -17,7 +17,8 @@ from firmware.clock import iso
 from hil.csms import BenchCsms, CallErrorReply
 from tests.integration.harness import Daemon, call_frames, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -168,6 +169,7 @@ async def test_system_time_set_from_the_csms(daemon: Daemon, csms: BenchCsms) ->
     assert len(sent(daemon, "SettingSystemTime")) == 1
 
 
+@pytest.mark.emulated
 async def test_tamper_is_reported_and_charging_goes_on(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     mark = daemon.mark()

@@ -10,7 +10,8 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -141,6 +142,7 @@ async def test_tx_profile_needs_a_transaction_and_overrides_the_default(daemon: 
     assert answer["status"] == "Unknown"
 
 
+@pytest.mark.emulated
 async def test_below_six_amps_pauses_and_resumes(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     status = await set_profile(daemon, absolute_from_now(1, [(0, 4.0), (3, 8.0)]))
@@ -153,6 +155,7 @@ async def test_below_six_amps_pauses_and_resumes(daemon: Daemon) -> None:
     await offered(daemon, 8.0)
 
 
+@pytest.mark.emulated
 async def test_station_maximum_is_shared_and_rebalanced(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(connectors=2)
     station_max = profile(1, [(0, 20.0)], purpose="ChargePointMaxProfile", kind="Absolute")

@@ -9,7 +9,8 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start, wait_until
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 
@@ -43,6 +44,7 @@ async def _wait_relay_closes(d: Daemon, count: int) -> None:
     )
 
 
+@pytest.mark.emulated
 async def test_a_tap_that_energizes_gives_one_figure(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
     assert await _metrics(daemon) == {"count": 0, "tap_to_energize_ms": []}

@@ -15,7 +15,8 @@ import pytest
 from hil.csms import NO_REPLY
 from tests.integration.harness import Daemon, call_frames, charge_session_start, wait_until
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -25,6 +26,7 @@ def _ts(payload: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00"))
 
 
+@pytest.mark.emulated
 async def test_plug_first_session_local_stop(daemon: Daemon) -> None:
     await daemon.wait_status("Available")
     await daemon.sim(cp_state="B")
@@ -55,6 +57,7 @@ async def test_plug_first_session_local_stop(daemon: Daemon) -> None:
     assert len(daemon.log.calls("Authorize")) == 1
 
 
+@pytest.mark.emulated
 async def test_tap_first_then_plug(daemon: Daemon) -> None:
     await daemon.tap("CAFE01")
     await daemon.wait_status("Preparing")
@@ -87,6 +90,7 @@ async def test_rejected_tag_does_not_start(daemon: Daemon) -> None:
     assert (await daemon.connector())["relay_closed"] is False
 
 
+@pytest.mark.emulated
 async def test_relay_closes_only_after_start_accepted(daemon: Daemon) -> None:
     gate = asyncio.Event()
 
@@ -208,6 +212,7 @@ async def test_remote_stop_and_unknown_id(daemon: Daemon) -> None:
     assert stop["reason"] == "Remote" and "idTag" not in stop
 
 
+@pytest.mark.emulated
 async def test_ev_disconnect_stops_and_unlocks(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.sim(cp_state="A")
@@ -317,6 +322,7 @@ async def test_sigterm_stops_with_reboot_and_exits_zero(daemon: Daemon) -> None:
     assert stop["reason"] == "Reboot"
 
 
+@pytest.mark.emulated
 async def test_power_loss_uses_last_saved_reading(make_daemon: MakeDaemon) -> None:
     d = await make_daemon(ocpp={"config": {"MeterValueSampleInterval": 1}})
     start = await charge_session_start(d)
@@ -335,6 +341,7 @@ async def test_power_loss_uses_last_saved_reading(make_daemon: MakeDaemon) -> No
     assert c["relay_closed"] is False and c["transaction_id"] is None
 
 
+@pytest.mark.emulated
 async def test_power_loss_uses_the_meter_at_boot(make_daemon: MakeDaemon) -> None:
     d = await make_daemon()
     start = await charge_session_start(d)
@@ -346,6 +353,7 @@ async def test_power_loss_uses_the_meter_at_boot(make_daemon: MakeDaemon) -> Non
     assert stop["meterStop"] > start["meterStart"]
 
 
+@pytest.mark.emulated
 async def test_emergency_stop(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     await daemon.fault("emergency_stop", connector=0)
@@ -355,6 +363,7 @@ async def test_emergency_stop(daemon: Daemon) -> None:
     assert (await daemon.connector())["relay_closed"] is False
 
 
+@pytest.mark.emulated
 async def test_unlock_connector_stops_with_unlock_command(daemon: Daemon) -> None:
     await charge_session_start(daemon)
     answer = await daemon.log.call("UnlockConnector", {"connectorId": 1})

@@ -22,6 +22,10 @@ async def test_connects_with_subprotocol_and_path(daemon: Daemon) -> None:
     assert daemon.log.subprotocol == "ocpp1.6"
     assert daemon.log.connected
     assert daemon.log.basic_auth == [None]  # security profile 0: no Basic auth, ws://
+    await daemon.log.wait_for(
+        "SecurityEventNotification", lambda p: p["type"] == "StartupOfTheDevice"
+    )
+    await daemon.wait_queue_empty()  # the startup event was queued and is delivered
     status = await daemon.get("/status")
     assert status["charge_point_id"] == "CP-1"
     assert status["ocpp"]["connected"] is True

@@ -24,7 +24,8 @@ from tests.integration.browser import ARTIFACTS, DESKTOP, PHONE, chromium
 from tests.integration.harness import Daemon
 from tests.integration.test_api_cli import run_cli
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
+# it all on the real drivers; make test runs the tests marked `emulated` on both.
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -93,6 +94,7 @@ async def check_cli_matches_the_page(daemon: Daemon, page: Page) -> None:
     assert connector.startswith(f"  connector 1: {status} (NoError) ")
 
 
+@pytest.mark.emulated
 async def test_the_page_follows_a_session(make_daemon: MakeDaemon, tmp_path: Path) -> None:
     d = await make_daemon()
     async with chromium(tmp_path / "profile") as context:

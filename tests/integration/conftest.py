@@ -14,8 +14,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``emulated`` run a second time on the emulated backend.
 
     Their daemon drives the real drivers (GPIO, Modbus, CAN, serial readers) against
-    the emulated devices. ``HAL_BACKEND=emulated pytest tests/integration`` runs the
-    whole end-to-end suite that way instead.
+    the emulated devices. ``HAL_BACKEND=emulated pytest -m hardware tests/integration``
+    runs every test that drives the plant that way instead.
     """
     if (
         "hal_backend" in metafunc.fixturenames

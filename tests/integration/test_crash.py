@@ -26,7 +26,7 @@ import pytest
 from hil.csms import BenchCsms
 from tests.integration.harness import HAL_BACKEND, Daemon
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant (the `hardware` marker in pyproject.toml says what that runs).
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]

@@ -11,7 +11,7 @@ import pytest
 from hil.csms import CallErrorReceived
 from tests.integration.harness import Daemon, wait_until
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant (the `hardware` marker in pyproject.toml says what that runs).
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]

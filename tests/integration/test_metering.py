@@ -10,8 +10,7 @@ import pytest
 
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
-# it all on the real drivers; make test runs the tests marked `emulated` on both.
+# Drives the plant (the `hardware` marker in pyproject.toml says what that runs).
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]

@@ -11,7 +11,7 @@ import pytest
 from hil.csms import BenchCsms, CallErrorReceived
 from tests.integration.harness import Daemon, charge_session_start
 
-# Drives the plant: run again on emulated hardware (make test).
+# Drives the plant (the `hardware` marker in pyproject.toml says what that runs).
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]

@@ -24,8 +24,7 @@ from tests.integration.browser import ARTIFACTS, DESKTOP, PHONE, chromium
 from tests.integration.harness import Daemon
 from tests.integration.test_api_cli import run_cli
 
-# Drives the plant: `HAL_BACKEND=emulated pytest -m hardware tests/integration` runs
-# it all on the real drivers; make test runs the tests marked `emulated` on both.
+# Drives the plant (the `hardware` marker in pyproject.toml says what that runs).
 pytestmark = pytest.mark.hardware
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]

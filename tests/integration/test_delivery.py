@@ -241,7 +241,12 @@ async def test_offline_backlog_is_replayed_in_packs(make_daemon: MakeDaemon) -> 
         raise AssertionError("samples were not queued while offline")
     await d.tap("0FF10AD2")
     await d.wait_connector(lambda c: c["local_transaction_id"] is None)
-    queued = (await d.get("/status"))["ocpp"]["queued"]
+    # The session has ended; its last sample and StopTransaction may still be on their
+    # way into the queue: count once two reads agree.
+    queued, previous = (await d.get("/status"))["ocpp"]["queued"], -1
+    while queued != previous:
+        await asyncio.sleep(0.5)
+        queued, previous = (await d.get("/status"))["ocpp"]["queued"], queued
     d.csms.refuse = False
     await d.log.wait_for("StopTransaction", timeout=15)
     await d.wait_queue_empty()

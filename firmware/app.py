@@ -23,22 +23,26 @@ from firmware.connector.context import ConnectorContext
 from firmware.connector.transactions import TransactionStore
 from firmware.errors import ConfigError
 from firmware.logs import redact
-from firmware.management.log_upload import LogStatusReporter, LogUploads
-from firmware.management.service import FirmwareManagement
+from firmware.management.log_upload import LogUploads
+from firmware.management.service import FirmwareManagement, JobReporters
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.link_tracker import LinkTracker
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.ocpp.status_reporter import StatusReporter
+from firmware.ocpp.v16.authorize import ask_csms
 from firmware.ocpp.v16.certificates import CertificateHandlers
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.core import CoreHandlers
 from firmware.ocpp.v16.extended_trigger import ExtendedTriggerHandlers
+from firmware.ocpp.v16.firmware_management import FirmwareManagementHandlers
 from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
 from firmware.ocpp.v16.remote_trigger import TriggerHandlers
 from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
+from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.ocpp.versions import AUTO, FRONT_ENDS, offered
 from firmware.preflight import certificate_file, station_facts
@@ -163,10 +167,11 @@ class App:
             max_length=lambda: self.ocpp_config.get_int("LocalAuthListMaxLength"),
             send_max_length=lambda: self.ocpp_config.get_int("SendLocalListMaxLength"),
         )
+        self.settings = ConfigurationSettings(self.ocpp_config)
         self.authorizer = Authorizer(
             self.cache,
-            self.ocpp_config,
-            self.rpc,
+            self.settings,
+            ask_csms(self.rpc),
             self.clock,
             online=self.online,
             local_list=self.local_list,
@@ -177,7 +182,7 @@ class App:
             db=self.db,
             transactions=self.transactions,
             outbox=self.outbox,
-            config=self.ocpp_config,
+            settings=self.settings,
             availability=AvailabilityStore(self.db),
             clock=self.clock,
             board=config.board,
@@ -197,13 +202,13 @@ class App:
         self.reservations = Reservations(
             ReservationStore(self.db),
             self.station,
-            self.ocpp_config,
+            self.settings,
             self.clock,
             supported=supports("Reservation"),
         )
         ReservationHandlers(self.reservations).register(self.rpc)
         self.smart = SmartCharging(
-            self.db, self.ocpp_config, self.clock, config.board, self.station.connectors
+            self.db, self.settings, self.clock, config.board, self.station.connectors
         )
         self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
         SmartChargingHandlers(self.smart).register(self.rpc)
@@ -218,20 +223,31 @@ class App:
             RootKind.MANUFACTURER,
             certificate_file(config.security.manufacturer_root_ca, "security.manufacturer_root_ca"),
         )
+        ready = self.registration.ready
+        job_reporters = [
+            StatusReporter(self.rpc, "FirmwareStatusNotification", ready),
+            StatusReporter(self.rpc, "SignedFirmwareStatusNotification", ready),
+            StatusReporter(self.rpc, "DiagnosticsStatusNotification", ready),
+        ]
         self.firmware = FirmwareManagement(
             config,
             self.db,
-            self.rpc,
-            self.registration.ready,
+            ready,
             self.clock,
             self.station,
+            reporters=JobReporters(*job_reporters),
             state=self._diagnostics_state,
             restart=self._restart_after_install,
             events=self.security_events,
             manufacturer_roots=lambda: self.certificates.roots(RootKind.MANUFACTURER),
         )
+        # Status reporters the run starts: each delivers one job kind's statuses.
+        self.reporters: list[StatusReporter] = []
         if supports("FirmwareManagement"):
-            self.firmware.register(self.rpc)
+            FirmwareManagementHandlers(self.firmware.updater, self.firmware.diagnostics).register(
+                self.rpc
+            )
+            self.reporters += job_reporters
         else:
             self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
         self.triggers.firmware_status = self.firmware.current_firmware_status
@@ -294,13 +310,15 @@ class App:
 
     def _build_security_log_handlers(self) -> None:
         """GetLog and LogStatusNotification; ExtendedTriggerMessage and its senders."""
+        log_status = StatusReporter(self.rpc, "LogStatusNotification", self.registration.ready)
+        self.reporters.append(log_status)
         self.log_uploads = LogUploads(
             self.config.diagnostics,
             self.config.ocpp.charge_point_id,
             self.config.state_dir / "logs",
             self.security_log,
             self._diagnostics_state,
-            LogStatusReporter(self.rpc, self.registration.ready),
+            log_status,
             self.clock,
         )
         GetLogHandlers(self.log_uploads).register(self.rpc)
@@ -596,7 +614,9 @@ class App:
                     tg.create_task(self.certificate_handlers.run(), name="certificates"),
                     tg.create_task(self.security_events.run(), name="security-log"),
                     tg.create_task(self.security_watch.run(), name="security-watch"),
-                    tg.create_task(self.log_uploads.reporter.run(), name="log-status"),
+                ]
+                tasks += [
+                    tg.create_task(r.run(), name=f"{r.action}-reporter") for r in self.reporters
                 ]
                 if self.ocpp_config.supports("FirmwareManagement"):
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))

@@ -273,7 +273,7 @@ class Station:
                 c.can_start() and self.admits(c.id, id_tag, parent)
                 for c in self.connectors.values()
             ):
-                timeout = self.ctx.config.get_int("ConnectionTimeOut")
+                timeout = self.ctx.settings.connection_timeout_s
                 self._pending_station_auth = (
                     id_tag,
                     decision.info,
@@ -340,7 +340,7 @@ class Station:
     ) -> None:
         """After RemoteStartTransaction was Accepted (see ``RemoteTarget``)."""
         controller = target.controller
-        if target.learn_group or self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
+        if target.learn_group or self.ctx.settings.authorize_remote_start:
             decision = await self.authorizer.authorize(id_tag)
             if not decision.accepted:
                 log.info(
@@ -416,12 +416,12 @@ class Station:
     async def run_clock_aligned(self, send: Callable[[dict[str, Any]], None]) -> None:
         """Clock-aligned meter values every ClockAlignedDataInterval."""
         changed = asyncio.Event()
-        self.ctx.config.subscribe(
-            lambda key, _v: changed.set() if key == "ClockAlignedDataInterval" else None
+        self.ctx.settings.subscribe(
+            lambda name: changed.set() if name == "aligned_interval_s" else None
         )
         while True:
             changed.clear()
-            interval = self.ctx.config.get_int("ClockAlignedDataInterval")
+            interval = self.ctx.settings.aligned_interval_s
             timeout: float | None = None
             if interval > 0:
                 boundary = next_aligned(self.ctx.clock.now(), interval)

@@ -1,4 +1,9 @@
-"""Decides whether an idTag may charge: local list → cache → Authorize → offline policy."""
+"""Decides whether an idTag may charge: local list → cache → the CSMS → offline policy.
+
+Asking the CSMS is the protocol front-end's part (``AskCsms``): it sends the
+version's Authorize request and turns the answer into ``IdTagInfo``, or says
+that no answer came.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ from typing import Literal, Protocol
 
 from firmware.auth.cache import AuthCache, IdTagInfo
 from firmware.clock import Clock
-from firmware.ocpp.errors import CallFailed
-from firmware.ocpp.rpc import Rpc
-from firmware.ocpp.v16.configuration import ConfigurationStore
+from firmware.settings import StationSettings
 from hal.tokens import Tag
 
 log = logging.getLogger("firmware.auth")
 
 Source = Literal["local_list", "cache", "csms", "offline"]
+
+
+class AskCsms(Protocol):
+    async def __call__(self, id_tag: str, timeout: float) -> IdTagInfo | None:
+        """The CSMS's answer for ``id_tag``; None when none came within ``timeout``
+        (offline, an error, no answer)."""
 
 
 class LocalList(Protocol):
@@ -45,8 +54,8 @@ class Authorizer:
     def __init__(
         self,
         cache: AuthCache,
-        config: ConfigurationStore,
-        rpc: Rpc,
+        settings: StationSettings,
+        ask_csms: AskCsms,
         clock: Clock,
         *,
         online: OnlineCheck,
@@ -54,8 +63,8 @@ class Authorizer:
         authorize_timeout_s: float = 5.0,
     ) -> None:
         self.cache = cache
-        self.config = config
-        self.rpc = rpc
+        self.settings = settings
+        self.ask_csms = ask_csms
         self.clock = clock
         self.online = online
         self.local_list = local_list
@@ -69,7 +78,7 @@ class Authorizer:
             entry = self.local_list.get(id_tag)
             if entry is not None:
                 return entry.effective(self.clock.now()), "local_list"
-        if self.config.get_bool("AuthorizationCacheEnabled"):
+        if self.settings.auth_cache_enabled:
             cached = self.cache.get(id_tag)
             if cached is not None:
                 return cached, "cache"
@@ -81,7 +90,7 @@ class Authorizer:
         An id in the Local Authorization List is never cached: the list is the
         CSMS's own record of it, changed only by SendLocalList.
         """
-        if self.config.get_bool("AuthorizationCacheEnabled") and not self._listed(id_tag):
+        if self.settings.auth_cache_enabled and not self._listed(id_tag):
             self.cache.put(id_tag, info)
 
     def _listed(self, id_tag: str) -> bool:
@@ -91,22 +100,17 @@ class Authorizer:
     async def authorize(self, id_tag: str) -> Decision:
         local = self.known_locally(id_tag)
         if self.online():
-            if local is not None and self.config.get_bool("LocalPreAuthorize"):
+            if local is not None and self.settings.local_pre_authorize:
                 info, source = local
                 # A valid entry starts at once. A list entry that is not valid is
                 # final too (the CSMS keeps the list); a cached one is asked again.
                 if info.accepted or source == "local_list":
                     return Decision(info, source)
-            try:
-                answer = await self.rpc.call(
-                    "Authorize", {"idTag": id_tag}, timeout=self.authorize_timeout_s
-                )
-            except CallFailed as err:
-                log.warning("Authorize for %s failed (%s); deciding offline", Tag(id_tag), err)
-            else:
-                info = IdTagInfo.from_payload(answer["idTagInfo"])
-                self.remember(id_tag, info)
-                return Decision(info, "csms")
+            answer = await self.ask_csms(id_tag, self.authorize_timeout_s)
+            if answer is not None:
+                self.remember(id_tag, answer)
+                return Decision(answer, "csms")
+            log.warning("no authorization from the CSMS for %s; deciding offline", Tag(id_tag))
         return self.offline_decision(id_tag)
 
     def offline_decision(self, id_tag: str) -> Decision:
@@ -118,9 +122,9 @@ class Authorizer:
         local = self.known_locally(id_tag)
         if local is not None and not local[0].accepted:
             return Decision(local[0], "offline")
-        if local is not None and self.config.get_bool("LocalAuthorizeOffline"):
+        if local is not None and self.settings.local_authorize_offline:
             return Decision(local[0], "offline")
-        if self.config.get_bool("AllowOfflineTxForUnknownId"):
+        if self.settings.offline_unknown_id_allowed:
             return Decision(IdTagInfo("Accepted"), "offline")
         return Decision(IdTagInfo("Invalid"), "offline")
 

@@ -10,8 +10,8 @@ from firmware.clock import Clock
 from firmware.connector.availability import AvailabilityStore
 from firmware.connector.transactions import TransactionStore
 from firmware.metrics import TapLatency
-from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.queue import Outbox
+from firmware.settings import StationSettings
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings
 
@@ -21,7 +21,7 @@ class ConnectorContext:
     db: Database
     transactions: TransactionStore
     outbox: Outbox
-    config: ConfigurationStore
+    settings: StationSettings
     availability: AvailabilityStore
     clock: Clock
     board: BoardSettings

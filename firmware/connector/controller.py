@@ -252,14 +252,9 @@ class ConnectorController:
                 self.faults.discard(Fault.OVERCURRENT)
                 self.faults.discard(Fault.CONTACTOR_FAILED_TO_CLOSE)
                 if self.tx is not None:
-                    if (
-                        self.ctx.config.get_bool("StopTransactionOnEVSideDisconnect")
-                        or self.tx.invalid
-                    ):
+                    if self.ctx.settings.stop_on_ev_disconnect or self.tx.invalid:
                         await self._stop("EVDisconnected", None)
-                    elif self.hw.lock is not None and self.ctx.config.get_bool(
-                        "UnlockConnectorOnEVSideDisconnect"
-                    ):
+                    elif self.hw.lock is not None and self.ctx.settings.unlock_on_ev_disconnect:
                         await self._reconcile()
                         await self._unlock_quietly()
                 elif self.hw.lock is not None and self.hw.lock.locked:
@@ -297,7 +292,7 @@ class ConnectorController:
         async with self._turn():
             if self.tx is not None or not self.effective_operative or self.fatal:
                 return False
-            timeout = self.ctx.config.get_int("ConnectionTimeOut")
+            timeout = self.ctx.settings.connection_timeout_s
             self.pending = PendingAuth(
                 id_tag,
                 info,
@@ -420,8 +415,8 @@ class ConnectorController:
             )
             if info.accepted:
                 tx.energy_allowed = True
-            elif self.ctx.config.get_bool("StopTransactionOnInvalidId"):
-                cap = self.ctx.config.get_int("MaxEnergyOnInvalidId")
+            elif self.ctx.settings.stop_on_invalid_id:
+                cap = self.ctx.settings.max_energy_on_invalid_id_wh
                 delivered = self._energy_wh() - tx.record.meter_start_wh
                 if cap > 0 and delivered < cap and tx.energy_allowed:
                     tx.energy_cap_wh = tx.record.meter_start_wh + cap
@@ -470,9 +465,7 @@ class ConnectorController:
         self.tx = None
         self._session_changed()
         self.finishing = self.pilot.plugged
-        keep_locked = reason == "EVDisconnected" and not self.ctx.config.get_bool(
-            "UnlockConnectorOnEVSideDisconnect"
-        )
+        keep_locked = reason == "EVDisconnected" and not self.ctx.settings.unlock_on_ev_disconnect
         if not keep_locked:
             await self._unlock_quietly()
         if self.scheduled_operative is not None:
@@ -560,7 +553,7 @@ class ConnectorController:
         return tx.next_sample_at
 
     def _sample_interval(self) -> int:
-        return self.ctx.config.get_int("MeterValueSampleInterval")
+        return self.ctx.settings.sample_interval_s
 
     async def poll(self) -> None:
         """One meter poll: readings, periodic samples, timeouts, energy caps."""

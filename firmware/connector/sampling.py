@@ -16,6 +16,7 @@ from typing import Any
 
 from firmware.connector.context import ConnectorContext
 from firmware.metering import Sample, meter_value, sampled_values
+from firmware.settings import Measurands
 
 
 def _interval(sample: Sample, since_wh: float | None) -> Sample:
@@ -40,10 +41,10 @@ class Sampler:
         return since[1] if since is not None and since[0] == local_id else None
 
     def keep_for_stop(
-        self, local_id: int, key: str, context: str, at: datetime, sample: Sample | None
+        self, local_id: int, kind: Measurands, context: str, at: datetime, sample: Sample | None
     ) -> None:
-        """Keep a sample of the ``key`` (StopTxn*Data) measurands for transactionData."""
-        measurands = self.ctx.config.get_csl(key)
+        """Keep a sample of the ``kind`` measurands for the stop message's transaction data."""
+        measurands = self.ctx.settings.measurands(kind)
         if measurands and sample is not None:
             values = sampled_values(sample, measurands, context)
             if values:
@@ -56,14 +57,14 @@ class Sampler:
         self._periodic_since = (local_id, meter_start_wh)
         if sample is not None:
             sample = replace(sample, interval_wh=None)
-        self.keep_for_stop(local_id, "StopTxnSampledData", "Transaction.Begin", at, sample)
+        self.keep_for_stop(local_id, Measurands.STOP_PERIODIC, "Transaction.Begin", at, sample)
 
     def end(self, local_id: int, at: datetime, sample: Sample | None) -> None:
         """Transaction.End: its interval is the rest since the last periodic sample."""
         if sample is not None:
             sample = _interval(sample, self._periodic_base(local_id))
         self._periodic_since = None
-        self.keep_for_stop(local_id, "StopTxnSampledData", "Transaction.End", at, sample)
+        self.keep_for_stop(local_id, Measurands.STOP_PERIODIC, "Transaction.End", at, sample)
 
     def periodic(self, local_id: int, sample: Sample, at: datetime) -> None:
         """Sample.Periodic MeterValues of a transaction, queued (committed but not
@@ -73,23 +74,23 @@ class Sampler:
         with self.ctx.db.transaction(durable=False):
             self.ctx.transactions.record_meter(local_id, sample.reading.energy_wh, at)
             values = sampled_values(
-                sample, self.ctx.config.get_csl("MeterValuesSampledData"), "Sample.Periodic"
+                sample, self.ctx.settings.measurands(Measurands.PERIODIC), "Sample.Periodic"
             )
             if values:
                 self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
-            self.keep_for_stop(local_id, "StopTxnSampledData", "Sample.Periodic", at, sample)
+            self.keep_for_stop(local_id, Measurands.STOP_PERIODIC, "Sample.Periodic", at, sample)
 
     def aligned(self, local_id: int | None, sample: Sample, at: datetime) -> dict[str, Any] | None:
         """Sample.Clock MeterValues: queued in a transaction, returned for sending otherwise."""
         sample = _interval(sample, self._aligned_since)
         self._aligned_since = sample.reading.energy_wh
         values = sampled_values(
-            sample, self.ctx.config.get_csl("MeterValuesAlignedData"), "Sample.Clock"
+            sample, self.ctx.settings.measurands(Measurands.ALIGNED), "Sample.Clock"
         )
         if local_id is None:
             return self._message(values, at) if values else None
         with self.ctx.db.transaction(durable=False):
             if values:
                 self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
-            self.keep_for_stop(local_id, "StopTxnAlignedData", "Sample.Clock", at, sample)
+            self.keep_for_stop(local_id, Measurands.STOP_ALIGNED, "Sample.Clock", at, sample)
         return None

@@ -27,7 +27,7 @@ from yarl import URL
 
 from firmware.clock import Clock
 from firmware.config import DiagnosticsSettings
-from firmware.management.reporter import StatusReporter, TransferView
+from firmware.management.reporter import Reporter, TransferView
 from firmware.transfer import (
     TransferError,
     build_archive_async,
@@ -63,7 +63,7 @@ class DiagnosticsUploader:
         charge_box_id: str,
         work_dir: Path,
         state: StateSummary,
-        reporter: StatusReporter,
+        reporter: Reporter,
         clock: Clock,
     ) -> None:
         self.settings = settings

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.management.jobs import PLAIN, REBOOTING, SCHEDULED, SIGNED, FirmwareJob
-from firmware.management.reporter import StatusReporter
+from firmware.management.reporter import Reporter
 
 # The FirmwareStatus values of OCPP 1.6 a job reaches (Idle is a trigger's only).
 PLAIN_STATUSES = frozenset(
@@ -38,8 +38,8 @@ def final_result(job: FirmwareJob, status: str) -> str:
 class FirmwareStatuses:
     def __init__(
         self,
-        plain: StatusReporter,
-        signed: StatusReporter,
+        plain: Reporter,
+        signed: Reporter,
         delivered: Callable[[str, str], None],
     ) -> None:
         self.plain = plain
@@ -63,7 +63,7 @@ class FirmwareStatuses:
         """A final status kept from before a restart, not yet delivered."""
         self.reporter(job).report(result, job.request_id)
 
-    def reporter(self, job: FirmwareJob) -> StatusReporter:
+    def reporter(self, job: FirmwareJob) -> Reporter:
         return self.signed if job.signed else self.plain
 
     def recovered(self, job: FirmwareJob) -> None:

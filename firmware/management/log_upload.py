@@ -39,8 +39,7 @@ from typing import Any
 from firmware.clock import Clock, iso
 from firmware.config import DiagnosticsSettings
 from firmware.management.diagnostics import StateSummary, target_url
-from firmware.ocpp.errors import CallFailed, InvalidRequest, NotConnected
-from firmware.ocpp.rpc import Rpc
+from firmware.management.reporter import Reporter
 from firmware.security.security_log import SecurityLog, csv_text
 from firmware.transfer import (
     AuthenticationFailed,
@@ -57,7 +56,6 @@ log = logging.getLogger("firmware.management.logs")
 
 SECURITY_LOG = "SecurityLog"
 DIAGNOSTICS_LOG = "DiagnosticsLog"
-RETRY_S = 5.0  # a LogStatusNotification that got a CALLERROR or timeout, again after this
 
 Job = Callable[[], Coroutine[Any, Any, None]]
 
@@ -103,51 +101,6 @@ class _Upload:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class LogStatusReporter:
-    """LogStatusNotification in the order reached, while registered; while not,
-    only the newest waits (as ``reporter.StatusReporter`` does)."""
-
-    def __init__(self, rpc: Rpc, ready: asyncio.Event, *, retry_s: float = RETRY_S) -> None:
-        self.rpc = rpc
-        self.ready = ready
-        self.retry_s = retry_s
-        self._pending: list[dict[str, Any]] = []
-        self._changed = asyncio.Event()
-
-    def report(self, status: str, request_id: int) -> None:
-        payload = {"status": status, "requestId": request_id}
-        if self.ready.is_set():
-            self._pending.append(payload)
-        else:
-            self._pending = [payload]
-        self._changed.set()
-
-    async def run(self) -> None:
-        while True:
-            if not self._pending:
-                self._changed.clear()
-                await self._changed.wait()
-                continue
-            await self.ready.wait()
-            payload = self._pending[0]
-            try:
-                await self.rpc.call("LogStatusNotification", payload)
-            except NotConnected:
-                self._pending = self._pending[-1:]
-                await asyncio.sleep(0.1)
-                await self.rpc.connected_event.wait()
-                continue
-            except InvalidRequest:
-                self._pending.pop(0)
-                continue
-            except CallFailed as err:
-                log.warning("LogStatusNotification %s not delivered: %s", payload, err)
-                await asyncio.sleep(self.retry_s)
-                continue
-            if self._pending and self._pending[0] is payload:
-                self._pending.pop(0)
-
-
 class LogUploads:
     def __init__(
         self,
@@ -156,7 +109,7 @@ class LogUploads:
         work_dir: Path,
         security_log: SecurityLog,
         state: StateSummary,
-        reporter: LogStatusReporter,
+        reporter: Reporter,
         clock: Clock,
     ) -> None:
         self.settings = settings

@@ -1,9 +1,14 @@
-"""The Firmware Management profile assembled: what the app wires in."""
+"""Firmware updates and diagnostics assembled: what the app wires in.
+
+The protocol front-end supplies the reporters that deliver the jobs' statuses
+and turns the CSMS's requests into ``updater`` and ``diagnostics`` calls.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from firmware.clock import Clock
@@ -11,11 +16,9 @@ from firmware.config import Config
 from firmware.management.diagnostics import DiagnosticsUploader, StateSummary
 from firmware.management.installers import build_installer
 from firmware.management.jobs import FirmwareJobStore
-from firmware.management.reporter import StatusReporter
+from firmware.management.reporter import Reporter
 from firmware.management.updater import FirmwareUpdater
 from firmware.management.verification import ImageVerifier, ManufacturerRoots
-from firmware.ocpp.rpc import Rpc
-from firmware.ocpp.v16.firmware_management import FirmwareManagementHandlers
 from firmware.preflight import certificate_file
 from firmware.security.events import SecurityEventSink
 from firmware.station import Station
@@ -36,25 +39,29 @@ class StationSessions:
             await controller.hold(held)
 
 
+@dataclass(frozen=True, slots=True)
+class JobReporters:
+    firmware: Reporter  # FirmwareStatusNotification
+    signed_firmware: Reporter  # SignedFirmwareStatusNotification
+    diagnostics: Reporter  # DiagnosticsStatusNotification
+
+
 class FirmwareManagement:
     def __init__(
         self,
         config: Config,
         db: Database,
-        rpc: Rpc,
         ready: asyncio.Event,
         clock: Clock,
         station: Station,
         *,
+        reporters: JobReporters,
         state: StateSummary,
         restart: Callable[[], None],
         events: SecurityEventSink,
         manufacturer_roots: ManufacturerRoots,
     ) -> None:
         settings = config.firmware_update
-        self.firmware_reporter = StatusReporter(rpc, "FirmwareStatusNotification", ready)
-        self.signed_reporter = StatusReporter(rpc, "SignedFirmwareStatusNotification", ready)
-        self.diagnostics_reporter = StatusReporter(rpc, "DiagnosticsStatusNotification", ready)
         signers = certificate_file(
             settings.signing_certificate, "firmware_update.signing_certificate"
         )
@@ -64,9 +71,9 @@ class FirmwareManagement:
             settings.download_dir or config.state_dir / "firmware",
             build_installer(settings, config.state_dir, ready),
             StationSessions(station),
-            self.firmware_reporter,
+            reporters.firmware,
             clock,
-            signed_reporter=self.signed_reporter,
+            signed_reporter=reporters.signed_firmware,
             verifier=ImageVerifier(manufacturer_roots, signers, clock),
             events=events,
             restart=restart,
@@ -76,13 +83,9 @@ class FirmwareManagement:
             config.ocpp.charge_point_id,
             config.state_dir / "diagnostics",
             state,
-            self.diagnostics_reporter,
+            reporters.diagnostics,
             clock,
         )
-        self.handlers = FirmwareManagementHandlers(self.updater, self.diagnostics)
-
-    def register(self, rpc: Rpc) -> None:
-        self.handlers.register(rpc)
 
     def current_firmware_status(self) -> str:
         """For TriggerMessage(FirmwareStatusNotification): Idle when nothing runs."""
@@ -103,8 +106,4 @@ class FirmwareManagement:
         return {"firmware": self.updater.snapshot(), "diagnostics": self.diagnostics.snapshot()}
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.firmware_reporter.run(), name="firmware-status")
-            tg.create_task(self.signed_reporter.run(), name="signed-firmware-status")
-            tg.create_task(self.diagnostics_reporter.run(), name="diagnostics-status")
-            tg.create_task(self.updater.run(), name="firmware-update")
+        await self.updater.run()

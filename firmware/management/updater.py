@@ -55,7 +55,7 @@ from firmware.management.jobs import (
     FirmwareJob,
     FirmwareJobStore,
 )
-from firmware.management.reporter import StatusReporter, TransferView
+from firmware.management.reporter import Reporter, TransferView
 from firmware.management.verification import ImageVerifier, detached_path, signature_location
 from firmware.security.events import TECH_INFO_MAX, SecurityEvent, SecurityEventSink
 from firmware.security.firmware_signing import (
@@ -104,10 +104,10 @@ class FirmwareUpdater:
         download_dir: Path,
         installer: Installer,
         sessions: Sessions,
-        reporter: StatusReporter,
+        reporter: Reporter,
         clock: Clock,
         *,
-        signed_reporter: StatusReporter,
+        signed_reporter: Reporter,
         verifier: ImageVerifier,
         events: SecurityEventSink,
         restart: Callable[[], None],

@@ -18,16 +18,14 @@ import logging
 from firmware.clock import Clock, iso
 from firmware.connector.controller import ConnectorController
 from firmware.connector.status import FATAL
-from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.reservations import rules
 from firmware.reservations.rules import Reservation, Slot, StationView
 from firmware.reservations.store import ReservationStore
+from firmware.settings import StationSettings
 from firmware.station import Station
 from hal.tokens import Tag
 
 log = logging.getLogger("firmware.reservations")
-
-ZERO_KEY = "ReserveConnectorZeroSupported"
 
 
 def slot_of(controller: ConnectorController) -> Slot:
@@ -58,7 +56,7 @@ class Reservations:
         self,
         store: ReservationStore,
         station: Station,
-        config: ConfigurationStore,
+        settings: StationSettings,
         clock: Clock,
         *,
         max_wait_s: float = 1.0,
@@ -67,7 +65,7 @@ class Reservations:
         self.store = store
         self.supported = supported
         self.station = station
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.max_wait_s = max_wait_s
         self._changed = asyncio.Event()
@@ -123,7 +121,7 @@ class Reservations:
             request,
             self.view(),
             self.active(),
-            zero_supported=self.config.get_bool(ZERO_KEY),
+            zero_supported=self.settings.reserve_whole_station,
             now=self.clock.now(),
         )
         if status == "Accepted":

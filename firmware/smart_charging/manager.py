@@ -23,7 +23,7 @@ from ocpp.v16.enums import ChargingProfilePurposeType, ChargingRateUnitType
 from firmware.clock import Clock
 from firmware.connector.controller import ConnectorController
 from firmware.connector.session import ActiveTx
-from firmware.ocpp.v16.configuration import ConfigurationStore
+from firmware.settings import StationSettings
 from firmware.smart_charging import balance, rules
 from firmware.smart_charging.composite import (
     Supply,
@@ -58,12 +58,12 @@ class SmartCharging:
     def __init__(
         self,
         db: Database,
-        config: ConfigurationStore,
+        settings: StationSettings,
         clock: Clock,
         board: BoardSettings,
         connectors: Mapping[int, ConnectorController],
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.board = board
         self.connectors = connectors
@@ -96,17 +96,17 @@ class SmartCharging:
 
     @property
     def enabled(self) -> bool:
-        return "SmartCharging" in self.config.get_csl("SupportedFeatureProfiles")
+        return self.settings.smart_charging_enabled
 
     def limits(self) -> ProfileLimits:
         units = {
             UNIT_KEYS[item.casefold()]
-            for item in self.config.get_csl("ChargingScheduleAllowedChargingRateUnit")
+            for item in self.settings.charging_rate_units
             if item.casefold() in UNIT_KEYS
         }
         return ProfileLimits(
-            max_stack_level=self.config.get_int("ChargeProfileMaxStackLevel"),
-            max_periods=self.config.get_int("ChargingScheduleMaxPeriods"),
+            max_stack_level=self.settings.max_stack_level,
+            max_periods=self.settings.max_schedule_periods,
             allowed_units=frozenset(units),
         )
 
@@ -191,7 +191,7 @@ class SmartCharging:
             rules.install(
                 self.installed,
                 InstalledProfile(connector_id, profile),
-                maximum=self.config.get_int("MaxChargingProfilesInstalled"),
+                maximum=self.settings.max_profiles_installed,
             )
         except (ProfileError, rules.TooManyProfiles) as err:
             log.info("RemoteStartTransaction chargingProfile rejected: %s", err)
@@ -314,7 +314,7 @@ class SmartCharging:
     def _install(self, item: InstalledProfile) -> bool:
         try:
             change = rules.install(
-                self.installed, item, maximum=self.config.get_int("MaxChargingProfilesInstalled")
+                self.installed, item, maximum=self.settings.max_profiles_installed
             )
         except rules.TooManyProfiles as err:
             log.info("charging profile %d rejected: %s", item.profile.charging_profile_id, err)

@@ -1,4 +1,4 @@
-"""The authorizer's precedence: local list → cache → Authorize.req → offline policy."""
+"""The authorizer's precedence: local list → cache → the CSMS → offline policy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,9 @@ from firmware.auth.local_list import ListEntry, LocalAuthList
 from firmware.clock import Clock
 from firmware.metering import supported_measurands
 from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.v16.authorize import ask_csms
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.storage.db import Database
 from tests.unit.memory_socket import MemorySocket
 
@@ -27,16 +28,16 @@ PAST = datetime(2020, 1, 1, tzinfo=UTC)
 TAG = "04A1B2C3"
 
 
-class FakeRpc:
-    """Answers Authorize with ``status`` and records every call."""
+class Csms:
+    """Answers every authorization with ``status`` and records each question."""
 
     def __init__(self, status: str) -> None:
         self.status = status
         self.calls: list[str] = []
 
-    async def call(self, action: str, payload: dict[str, Any], **_: Any) -> dict[str, Any]:
-        self.calls.append(action)
-        return {"idTagInfo": {"status": self.status}}
+    async def __call__(self, id_tag: str, timeout: float) -> IdTagInfo | None:
+        self.calls.append("Authorize")
+        return IdTagInfo(self.status)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def build(
     online: bool,
     csms: str = "Accepted",
     config: dict[str, str] | None = None,
-) -> tuple[Authorizer, FakeRpc]:
+) -> tuple[Authorizer, Csms]:
     store = ConfigurationStore(db, config or {}, FACTS)
     if listed is not None:  # sent while the list was enabled
         filler = LocalAuthList(
@@ -70,11 +71,11 @@ def build(
     cache = AuthCache(db, Clock())
     if cached is not None:
         cache.put(TAG, cached)
-    rpc = FakeRpc(csms)
+    rpc = Csms(csms)
     authorizer = Authorizer(
         cache,
-        store,
-        rpc,  # type: ignore[arg-type]
+        ConfigurationSettings(store),
+        rpc,
         Clock(),
         online=lambda: online,
         local_list=local_list,
@@ -271,8 +272,8 @@ async def test_a_tap_behind_a_hung_call_is_decided_offline_within_its_timeout(
         store = ConfigurationStore(db, {"AllowOfflineTxForUnknownId": "true"}, FACTS)
         authorizer = Authorizer(
             AuthCache(db, Clock()),
-            store,
-            rpc,
+            ConfigurationSettings(store),
+            ask_csms(rpc),
             Clock(),
             online=lambda: True,
             authorize_timeout_s=0.1,

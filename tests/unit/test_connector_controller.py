@@ -30,6 +30,7 @@ from firmware.connector.transactions import TransactionStore
 from firmware.metering import supported_measurands
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.queue import Outbox
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings, Fault, PilotState
@@ -137,7 +138,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             db=db,
             transactions=TransactionStore(db),
             outbox=outbox,
-            config=config,
+            settings=ConfigurationSettings(config),
             availability=AvailabilityStore(db),
             clock=clock,
             board=BoardSettings(),

@@ -25,10 +25,8 @@ from firmware.management.installers import (
     build_installer,
 )
 from firmware.management.jobs import FirmwareJob, FirmwareJobStore
-from firmware.management.reporter import StatusReporter
 from firmware.management.updater import FirmwareUpdater, file_name
 from firmware.management.verification import ImageVerifier, signature_location
-from firmware.ocpp.errors import CallTimeout
 from firmware.security.events import LoggingSink, SecurityEvent
 from firmware.security.firmware_signing import SignatureRefused
 from firmware.storage.db import Database
@@ -361,52 +359,6 @@ def test_log_file_gets_stamped_redacted_rotated_lines(tmp_path: Path) -> None:
     assert names == ["cp.log", "cp.log.1", "cp.log.2"]
     last = path.read_text().splitlines()[-1]
     assert line_time(last) is not None and "line 199" in last and "secret" not in last
-
-
-class FakeRpc:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.connected_event = asyncio.Event()
-        self.connected_event.set()
-        self.fail_next: Exception | None = None
-
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(0)
-        if self.fail_next is not None:
-            err, self.fail_next = self.fail_next, None
-            raise err
-        self.sent.append(payload["status"])
-        return {}
-
-
-async def test_reporter_sends_in_order_online_and_only_the_newest_offline() -> None:
-    rpc, ready = FakeRpc(), asyncio.Event()
-    delivered: list[str] = []
-    reporter = StatusReporter(
-        rpc,  # type: ignore[arg-type]
-        "FirmwareStatusNotification",
-        ready,
-        on_delivered=delivered.append,
-        retry_s=0.01,
-    )
-    task = asyncio.create_task(reporter.run())
-    try:
-        reporter.report("Downloading")  # offline: stale once the next one comes
-        reporter.report("Downloaded")
-        ready.set()
-        reporter.report("Installing")  # online: every one, in order
-        reporter.report("InstallationFailed")
-        assert await reporter.flush(5)
-        assert rpc.sent == ["Downloaded", "Installing", "InstallationFailed"]
-        assert delivered == rpc.sent
-        rpc.fail_next = CallTimeout("no answer")  # retried while it is news
-        reporter.report("Downloading")
-        assert await reporter.flush(5)
-        assert rpc.sent[-1] == "Downloading"
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 # ---------------------------------------------------------------- signed firmware

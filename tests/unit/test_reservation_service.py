@@ -14,6 +14,7 @@ import pytest
 
 from firmware.clock import Clock
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.reservations.rules import Reservation
 from firmware.reservations.service import Reservations
 from firmware.reservations.store import ReservationStore
@@ -81,7 +82,13 @@ def service(
 ) -> tuple[Reservations, FakeStation]:
     station = FakeStation({cid: FakeConnector(cid) for cid in range(1, connectors + 1)})
     config = ConfigurationStore(db, {}, StationFacts(connectors, frozenset({ENERGY})))
-    found = Reservations(ReservationStore(db), cast(Any, station), config, clock, max_wait_s=0.01)
+    found = Reservations(
+        ReservationStore(db),
+        cast(Any, station),
+        ConfigurationSettings(config),
+        clock,
+        max_wait_s=0.01,
+    )
     return found, station
 
 

@@ -20,6 +20,7 @@ from firmware.connector.transactions import TransactionStore
 from firmware.metering import Sample, supported_measurands
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
+from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.queue import Outbox
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings, MeterReading
@@ -46,7 +47,7 @@ def context(db: Database, **keys: str) -> ConnectorContext:
         db=db,
         transactions=TransactionStore(db),
         outbox=outbox,
-        config=config,
+        settings=ConfigurationSettings(config),
         availability=AvailabilityStore(db),
         clock=clock,
         board=BoardSettings(),

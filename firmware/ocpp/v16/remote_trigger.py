@@ -20,6 +20,7 @@ from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.settings import Measurands
 from firmware.station import Station
 
 log = logging.getLogger("firmware.ocpp.trigger")
@@ -144,7 +145,7 @@ class TriggerHandlers:
         if sample is None:
             log.warning("triggered MeterValues: connector %d has no reading", controller.id)
             return None
-        measurands = self.station.ctx.config.get_csl("MeterValuesSampledData") or [ENERGY]
+        measurands = self.station.ctx.settings.measurands(Measurands.PERIODIC) or [ENERGY]
         values = sampled_values(sample, measurands, "Trigger")
         if not values:
             values = sampled_values(sample, [ENERGY], "Trigger")

@@ -44,6 +44,7 @@ from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
 from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.ocpp.v16.transactions import V16Journal
 from firmware.ocpp.versions import AUTO, FRONT_ENDS, offered
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
@@ -181,7 +182,7 @@ class App:
         ctx = ConnectorContext(
             db=self.db,
             transactions=self.transactions,
-            outbox=self.outbox,
+            journal=V16Journal(self.outbox, self.transactions, self._send_untracked),
             settings=self.settings,
             availability=AvailabilityStore(self.db),
             clock=self.clock,
@@ -509,9 +510,9 @@ class App:
         if info is not None and record is not None:
             self.authorizer.remember(record.id_tag, IdTagInfo.from_payload(info))
 
-    def _send_untracked(self, message: dict[str, Any]) -> None:
+    def _send_untracked(self, action: str, message: dict[str, Any]) -> None:
         if self.online():
-            self.spawn(self._call_quietly("MeterValues", message))
+            self.spawn(self._call_quietly(action, message))
 
     async def _call_quietly(self, action: str, payload: dict[str, Any]) -> None:
         try:
@@ -625,9 +626,7 @@ class App:
                 tasks += [
                     tg.create_task(self.smart.run(), name="smart-charging"),
                     tg.create_task(self.station.run_polling(), name="metering"),
-                    tg.create_task(
-                        self.station.run_clock_aligned(self._send_untracked), name="aligned"
-                    ),
+                    tg.create_task(self.station.run_clock_aligned(), name="aligned"),
                 ]
                 tasks += self._start_service_tasks(tg)
                 tasks.append(tg.create_task(self.web.run(), name="web"))

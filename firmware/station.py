@@ -10,7 +10,6 @@ from typing import Any
 
 from firmware.auth.authorizer import Authorizer
 from firmware.auth.cache import IdTagInfo
-from firmware.clock import iso
 from firmware.connector.context import ConnectorContext
 from firmware.connector.controller import ConnectorController
 from firmware.connector.status import Status, derive_station_status
@@ -125,19 +124,11 @@ class Station:
             at_boot = await self._boot_reading_wh(record.connector_id)
             if at_boot is not None and at_boot >= meter_stop:
                 meter_stop = round(at_boot)
-            payload: dict[str, Any] = {
-                "meterStop": meter_stop,
-                "timestamp": iso(record.last_seen_at),
-                "reason": "PowerLoss",
-            }
             with self.ctx.db.transaction():
-                data = self.ctx.transactions.samples(record.local_id)
-                if data:
-                    payload["transactionData"] = data
+                self.ctx.journal.ended(record, meter_stop, record.last_seen_at, "PowerLoss", None)
                 self.ctx.transactions.close(
                     record.local_id, meter_stop, record.last_seen_at, "PowerLoss", None
                 )
-                self.ctx.outbox.enqueue("StopTransaction", payload, record.local_id)
             log.warning(
                 "transaction %d on connector %d ended by power loss (meterStop %d Wh)",
                 record.local_id,
@@ -413,7 +404,7 @@ class Station:
                     wake = min(wake, due)
             await asyncio.sleep(max(0.0, wake - now))
 
-    async def run_clock_aligned(self, send: Callable[[dict[str, Any]], None]) -> None:
+    async def run_clock_aligned(self) -> None:
         """Clock-aligned meter values every ClockAlignedDataInterval."""
         changed = asyncio.Event()
         self.ctx.settings.subscribe(
@@ -433,6 +424,4 @@ class Station:
             except TimeoutError:
                 pass
             for controller in self.connectors.values():
-                message = await controller.aligned_sample(boundary)
-                if message is not None:
-                    send(message)
+                await controller.aligned_sample(boundary)

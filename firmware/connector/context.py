@@ -8,9 +8,9 @@ from typing import Any
 
 from firmware.clock import Clock
 from firmware.connector.availability import AvailabilityStore
+from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
 from firmware.metrics import TapLatency
-from firmware.queue import Outbox
 from firmware.settings import StationSettings
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings
@@ -20,7 +20,7 @@ from hal.interfaces import BoardSettings
 class ConnectorContext:
     db: Database
     transactions: TransactionStore
-    outbox: Outbox
+    journal: TransactionJournal
     settings: StationSettings
     availability: AvailabilityStore
     clock: Clock

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from firmware import logs
 from firmware.auth.cache import IdTagInfo
-from firmware.clock import iso
 from firmware.connector.context import ConnectorContext
 from firmware.connector.overcurrent import OvercurrentMonitor
 from firmware.connector.power import PowerPath
@@ -27,7 +26,6 @@ from firmware.connector.sampling import Sampler
 from firmware.connector.session import ActiveTx, PendingAuth
 from firmware.connector.status import FATAL, Status, StatusInputs, derive_status
 from firmware.metering import Sample
-from firmware.queue import MessageDropped
 from hal.errors import MeterError
 from hal.interfaces import ConnectorHardware, Fault, MeterReading, PilotState
 from hal.tokens import Tag
@@ -324,21 +322,13 @@ class ConnectorController:
         await self._read()
         meter_start = round(self._energy_wh())
         now = self.ctx.clock.now()
-        payload: dict[str, Any] = {
-            "connectorId": self.id,
-            "idTag": auth.id_tag,
-            "meterStart": meter_start,
-            "timestamp": iso(now),
-        }
         db = self.ctx.db
         with db.transaction():
             reservation_id = self.claim_reservation(self.id, auth.id_tag, auth.info.parent_id_tag)
-            if reservation_id is not None:
-                payload["reservationId"] = reservation_id
             record = self.ctx.transactions.open(
                 self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now, reservation_id
             )
-            seq = self.ctx.outbox.enqueue("StartTransaction", payload, record.local_id)
+            seq = self.ctx.journal.started(record)
             self.sampler.begin(record.local_id, meter_start, now, self._sample())
         self.tx = ActiveTx(
             record,
@@ -367,12 +357,12 @@ class ConnectorController:
             return
         try:
             async with asyncio.timeout(self.ctx.response_timeout_s):
-                await asyncio.shield(self.ctx.outbox.wait_result(seq))
-            return  # the result handler applied it
-        except (TimeoutError, MessageDropped) as err:
-            log.warning(
-                "connector %d StartTransaction not confirmed (%s)", self.id, err or "timeout"
-            )
+                answered = await asyncio.shield(self.ctx.journal.answered(seq))
+        except TimeoutError:
+            answered = False
+        if answered:
+            return  # the answer was applied as a command (start_confirmed)
+        log.warning("connector %d: the CSMS did not confirm the transaction's start", self.id)
         async with self._turn():
             if self.tx is tx and not tx.confirmed and not tx.energy_allowed:
                 decision = self.ctx.offline_decision(tx.id_tag)
@@ -445,16 +435,10 @@ class ConnectorController:
         await self._read()
         now = self.ctx.clock.now()
         meter_stop = max(round(self._energy_wh()), tx.record.meter_start_wh)
-        payload: dict[str, Any] = {"meterStop": meter_stop, "timestamp": iso(now), "reason": reason}
-        if id_tag is not None:
-            payload["idTag"] = id_tag
         with self.ctx.db.transaction():
             self.sampler.end(tx.local_id, now, self._sample())
-            data = self.ctx.transactions.samples(tx.local_id)
-            if data:
-                payload["transactionData"] = data
+            self.ctx.journal.ended(tx.record, meter_stop, now, reason, id_tag)
             self.ctx.transactions.close(tx.local_id, meter_stop, now, reason, id_tag)
-            self.ctx.outbox.enqueue("StopTransaction", payload, tx.local_id)
         log.info(
             "connector %d transaction %d stopped: %s (meterStop %d Wh)",
             self.id,
@@ -598,7 +582,7 @@ class ConnectorController:
             tx.next_sample_at = max(tx.next_sample_at + interval, now_mono + interval / 2)
             sample = self._sample()
             if sample is not None:
-                self.sampler.periodic(tx.local_id, sample, now)
+                self.sampler.periodic(tx.record, sample, now)
             self._last_persist = now_mono
         elif now_mono - self._last_persist >= METER_SNAPSHOT_S:
             with self.ctx.db.transaction(durable=False):
@@ -611,11 +595,10 @@ class ConnectorController:
             await self._read()
             return self._sample()
 
-    async def aligned_sample(self, at: datetime) -> dict[str, Any] | None:
-        """Clock-aligned sample: queued in a transaction, returned for sending otherwise."""
+    async def aligned_sample(self, at: datetime) -> None:
+        """Clock-aligned sample: queued in a transaction, sent when online otherwise."""
         async with self._turn():
             await self._read()
             sample = self._sample()
-            if sample is None:
-                return None
-            return self.sampler.aligned(self.tx.local_id if self.tx else None, sample, at)
+            if sample is not None:
+                self.sampler.aligned(self.tx.record if self.tx else None, sample, at)

@@ -1,4 +1,5 @@
-"""Meter samples of one connector: periodic, clock-aligned, and for transactionData.
+"""Meter samples of one connector: periodic, clock-aligned, and kept for the stop
+message; the journal (``ConnectorContext.journal``) makes them messages.
 
 Energy.Active.Import.Interval needs the register reading at the start of the
 interval: the previous periodic sample of the transaction (at first its
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from firmware.connector.context import ConnectorContext
-from firmware.metering import Sample, meter_value, sampled_values
+from firmware.connector.transactions import TxRecord
+from firmware.metering import Sample
 from firmware.settings import Measurands
 
 
@@ -33,9 +34,6 @@ class Sampler:
         self._periodic_since: tuple[int, float] | None = None  # (local_id, register Wh)
         self._aligned_since: float | None = None
 
-    def _message(self, values: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
-        return {"connectorId": self.connector_id, "meterValue": [meter_value(at, values)]}
-
     def _periodic_base(self, local_id: int) -> float | None:
         since = self._periodic_since
         return since[1] if since is not None and since[0] == local_id else None
@@ -46,9 +44,7 @@ class Sampler:
         """Keep a sample of the ``kind`` measurands for the stop message's transaction data."""
         measurands = self.ctx.settings.measurands(kind)
         if measurands and sample is not None:
-            values = sampled_values(sample, measurands, context)
-            if values:
-                self.ctx.transactions.add_sample(local_id, meter_value(at, values))
+            self.ctx.journal.kept(local_id, sample, measurands, context, at)
 
     def begin(
         self, local_id: int, meter_start_wh: float, at: datetime, sample: Sample | None
@@ -66,31 +62,26 @@ class Sampler:
         self._periodic_since = None
         self.keep_for_stop(local_id, Measurands.STOP_PERIODIC, "Transaction.End", at, sample)
 
-    def periodic(self, local_id: int, sample: Sample, at: datetime) -> None:
-        """Sample.Periodic MeterValues of a transaction, queued (committed but not
-        fsync'd: a periodic sample is not worth a flash write cycle; Start/Stop are)."""
+    def periodic(self, record: TxRecord, sample: Sample, at: datetime) -> None:
+        """Sample.Periodic of a transaction, queued (committed but not fsync'd: a
+        periodic sample is not worth a flash write cycle; a start or stop is)."""
+        local_id = record.local_id
         sample = _interval(sample, self._periodic_base(local_id))
         self._periodic_since = (local_id, sample.reading.energy_wh)
         with self.ctx.db.transaction(durable=False):
             self.ctx.transactions.record_meter(local_id, sample.reading.energy_wh, at)
-            values = sampled_values(
-                sample, self.ctx.settings.measurands(Measurands.PERIODIC), "Sample.Periodic"
-            )
-            if values:
-                self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
+            measurands = self.ctx.settings.measurands(Measurands.PERIODIC)
+            self.ctx.journal.sampled(record, sample, measurands, "Sample.Periodic", at)
             self.keep_for_stop(local_id, Measurands.STOP_PERIODIC, "Sample.Periodic", at, sample)
 
-    def aligned(self, local_id: int | None, sample: Sample, at: datetime) -> dict[str, Any] | None:
-        """Sample.Clock MeterValues: queued in a transaction, returned for sending otherwise."""
+    def aligned(self, record: TxRecord | None, sample: Sample, at: datetime) -> None:
+        """Sample.Clock: queued in a transaction, sent at once (when online) outside one."""
         sample = _interval(sample, self._aligned_since)
         self._aligned_since = sample.reading.energy_wh
-        values = sampled_values(
-            sample, self.ctx.settings.measurands(Measurands.ALIGNED), "Sample.Clock"
-        )
-        if local_id is None:
-            return self._message(values, at) if values else None
+        measurands = self.ctx.settings.measurands(Measurands.ALIGNED)
+        if record is None:
+            self.ctx.journal.outside(self.connector_id, sample, measurands, at)
+            return
         with self.ctx.db.transaction(durable=False):
-            if values:
-                self.ctx.outbox.enqueue("MeterValues", self._message(values, at), local_id)
-            self.keep_for_stop(local_id, Measurands.STOP_ALIGNED, "Sample.Clock", at, sample)
-        return None
+            self.ctx.journal.sampled(record, sample, measurands, "Sample.Clock", at)
+            self.keep_for_stop(record.local_id, Measurands.STOP_ALIGNED, "Sample.Clock", at, sample)

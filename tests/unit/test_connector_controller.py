@@ -31,6 +31,7 @@ from firmware.metering import supported_measurands
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.settings import ConfigurationSettings
+from firmware.ocpp.v16.transactions import V16Journal
 from firmware.queue import Outbox
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings, Fault, PilotState
@@ -134,10 +135,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         ready = asyncio.Event()
         ready.set()
         outbox = Outbox(db, rpc, clock, ready=ready, attempts=lambda: 3, retry_interval_s=lambda: 0)
+        transactions = TransactionStore(db)
         ctx = ConnectorContext(
             db=db,
-            transactions=TransactionStore(db),
-            outbox=outbox,
+            transactions=transactions,
+            journal=V16Journal(outbox, transactions, lambda _action, _message: None),
             settings=ConfigurationSettings(config),
             availability=AvailabilityStore(db),
             clock=clock,

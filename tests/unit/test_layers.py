@@ -1,7 +1,9 @@
-"""The station's rules import nothing from the protocol front-ends (firmware/ocpp/).
+"""The station's rules import nothing from the protocol front-ends (firmware/ocpp/)
+nor the queue their messages wait in (firmware/queue.py).
 
 Arrows point from a front-end to the core: the core reads its settings from
-``firmware.settings`` and asks the CSMS through what the front-end hands it.
+``firmware.settings``, announces what happened to a transaction through its
+journal and asks the CSMS through what the front-end hands it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 CORE = ["connector", "auth", "smart_charging", "reservations", "management"]
 CORE_MODULES = ["station.py", "settings.py", "metering.py"]
+FRONT_END = ("firmware.ocpp", "firmware.queue")
 
 
 def _core_files() -> list[Path]:
@@ -43,7 +46,7 @@ def test_core_module_imports_no_front_end(path: Path) -> None:
     front_end = sorted(
         name
         for name in _imports(path)
-        if name == "firmware.ocpp" or name.startswith("firmware.ocpp.")
+        if any(name == top or name.startswith(top + ".") for top in FRONT_END)
     )
     assert front_end == [], f"{path.relative_to(FIRMWARE)} imports {front_end}"
 
@@ -52,3 +55,5 @@ def test_the_check_sees_a_front_end_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from firmware.ocpp.rpc import Rpc\nimport firmware.ocpp.errors\n")
     assert {"firmware.ocpp.rpc", "firmware.ocpp.errors"} <= _imports(bad)
+    bad.write_text("from firmware import queue\n")
+    assert "firmware.queue" in _imports(bad)

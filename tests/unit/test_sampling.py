@@ -21,6 +21,7 @@ from firmware.metering import Sample, supported_measurands
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.settings import ConfigurationSettings
+from firmware.ocpp.v16.transactions import V16Journal
 from firmware.queue import Outbox
 from firmware.storage.db import Database
 from hal.interfaces import BoardSettings, MeterReading
@@ -36,17 +37,23 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.close()
 
 
-def context(db: Database, **keys: str) -> ConnectorContext:
+def context(
+    db: Database, sent: list[dict[str, Any]] | None = None, **keys: str
+) -> ConnectorContext:
+    """A connector's context whose journal queues 1.6 messages in a real outbox and
+    hands what is not queued to ``sent``."""
     config = ConfigurationStore(db, keys, StationFacts(1, supported_measurands(has_bms=False)))
     rpc = Rpc(response_timeout_s=1, max_frame_bytes=65536, spawn=lambda coro: coro.close())
     clock = Clock()
     outbox = Outbox(
         db, rpc, clock, ready=asyncio.Event(), attempts=lambda: 1, retry_interval_s=lambda: 1
     )
+    transactions = TransactionStore(db)
+    unqueued = [] if sent is None else sent
     return ConnectorContext(
         db=db,
-        transactions=TransactionStore(db),
-        outbox=outbox,
+        transactions=transactions,
+        journal=V16Journal(outbox, transactions, lambda _action, m: unqueued.append(m)),
         settings=ConfigurationSettings(config),
         availability=AvailabilityStore(db),
         clock=clock,
@@ -89,7 +96,7 @@ def test_periodic_intervals_count_from_the_start_and_add_up(db: Database) -> Non
     with db.transaction():
         sampler.begin(tx.local_id, 1000, T0, sample(1000.4))
     for n, energy in enumerate((1010.0, 1030.5), start=1):
-        sampler.periodic(tx.local_id, sample(energy), T0 + timedelta(seconds=60 * n))
+        sampler.periodic(tx, sample(energy), T0 + timedelta(seconds=60 * n))
     with db.transaction():
         sampler.end(tx.local_id, T0 + timedelta(seconds=150), sample(1036.0))
     sent = queued(db)
@@ -111,23 +118,22 @@ def test_a_new_transaction_starts_its_own_series(db: Database) -> None:
     sampler = Sampler(ctx, 1)
     first = ctx.transactions.open(1, "AB01", None, 1000, T0)
     sampler.begin(first.local_id, 1000, T0, sample(1000))
-    sampler.periodic(first.local_id, sample(1100), T0)
+    sampler.periodic(first, sample(1100), T0)
     sampler.end(first.local_id, T0, sample(1150))
     second = ctx.transactions.open(1, "AB02", None, 1200, T0)
     sampler.begin(second.local_id, 1200, T0, sample(1200))
-    sampler.periodic(second.local_id, sample(1207), T0)
+    sampler.periodic(second, sample(1207), T0)
     assert [values(m, INTERVAL) for m in queued(db)] == [["100.0"], ["7.0"]]
 
 
 def test_clock_aligned_intervals_need_a_previous_aligned_sample(db: Database) -> None:
-    ctx = context(db, MeterValuesAlignedData=f"{INTERVAL},Energy.Active.Import.Register")
+    sent: list[dict[str, Any]] = []
+    ctx = context(db, sent, MeterValuesAlignedData=f"{INTERVAL},Energy.Active.Import.Register")
     sampler = Sampler(ctx, 1)
-    first = sampler.aligned(None, sample(500), T0)
-    assert first is not None and values(first, INTERVAL) == []  # no interval ended yet
-    second = sampler.aligned(None, sample(512), T0 + timedelta(minutes=15))
-    assert second is not None and values(second, INTERVAL) == ["12.0"]
-    # A register that went backwards (a meter replaced) gives no interval value.
-    third = sampler.aligned(None, sample(3), T0 + timedelta(minutes=30))
-    assert third is not None and values(third, INTERVAL) == []
-    fourth = sampler.aligned(None, sample(9), T0 + timedelta(minutes=45))
-    assert fourth is not None and values(fourth, INTERVAL) == ["6.0"]
+    for minutes, energy in ((0, 500), (15, 512), (30, 3), (45, 9)):
+        sampler.aligned(None, sample(energy), T0 + timedelta(minutes=minutes))
+    assert queued(db) == []  # outside a transaction: sent, not queued
+    # No interval ended at the first; a register that went backwards (a meter
+    # replaced) gives no interval value.
+    assert [values(m, INTERVAL) for m in sent] == [[], ["12.0"], [], ["6.0"]]
+    assert [len(values(m, "Energy.Active.Import.Register")) for m in sent] == [1, 1, 1, 1]

@@ -1,0 +1,87 @@
+"""The station's transactions as OCPP 1.6 messages: StartTransaction,
+MeterValues and StopTransaction (with its transactionData), queued durably in
+the outbox; the transactionId of a queued message is filled in when it is sent
+(``firmware.queue``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from firmware.clock import iso
+from firmware.connector.transactions import TransactionStore, TxRecord
+from firmware.metering import Sample, meter_value, sampled_values
+from firmware.queue import MessageDropped, Outbox
+
+
+class V16Journal:
+    """``firmware.connector.journal.TransactionJournal`` in OCPP 1.6 messages."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        transactions: TransactionStore,
+        send: Callable[[str, dict[str, Any]], None],
+    ) -> None:
+        self.outbox = outbox
+        self.transactions = transactions
+        self.send = send  # a message that is not queued; dropped while offline
+
+    def started(self, record: TxRecord) -> int:
+        payload: dict[str, Any] = {
+            "connectorId": record.connector_id,
+            "idTag": record.id_tag,
+            "meterStart": record.meter_start_wh,
+            "timestamp": iso(record.started_at),
+        }
+        if record.reservation_id is not None:
+            payload["reservationId"] = record.reservation_id
+        return self.outbox.enqueue("StartTransaction", payload, record.local_id)
+
+    async def answered(self, handle: int) -> bool:
+        try:
+            await self.outbox.wait_result(handle)
+        except MessageDropped:
+            return False
+        return True
+
+    def sampled(
+        self, record: TxRecord, sample: Sample, measurands: list[str], context: str, at: datetime
+    ) -> None:
+        values = sampled_values(sample, measurands, context)
+        if values:
+            message = {"connectorId": record.connector_id, "meterValue": [meter_value(at, values)]}
+            self.outbox.enqueue("MeterValues", message, record.local_id)
+
+    def kept(
+        self, local_id: int, sample: Sample, measurands: list[str], context: str, at: datetime
+    ) -> None:
+        values = sampled_values(sample, measurands, context)
+        if values:
+            self.transactions.add_sample(local_id, meter_value(at, values))
+
+    def ended(
+        self, record: TxRecord, meter_stop_wh: int, at: datetime, reason: str, id_tag: str | None
+    ) -> None:
+        payload: dict[str, Any] = {
+            "meterStop": meter_stop_wh,
+            "timestamp": iso(at),
+            "reason": reason,
+        }
+        if id_tag is not None:
+            payload["idTag"] = id_tag
+        data = self.transactions.samples(record.local_id)
+        if data:
+            payload["transactionData"] = data
+        self.outbox.enqueue("StopTransaction", payload, record.local_id)
+
+    def outside(
+        self, connector_id: int, sample: Sample, measurands: list[str], at: datetime
+    ) -> None:
+        values = sampled_values(sample, measurands, "Sample.Clock")
+        if values:
+            self.send(
+                "MeterValues",
+                {"connectorId": connector_id, "meterValue": [meter_value(at, values)]},
+            )

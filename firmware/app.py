@@ -14,7 +14,7 @@ from typing import Any
 from firmware import __version__, stop_signals
 from firmware.api import ApiServer, build_app
 from firmware.auth.authorizer import Authorizer
-from firmware.auth.cache import AuthCache, IdTagInfo
+from firmware.auth.cache import AuthCache
 from firmware.auth.local_list import LocalAuthList
 from firmware.clock import Clock, iso
 from firmware.config import Config
@@ -179,10 +179,11 @@ class App:
             authorize_timeout_s=config.ocpp.authorize_timeout_s,
         )
         self.transactions = TransactionStore(self.db)
+        journal = V16Journal(self.outbox, self.transactions, self._send_untracked)
         ctx = ConnectorContext(
             db=self.db,
             transactions=self.transactions,
-            journal=V16Journal(self.outbox, self.transactions, self._send_untracked),
+            journal=journal,
             settings=self.settings,
             availability=AvailabilityStore(self.db),
             clock=self.clock,
@@ -254,8 +255,7 @@ class App:
         self.triggers.firmware_status = self.firmware.current_firmware_status
         self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
         self._build_security_log_handlers()
-        self.outbox.on_result("StartTransaction", self._start_result)
-        self.outbox.on_result("StopTransaction", self._stop_result)
+        journal.answers_to(self.station)
         self.link_security = LinkSecurity(
             self.certificates,
             charge_point_id=config.ocpp.charge_point_id,
@@ -488,27 +488,6 @@ class App:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._link_changed.wait()
-
-    def _start_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
-        if local_tx is None:
-            return
-        info = IdTagInfo.from_payload(result["idTagInfo"])
-        record = self.transactions.get(local_tx)
-        if record is not None:
-            self.authorizer.remember(record.id_tag, info)
-            controller = self.station.connectors.get(record.connector_id)
-            if controller is not None:
-                controller.start_confirmed(local_tx, int(result["transactionId"]), info)
-            else:
-                self.transactions.confirm(
-                    local_tx, int(result["transactionId"]), info.status, info.parent_id_tag
-                )
-
-    def _stop_result(self, local_tx: int | None, result: dict[str, Any]) -> None:
-        info = result.get("idTagInfo")
-        record = self.transactions.get(local_tx) if local_tx is not None else None
-        if info is not None and record is not None:
-            self.authorizer.remember(record.id_tag, IdTagInfo.from_payload(info))
 
     def _send_untracked(self, action: str, message: dict[str, Any]) -> None:
         if self.online():

@@ -90,6 +90,27 @@ class Station:
         for controller in self.connectors.values():
             controller.subscribe(callback)
 
+    # ------------------------------------------------------------ the CSMS's answers
+
+    def start_answered(self, local_id: int, csms_id: int, info: IdTagInfo) -> None:
+        """The CSMS took a transaction's start: its id for the transaction and what it
+        says of the token (called inside the queue's database transaction)."""
+        record = self.ctx.transactions.get(local_id)
+        if record is None:
+            return
+        self.authorizer.remember(record.id_tag, info)
+        controller = self.connectors.get(record.connector_id)
+        if controller is not None:
+            controller.start_confirmed(local_id, csms_id, info)
+        else:  # a connector no longer configured: keep the answer with the record
+            self.ctx.transactions.confirm(local_id, csms_id, info.status, info.parent_id_tag)
+
+    def stop_answered(self, local_id: int, info: IdTagInfo | None) -> None:
+        """The CSMS took a transaction's end; ``info``: what it says of the token, if anything."""
+        record = self.ctx.transactions.get(local_id)
+        if record is not None and info is not None:
+            self.authorizer.remember(record.id_tag, info)
+
     # ------------------------------------------------------------ start-up
 
     async def _boot_reading_wh(self, connector_id: int) -> float | None:

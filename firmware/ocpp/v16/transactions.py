@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
 from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.metering import Sample, meter_value, sampled_values
 from firmware.queue import MessageDropped, Outbox
+from firmware.station import Station
 
 
 class V16Journal:
@@ -27,6 +29,24 @@ class V16Journal:
         self.outbox = outbox
         self.transactions = transactions
         self.send = send  # a message that is not queued; dropped while offline
+
+    def answers_to(self, station: Station) -> None:
+        """StartTransaction.conf and StopTransaction.conf become the station's commands."""
+
+        def start(local_id: int | None, result: dict[str, Any]) -> None:
+            if local_id is not None:
+                info = IdTagInfo.from_payload(result["idTagInfo"])
+                station.start_answered(local_id, int(result["transactionId"]), info)
+
+        def stop(local_id: int | None, result: dict[str, Any]) -> None:
+            info = result.get("idTagInfo")
+            if local_id is not None:
+                station.stop_answered(
+                    local_id, IdTagInfo.from_payload(info) if info is not None else None
+                )
+
+        self.outbox.on_result("StartTransaction", start)
+        self.outbox.on_result("StopTransaction", stop)
 
     def started(self, record: TxRecord) -> int:
         payload: dict[str, Any] = {

@@ -187,6 +187,38 @@ class StationProcess:
                         f"no BootNotification within {boot_timeout} s of the start:\n{self.tail()}"
                     )
                 await asyncio.sleep(0.02)
+            await self._wait_boot_answer(deadline)
+
+    async def _wait_boot_answer(self, deadline: float) -> None:
+        """Until the station has applied the CSMS's answer to its BootNotification when
+        that answer was Accepted: a token presented before is decided offline."""
+        boots = [
+            f.message[1]
+            for f in self.log.frames
+            if f.direction == "in"
+            and f.message
+            and f.message[:1] == [2]
+            and f.message[2] == "BootNotification"
+        ]
+        while time.monotonic() < deadline:
+            answer = next(
+                (
+                    f.message
+                    for f in self.log.frames
+                    if f.direction == "out"
+                    and f.message
+                    and f.message[0] in (3, 4)
+                    and f.message[1] == boots[-1]
+                ),
+                None,
+            )
+            if answer is not None:
+                if answer[0] != 3 or answer[2].get("status") != "Accepted":
+                    return
+                if (await self.get("/status"))["ocpp"]["registration"] == "Accepted":
+                    return
+            await asyncio.sleep(0.02)
+        raise StationProcessError(f"BootNotification not answered and applied:\n{self.tail()}")
 
     async def wait_api(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -465,6 +465,7 @@ class App:
 
     async def _on_online(self) -> None:
         self._link_changed.set()
+        self.outbox.wake()
         self.smart.reevaluate()  # the CSMS clock may have been adopted
         await self.notifier.resync()
 

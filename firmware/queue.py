@@ -35,6 +35,14 @@ MeterValues are thinned (every other one goes) to make room; StartTransaction
 and StopTransaction are never dropped. The queue is read one request at a
 time, so its length does not cost memory.
 
+Each message is delivered in the OCPP version it was written in (the
+``version`` column), over a connection of that version only: the queue is not
+converted. While the station speaks another version (``ocpp.version: auto``
+and a CSMS that chose the other one), those messages wait, still counted in
+``pending``; the messages of the version in use go on in their order. Only
+1.6 messages of a transaction carry the CSMS's transactionId filled in at send
+time; a 2.0.1 transaction has the station's own id from the start.
+
 A backlog is replayed with consecutive MeterValues of one transaction packed
 into one request (``firmware.packing``), at most ``batch_max`` messages and
 ``batch_bytes`` of frame; with one message waiting, it goes alone. The packed
@@ -68,6 +76,7 @@ from firmware.ocpp.errors import (
     NotConnected,
 )
 from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.versions import V16
 from firmware.storage.db import Database
 
 OFFLINE_PAUSE_S = 0.2  # after a send that found no connection
@@ -91,6 +100,7 @@ class QueuedMessage:
     local_tx: int | None
     attempts: int
     size: int
+    version: str = V16
 
 
 def _retrieve(future: asyncio.Future[dict[str, Any]]) -> None:
@@ -192,9 +202,16 @@ class Outbox:
 
     # ------------------------------------------------------------ producer side
 
-    def enqueue(self, action: str, payload: dict[str, Any], local_tx: int | None = None) -> int:
-        """Persist one message; returns its sequence number. Call inside a db transaction
-        to make it atomic with the state change it reports."""
+    def enqueue(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        local_tx: int | None = None,
+        *,
+        version: str = V16,
+    ) -> int:
+        """Persist one message written in OCPP ``version``; returns its sequence number.
+        Call inside a db transaction to make it atomic with the state change it reports."""
         if action not in QUEUED_ACTIONS:
             raise ValueError(f"{action} is not a message the queue delivers")
         data = json.dumps(payload, separators=(",", ":"))
@@ -207,8 +224,9 @@ class Outbox:
                 log.error("queue over its bounds; %s is queued anyway", action)
                 self._over_limit_logged = True
         cursor = self.db.execute(
-            "INSERT INTO outbox (action, payload, local_tx, created_at) VALUES (?, ?, ?, ?)",
-            (action, data, local_tx, iso(self.clock.now())),
+            "INSERT INTO outbox (action, payload, local_tx, created_at, version) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (action, data, local_tx, iso(self.clock.now()), version),
         )
         self._count += 1
         self._bytes += len(data)
@@ -216,6 +234,10 @@ class Outbox:
         seq = cursor.lastrowid
         assert seq is not None
         return seq
+
+    def wake(self) -> None:
+        """A connection was registered, maybe in another version: look at the queue again."""
+        self._wakeup.set()
 
     def on_result(self, action: str, handler: ResultHandler) -> None:
         """Call ``handler(local_tx, result_payload)`` for every delivered ``action``."""
@@ -268,11 +290,14 @@ class Outbox:
             row["local_tx"],
             int(row["attempts"]),
             len(row["payload"]),
+            str(row["version"]),
         )
 
     def _head(self) -> QueuedMessage | None:
         row = self.db.query_one(
-            "SELECT seq, action, payload, local_tx, attempts FROM outbox ORDER BY seq LIMIT 1"
+            "SELECT seq, action, payload, local_tx, attempts, version FROM outbox "
+            "WHERE version = ? ORDER BY seq LIMIT 1",
+            (self.rpc.version,),
         )
         return None if row is None else self._message(row)
 
@@ -284,12 +309,12 @@ class Outbox:
         budget = self.batch_bytes - packing.frame_bytes(head.payload)
         batch = [head]
         for row in self.db.query(
-            "SELECT seq, action, payload, local_tx, attempts FROM outbox "
+            "SELECT seq, action, payload, local_tx, attempts, version FROM outbox "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
             (head.seq, limit - 1),
         ):
             message = self._message(row)
-            if not packing.joins(head, message):
+            if message.version != head.version or not packing.joins(head, message):
                 break
             budget -= packing.entries_bytes(message.payload)
             if budget < 0:
@@ -298,7 +323,9 @@ class Outbox:
         return batch
 
     def _with_transaction_id(self, message: QueuedMessage) -> dict[str, Any] | None:
-        if message.action == "StartTransaction" or message.local_tx is None:
+        if message.version != V16 or message.action == "StartTransaction":
+            return message.payload
+        if message.local_tx is None:
             return message.payload
         row = self.db.query_one(
             "SELECT csms_id FROM transactions WHERE local_id = ?", (message.local_tx,)
@@ -352,7 +379,7 @@ class Outbox:
             payload = packing.merge(payload, [each.payload for each in batch[1:]])
         was_connected = self.rpc.connected
         try:
-            result = await self.rpc.call(message.action, payload)
+            result = await self.rpc.call(message.action, payload, version=message.version)
         except NotConnected as err:
             if packed and was_connected:
                 self._pack_failed(batch, err)

@@ -155,7 +155,7 @@ async def test_no_connection_does_not_spin_the_event_loop(tmp_path: Path) -> Non
     class ClosingRpc(Rpc):
         calls = 0
 
-        async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        async def call(self, action: str, payload: dict[str, Any], **_: Any) -> dict[str, Any]:
             ClosingRpc.calls += 1
             if ClosingRpc.calls > 20:
                 ready.clear()  # ends a spin, so that this test fails instead of hanging
@@ -627,4 +627,37 @@ async def test_a_pack_the_csms_closes_the_connection_on_is_halved(tmp_path: Path
     accepted = [r for r in log.calls("MeterValues") if not oversized(r)]
     assert _values(accepted) == list(range(16))
     assert outbox.dropped == 0 and log.violations == []
+    db.close()
+
+
+async def test_a_message_goes_out_only_in_the_version_it_was_written_in(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    outbox = _live(db)
+    event = {"type": "StartupOfTheDevice", "timestamp": "2026-01-01T00:00:00Z"}
+    outbox.enqueue("SecurityEventNotification", {**event, "techInfo": "first"})
+    # A 2.0.1 transaction has the station's own id: none is filled in, none is missing.
+    unconfirmed = TransactionStore(db).open(1, "AB01", None, 0, Clock().now()).local_id
+    outbox.enqueue(
+        "SecurityEventNotification", {**event, "techInfo": "2.0.1"}, unconfirmed, version="2.0.1"
+    )
+    outbox.enqueue("SecurityEventNotification", {**event, "techInfo": "third"})
+    async with BenchCsms(versions=["1.6", "2.0.1"]) as csms:
+        async with _online(outbox, csms, "CP-V16") as log:
+            await until(lambda: outbox.pending() == 1, timeout_s=10)
+            assert [p["techInfo"] for p in log.calls()] == ["first", "third"]
+        # The same queue over a 2.0.1 connection: the message waiting for it goes.
+        async with (
+            connect(f"{csms.url}/CP-V201", subprotocols=[Subprotocol("ocpp2.0.1")]) as ws,
+            asyncio.TaskGroup() as tg,
+        ):
+            tg.create_task(outbox.rpc.serve(ws, "2.0.1"))
+            delivering = tg.create_task(outbox.run())
+            outbox.wake()
+            await _drained(outbox)
+            delivering.cancel()
+            await ws.close()
+        v201 = csms.station("CP-V201")
+        assert v201.calls("SecurityEventNotification") == [{**event, "techInfo": "2.0.1"}]
+        assert v201.violations == [] and csms.station("CP-V16").violations == []
+    assert outbox.dropped == 0
     db.close()

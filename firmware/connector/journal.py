@@ -39,7 +39,8 @@ class TransactionJournal(Protocol):
     def ended(
         self, record: TxRecord, meter_stop_wh: int, at: datetime, reason: str, id_tag: str | None
     ) -> None:
-        """``record`` ended (``id_tag``: who ended it, when a token did)."""
+        """``record`` ended (``id_tag``: who ended it, when a token did). Called before
+        the record is closed, while the samples kept for it are still there."""
 
     def outside(
         self, connector_id: int, sample: Sample, measurands: list[str], at: datetime

@@ -145,7 +145,7 @@ async def test_rcd_trip_makes_the_relay_driver_release_its_coil() -> None:
         pin=COIL,
         feedback_pin=FEEDBACK,
         debounce_s=0.02,
-        settle_s=0.1,
+        settle_s=0.5,  # the close waits this long for feedback on a loaded machine
         pin_factory=factory,
     )
     plant = GpioPlant(world, factory, {1: FULL}, relay_delay_s=0.01)

@@ -60,6 +60,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+API_PORT_TRIES = 3  # starts of a daemon whose API port was taken meanwhile
+
+
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
@@ -164,21 +167,19 @@ class StationProcess:
     async def start(self, *, wait_boot: bool = True, boot_timeout: float = 15) -> None:
         self.starts += 1
         mark = len(self.log.calls("BootNotification"))
-        logfile = self.log_path.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "firmware",
-            "run",
-            "--config",
-            str(self.config_path),
-            stdout=logfile,
-            stderr=logfile,
-            cwd=str(ROOT),
-            env={**inherited_env(), "PYTHONUNBUFFERED": "1", **self.env},
-        )
-        logfile.close()
-        await self.wait_api()
+        for attempt in range(API_PORT_TRIES):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            await self._spawn()
+            try:
+                await self.wait_api()
+                break
+            except StationProcessError:
+                # The API port came from free_port(); another process may have taken it
+                # before the daemon bound it. Only that failure is retried, on a new port.
+                if attempt + 1 == API_PORT_TRIES or not self._port_taken(logged):
+                    raise
+                self.api_port = free_port()
+                self.write_config()
         if wait_boot:
             deadline = time.monotonic() + boot_timeout
             while len(self.log.calls("BootNotification")) <= mark:
@@ -219,6 +220,28 @@ class StationProcess:
                     return
             await asyncio.sleep(0.02)
         raise StationProcessError(f"BootNotification not answered and applied:\n{self.tail()}")
+
+    async def _spawn(self) -> None:
+        with self.log_path.open("ab") as logfile:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "firmware",
+                "run",
+                "--config",
+                str(self.config_path),
+                stdout=logfile,
+                stderr=logfile,
+                cwd=str(ROOT),
+                env={**inherited_env(), "PYTHONUNBUFFERED": "1", **self.env},
+            )
+
+    def _port_taken(self, since: int) -> bool:
+        """Whether the daemon's log after byte ``since`` says its API port was in use."""
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return f"{self.api_port}): address already in use" in text
 
     async def wait_api(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -24,7 +24,7 @@ import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ async def test_a_release_is_installed_confirmed_and_a_broken_one_rolled_back(
             "requestId": 11,
             "firmware": {
                 "location": f"{http.base}/files/{good.name}",
-                "retrieveDateTime": iso(datetime.now(UTC)),
+                "retrieveDateTime": iso(datetime.now(UTC) - timedelta(seconds=1)),  # already due
                 "signingCertificate": pki.signer.pem,
                 "signature": pki.signer.sign(good.read_bytes()),
             },

@@ -66,7 +66,10 @@ def signed_request(
         "retryInterval": 1,
         "firmware": {
             "location": location,
-            "retrieveDateTime": _now(),
+            # Already due: the station's clock, set from the CSMS's currentTime at boot,
+            # can be a few ms behind this process's, and a retrieveDateTime ahead of
+            # the station's clock is rightly reported as DownloadScheduled first.
+            "retrieveDateTime": _now(-1),
             "signingCertificate": certificate,
             "signature": signature,
             **firmware,

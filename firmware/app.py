@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,27 +24,12 @@ from firmware.connector.transactions import TransactionStore
 from firmware.errors import ConfigError
 from firmware.logs import redact
 from firmware.management.log_upload import LogUploads
-from firmware.management.service import FirmwareManagement, JobReporters
+from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.link_tracker import LinkTracker
-from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
-from firmware.ocpp.status_notifier import StatusNotifier
-from firmware.ocpp.status_reporter import StatusReporter
-from firmware.ocpp.v16.authorize import ask_csms
-from firmware.ocpp.v16.certificates import CertificateHandlers
-from firmware.ocpp.v16.configuration import ConfigurationStore
-from firmware.ocpp.v16.core import CoreHandlers
-from firmware.ocpp.v16.extended_trigger import ExtendedTriggerHandlers
-from firmware.ocpp.v16.firmware_management import FirmwareManagementHandlers
-from firmware.ocpp.v16.local_auth_list import LocalAuthListHandlers
-from firmware.ocpp.v16.remote_trigger import TriggerHandlers
-from firmware.ocpp.v16.reservation import ReservationHandlers
-from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
-from firmware.ocpp.v16.settings import ConfigurationSettings
-from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
-from firmware.ocpp.v16.transactions import V16Journal
+from firmware.ocpp.v16.front_end import Core, V16FrontEnd
 from firmware.ocpp.versions import AUTO, FRONT_ENDS, offered
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
@@ -114,18 +99,6 @@ class App:
             provisioning.load(config.security, config.ocpp.charge_point_id, datetime.now(UTC)),
         )
         self.link = LinkTracker(self.clock.now)
-        self.ocpp_config = ConfigurationStore(
-            self.db,
-            config.ocpp.config,
-            replace(
-                station_facts(config),
-                has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
-                has_client_certificate=self._has_client_certificate,
-            ),
-            vendor_prefixes=config.ocpp.vendor_key_prefixes,
-        )
-        self._refuse_a_lowered_transport()
-        supports = self.ocpp_config.supports
         self.rpc = Rpc(
             response_timeout_s=config.ocpp.response_timeout_s,
             max_frame_bytes=config.ocpp.max_frame_bytes,
@@ -133,25 +106,25 @@ class App:
             frame_log=self._log_frame,
             dead_link_timeouts=config.ocpp.dead_link_timeouts,
         )
-        self.notifier: StatusNotifier
-        self.registration = Registration(
-            self.rpc,
-            self.ocpp_config,
-            config.identity,
-            self.clock,
-            boot_retry_s=config.ocpp.boot_retry_s,
-            on_online=self._on_online,
+        facts = replace(
+            station_facts(config),
+            has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
+            has_client_certificate=self._has_client_certificate,
         )
-        self.notifier = StatusNotifier(
-            self.rpc, self.ocpp_config, self.clock, self.registration.ready
+        self.front = V16FrontEnd(
+            self.db, config, facts, self.rpc, self.clock, on_online=self._on_online
         )
+        self.ocpp_config = self.front.config  # the CLI keeps AuthorizationKey out of the logs
+        self._refuse_a_lowered_transport()
+        self.registration = self.front.registration
+        self.notifier = self.front.notifier
         self.outbox = Outbox(
             self.db,
             self.rpc,
             self.clock,
             ready=self.registration.ready,
-            attempts=lambda: self.ocpp_config.get_int("TransactionMessageAttempts"),
-            retry_interval_s=lambda: self.ocpp_config.get_int("TransactionMessageRetryInterval"),
+            attempts=self.front.message_attempts,
+            retry_interval_s=self.front.message_retry_interval_s,
             max_messages=config.queue.max_messages,
             max_bytes=config.queue.max_bytes,
             batch_max=config.queue.replay_batch_max,
@@ -161,29 +134,25 @@ class App:
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
-            enabled=lambda: (
-                supports("LocalAuthListManagement")
-                and self.ocpp_config.get_bool("LocalAuthListEnabled")
-            ),
-            max_length=lambda: self.ocpp_config.get_int("LocalAuthListMaxLength"),
-            send_max_length=lambda: self.ocpp_config.get_int("SendLocalListMaxLength"),
+            enabled=self.front.local_list_enabled,
+            max_length=self.front.local_list_max_length,
+            send_max_length=self.front.send_local_list_max_length,
         )
-        self.settings = ConfigurationSettings(self.ocpp_config)
+        self.settings = self.front.settings
         self.authorizer = Authorizer(
             self.cache,
             self.settings,
-            ask_csms(self.rpc),
+            self.front.ask_csms,
             self.clock,
             online=self.online,
             local_list=self.local_list,
             authorize_timeout_s=config.ocpp.authorize_timeout_s,
         )
         self.transactions = TransactionStore(self.db)
-        journal = V16Journal(self.outbox, self.transactions, self._send_untracked)
         ctx = ConnectorContext(
             db=self.db,
             transactions=self.transactions,
-            journal=journal,
+            journal=self.front.journal(self.outbox, self.transactions, self._send_untracked),
             settings=self.settings,
             availability=AvailabilityStore(self.db),
             clock=self.clock,
@@ -197,83 +166,85 @@ class App:
             overcurrent_time_s=config.safety.overcurrent_time_s,
         )
         self.station = Station(self.hal, ctx, self.authorizer, self.notifier.report)
-        self.core = CoreHandlers(
-            self.station, self.ocpp_config, self.cache, self.registration, reset=self.reset
-        )
-        self.core.register(self.rpc)
         self.reservations = Reservations(
             ReservationStore(self.db),
             self.station,
             self.settings,
             self.clock,
-            supported=supports("Reservation"),
+            supported=self.front.reservations_supported(),
         )
-        ReservationHandlers(self.reservations).register(self.rpc)
         self.smart = SmartCharging(
             self.db, self.settings, self.clock, config.board, self.station.connectors
         )
-        self.core.remote_start_profile_ok = self.smart.remote_start_profile_ok
-        SmartChargingHandlers(self.smart).register(self.rpc)
-        LocalAuthListHandlers(self.local_list).register(self.rpc)
-        self.triggers = TriggerHandlers(self.station, self.registration, self.notifier)
-        # A profile left out of SupportedFeatureProfiles: its actions are NotSupported.
-        if supports("RemoteTrigger"):
-            self.triggers.register(self.rpc)
         # The first ManufacturerRootCertificate(s) are provisioned from the file, as
         # the first CSMS root is; later ones come from InstallCertificate.
         self.certificates.import_roots(
             RootKind.MANUFACTURER,
             certificate_file(config.security.manufacturer_root_ca, "security.manufacturer_root_ca"),
         )
-        ready = self.registration.ready
-        job_reporters = [
-            StatusReporter(self.rpc, "FirmwareStatusNotification", ready),
-            StatusReporter(self.rpc, "SignedFirmwareStatusNotification", ready),
-            StatusReporter(self.rpc, "DiagnosticsStatusNotification", ready),
-        ]
         self.firmware = FirmwareManagement(
             config,
             self.db,
-            ready,
+            self.registration.ready,
             self.clock,
             self.station,
-            reporters=JobReporters(*job_reporters),
+            reporters=self.front.job_reporters,
             state=self._diagnostics_state,
             restart=self._restart_after_install,
             events=self.security_events,
             manufacturer_roots=lambda: self.certificates.roots(RootKind.MANUFACTURER),
         )
-        # Status reporters the run starts: each delivers one job kind's statuses.
-        self.reporters: list[StatusReporter] = []
-        if supports("FirmwareManagement"):
-            FirmwareManagementHandlers(self.firmware.updater, self.firmware.diagnostics).register(
-                self.rpc
-            )
-            self.reporters += job_reporters
-        else:
-            self.triggers.withdraw("DiagnosticsStatusNotification", "FirmwareStatusNotification")
-        self.triggers.firmware_status = self.firmware.current_firmware_status
-        self.triggers.diagnostics_status = self.firmware.current_diagnostics_status
-        self._build_security_log_handlers()
-        journal.answers_to(self.station)
+        self.log_uploads = LogUploads(
+            config.diagnostics,
+            config.ocpp.charge_point_id,
+            config.state_dir / "logs",
+            self.security_log,
+            self._diagnostics_state,
+            self.front.log_status,
+            self.clock,
+        )
         self.link_security = LinkSecurity(
             self.certificates,
             charge_point_id=config.ocpp.charge_point_id,
             tls=config.ocpp.csms_url.startswith("wss://"),
-            profile=lambda: self.ocpp_config.get_int("SecurityProfile"),
-            revert_profile=self._revert_security_profile,
+            profile=self.front.security_profile,
+            revert_profile=self.front.revert_security_profile,
             password=self._password,
             sink=self.security_events,
             now=self.clock.now,
         )
-        self._build_certificate_management()
-        self.core.after_change = self._after_change
+        self.enrolment = Enrolment(
+            self.certificates,
+            self.security_events,
+            charge_point_id=config.ocpp.charge_point_id,
+            organization=self.front.organization,
+            max_chain_bytes=self.front.max_chain_bytes,
+            renew_before=timedelta(days=config.security.renew_before_days),
+            now=self.clock.now,
+        )
+        self.front.attach(
+            Core(
+                station=self.station,
+                cache=self.cache,
+                local_list=self.local_list,
+                reservations=self.reservations,
+                smart=self.smart,
+                firmware=self.firmware,
+                log_uploads=self.log_uploads,
+                certificates=self.certificates,
+                enrolment=self.enrolment,
+                security_events=self.security_events,
+                root_in_use=self.link_security.root_in_use,
+            ),
+            reset=self.reset,
+            reconnect=self._reconnect,
+        )
         self.connection = Connection(
             self.rpc,
             csms_url=config.ocpp.csms_url,
             charge_point_id=config.ocpp.charge_point_id,
             auth=self.link_security,
-            ping_interval_s=lambda: self.ocpp_config.get_int("WebSocketPingInterval"),
+            ping_interval_s=self.front.ping_interval_s,
             backoff=Backoff(
                 config.ocpp.reconnect_min_s,
                 config.ocpp.reconnect_max_s,
@@ -286,7 +257,7 @@ class App:
             versions=offered(config.ocpp.version),
             check_version=self._check_version,
         )
-        self.ocpp_config.subscribe(self._config_changed)
+        self.front.on_ping_interval_change(self.connection.ping_changed.set)
         self._watch_security()
         api = build_app(self.status, self.hal.plant, token=config.api.token)
         self.web = WebUi(
@@ -308,37 +279,6 @@ class App:
         self.api = ApiServer(api, config.api.host, config.api.port)
 
     # ------------------------------------------------------------ wiring helpers
-
-    def _build_security_log_handlers(self) -> None:
-        """GetLog and LogStatusNotification; ExtendedTriggerMessage and its senders."""
-        log_status = StatusReporter(self.rpc, "LogStatusNotification", self.registration.ready)
-        self.reporters.append(log_status)
-        self.log_uploads = LogUploads(
-            self.config.diagnostics,
-            self.config.ocpp.charge_point_id,
-            self.config.state_dir / "logs",
-            self.security_log,
-            self._diagnostics_state,
-            log_status,
-            self.clock,
-        )
-        GetLogHandlers(self.log_uploads).register(self.rpc)
-        self.triggers.bind(self.rpc)
-        self.extended_triggers = ExtendedTriggerHandlers()
-        add_extended_senders(self.extended_triggers, self.triggers, self.log_uploads, self.rpc)
-        if self.triggers.sender("FirmwareStatusNotification") is not None:
-            # The security extension's firmware status is the signed one (whitepaper L01).
-            self.extended_triggers.add(
-                "FirmwareStatusNotification", self._send_signed_firmware_status
-            )
-        self.extended_triggers.register(self.rpc)
-
-    async def _send_signed_firmware_status(self, _connector_id: int | None) -> None:
-        payload = self.firmware.current_signed_firmware_status()
-        try:
-            await self.rpc.call("SignedFirmwareStatusNotification", payload)
-        except CallFailed as err:
-            log.warning("triggered SignedFirmwareStatusNotification not delivered: %s", err)
 
     def _watch_security(self) -> None:
         """The security events the station detects itself (firmware.security.detectors)."""
@@ -379,39 +319,11 @@ class App:
 
     def _password(self) -> str | None:
         """The Basic auth password (sent at security profiles 1 and 2 only)."""
-        key = self.ocpp_config.get("AuthorizationKey")
-        return key or self.config.ocpp.password
-
-    def _build_certificate_management(self) -> None:
-        self.enrolment = Enrolment(
-            self.certificates,
-            self.security_events,
-            charge_point_id=self.config.ocpp.charge_point_id,
-            organization=lambda: self.ocpp_config.get("CpoName"),
-            max_chain_bytes=lambda: self.ocpp_config.get_int("CertificateSignedMaxChainSize"),
-            renew_before=timedelta(days=self.config.security.renew_before_days),
-            now=self.clock.now,
-        )
-        self.certificate_handlers = CertificateHandlers(
-            self.rpc,
-            self.certificates,
-            self.enrolment,
-            self.ocpp_config,
-            self.clock,
-            self.security_events,
-            ready=self.registration.ready,
-            root_in_use=self.link_security.root_in_use,
-        )
-        self.certificate_handlers.register(self.rpc)
-        self.ocpp_config.subscribe(self.certificate_handlers.config_changed)
-        # The table the security log's part created and registered (one handler per action).
-        self.extended_triggers.add(
-            "SignChargePointCertificate", self.certificate_handlers.sign_charge_point_certificate
-        )
+        return self.front.authorization_key() or self.config.ocpp.password
 
     def _refuse_a_lowered_transport(self) -> None:
         """A profile the CSMS raised to 2 or 3 never runs over ws:// (a file edited since)."""
-        profile = self.ocpp_config.get_int("SecurityProfile")
+        profile = self.front.security_profile()
         if profile >= 2 and not self.config.ocpp.csms_url.startswith("wss://"):
             raise ConfigError(
                 f"ocpp.csms_url: the station is at SecurityProfile {profile} (raised by the "
@@ -424,22 +336,8 @@ class App:
             return False
         return not valid_now or valid_at(identity.certificate, self.clock.now())
 
-    def _revert_security_profile(self, profile: int) -> None:
-        try:
-            self.ocpp_config.revert("SecurityProfile", str(profile))
-        except Exception:
-            log.exception("cannot store SecurityProfile %d", profile)
-
-    def _after_change(self, key: str) -> Callable[[], Coroutine[Any, Any, None]] | None:
-        """Reconnect once the answer is out: with the new profile, or the new key in use."""
-        name = key.casefold()
-        if name == "securityprofile":
-            log.info("SecurityProfile raised; reconnecting")
-            return self.connection.close
-        if name == "authorizationkey" and self.ocpp_config.get_int("SecurityProfile") in (1, 2):
-            log.info("AuthorizationKey changed; reconnecting with the new key")
-            return self.connection.close
-        return None
+    async def _reconnect(self) -> None:
+        await self.connection.close()
 
     def _log_frame(self, direction: str, text: str) -> None:
         if frames_log.isEnabledFor(logging.DEBUG):
@@ -458,10 +356,6 @@ class App:
         if self.connection.version is not None:
             return self.connection.version
         return None if self.config.ocpp.version == AUTO else self.config.ocpp.version
-
-    def _config_changed(self, key: str, value: str) -> None:
-        if key == "WebSocketPingInterval":
-            self.connection.ping_changed.set()
 
     async def _on_online(self) -> None:
         self._link_changed.set()
@@ -534,8 +428,7 @@ class App:
 
     def _diagnostics_state(self) -> dict[str, Any]:
         """The state summary of a GetDiagnostics archive (secrets scrubbed there)."""
-        known, _ = self.ocpp_config.get_configuration(None)
-        return {"status": self.status(), "configuration": known}
+        return {"status": self.status(), **self.front.configuration()}
 
     # ------------------------------------------------------------ life cycle
 
@@ -592,14 +485,15 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
-                    tg.create_task(self.certificate_handlers.run(), name="certificates"),
+                    tg.create_task(self.front.run_certificates(), name="certificates"),
                     tg.create_task(self.security_events.run(), name="security-log"),
                     tg.create_task(self.security_watch.run(), name="security-watch"),
                 ]
                 tasks += [
-                    tg.create_task(r.run(), name=f"{r.action}-reporter") for r in self.reporters
+                    tg.create_task(r.run(), name=f"{r.action}-reporter")
+                    for r in self.front.reporters
                 ]
-                if self.ocpp_config.supports("FirmwareManagement"):
+                if self.front.firmware_management():
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))
                 await self.station.start()
                 tasks.append(tg.create_task(self.reservations.run(), name="reservations"))

@@ -57,3 +57,15 @@ def test_the_check_sees_a_front_end_import(tmp_path: Path) -> None:
     assert {"firmware.ocpp.rpc", "firmware.ocpp.errors"} <= _imports(bad)
     bad.write_text("from firmware import queue\n")
     assert "firmware.queue" in _imports(bad)
+
+
+def test_the_app_reaches_the_1_6_protocol_only_through_its_front_end() -> None:
+    """app.py wires the core to a front-end object; the 1.6 handlers are the front-end's."""
+    v16 = sorted(
+        name
+        for name in _imports(FIRMWARE / "app.py")
+        if name.startswith("firmware.ocpp.v16")
+        and not name.startswith("firmware.ocpp.v16.front_end")
+    )
+    assert v16 == []
+    assert "firmware.ocpp.v16.front_end.V16FrontEnd" in _imports(FIRMWARE / "app.py")

@@ -73,6 +73,9 @@ class App:
         self._stop = asyncio.Event()
         self._stop_reason = "Reboot"
         self._restart = False
+        # How this run ends in the run record (the next start's boot reason), when it is
+        # not the stop reason: FirmwareUpdate for a restart into installed firmware.
+        self._run_end: str | None = None
         self._reloading_sent = False
         self.hard_reset = False
         self.api_port: int | None = None
@@ -450,6 +453,7 @@ class App:
             self.security_events.raise_event(
                 SecurityEvent.RESET_OR_REBOOT, "restart to run the installed firmware"
             )
+            self._run_end = "FirmwareUpdate"
         self.request_stop("Reboot", restart=True)
 
     async def reset(self, kind: str) -> None:
@@ -507,7 +511,7 @@ class App:
                 await self._stop.wait()
                 self._notify_stopping()
                 await self._shutdown()
-                self.runs.end(self._stop_reason)
+                self.runs.end(self._run_end or self._stop_reason)
                 for task in [*tasks, *self._spawned]:
                     task.cancel()
         except BaseException as err:

@@ -1,19 +1,40 @@
-"""BootNotification and Heartbeat: the station's registration with its CSMS."""
+"""BootNotification and Heartbeat: the station's registration with its CSMS.
+
+The protocol flow is the same in OCPP 1.6 and 2.0.1 (B01-B04 of 2.0.1 Part 2):
+the payload and where the heartbeat interval is kept come from a
+``BootProfile`` of the connection's version (``ocpp/v16/boot.py``,
+``ocpp/v201/boot.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from firmware.clock import Clock, parse_iso
-from firmware.config import Identity
 from firmware.ocpp.errors import CallFailed, NotConnected
 from firmware.ocpp.rpc import Rpc
-from firmware.ocpp.v16.configuration import ConfigurationStore
 
 log = logging.getLogger("firmware.ocpp.registration")
+
+
+class BootProfile(Protocol):
+    """What the registration says and keeps, in one OCPP version."""
+
+    @property
+    def version(self) -> str: ...
+
+    def boot_payload(self, *, triggered: bool = False) -> dict[str, Any]:
+        """The BootNotification request (``triggered``: the CSMS asked for it)."""
+
+    def heartbeat_interval(self) -> int: ...
+
+    def adopt_heartbeat_interval(self, seconds: int) -> None:
+        """Keep the interval an Accepted BootNotification gave."""
+
+    def on_heartbeat_interval_change(self, changed: Callable[[], None]) -> None: ...
 
 
 class Registration:
@@ -28,16 +49,15 @@ class Registration:
     def __init__(
         self,
         rpc: Rpc,
-        config: ConfigurationStore,
-        identity: Identity,
+        boot: BootProfile,
         clock: Clock,
         *,
         boot_retry_s: float,
         on_online: Callable[[], Awaitable[None]],
     ) -> None:
         self.rpc = rpc
-        self.config = config
-        self.identity = identity
+        self.boot = boot
+        self.version = boot.version
         self.clock = clock
         self.boot_retry_s = boot_retry_s
         self.status: str | None = None
@@ -46,16 +66,12 @@ class Registration:
         self._heartbeat_changed = asyncio.Event()
         self._boot_requested = asyncio.Event()
         self._proven_link = -1  # the Rpc link a BootNotification/Heartbeat was answered on
-        config.subscribe(self._config_changed)
+        boot.on_heartbeat_interval_change(self._heartbeat_changed.set)
         rpc.answering = lambda: self.status != "Rejected"
 
     @property
     def accepted(self) -> bool:
         return self.status == "Accepted"
-
-    def _config_changed(self, key: str, _value: str) -> None:
-        if key == "HeartbeatInterval":
-            self._heartbeat_changed.set()
 
     def request_boot(self) -> None:
         """Send a BootNotification now (TriggerMessage)."""
@@ -70,29 +86,19 @@ class Registration:
         if not self.accepted:
             self.request_boot()
             return
-        answer = await self.rpc.call("BootNotification", self.boot_payload())
+        answer = await self.rpc.call(
+            "BootNotification", self.boot.boot_payload(triggered=True), version=self.version
+        )
         self._adopt_time(answer.get("currentTime"))
         interval = int(answer["interval"])
         if answer["status"] == "Accepted":
             self._proven_link = self.rpc.link
             if interval > 0:
-                self.config.change("HeartbeatInterval", str(interval))
+                self.boot.adopt_heartbeat_interval(interval)
         else:
             log.warning(
                 "triggered BootNotification answered %s; staying registered", answer["status"]
             )
-
-    def boot_payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "chargePointVendor": self.identity.vendor,
-            "chargePointModel": self.identity.model,
-        }
-        if self.identity.serial_number:
-            payload["chargePointSerialNumber"] = self.identity.serial_number
-            payload["chargeBoxSerialNumber"] = self.identity.serial_number
-        if self.identity.firmware_version:
-            payload["firmwareVersion"] = self.identity.firmware_version
-        return payload
 
     async def run(self) -> None:
         """Until cancelled: on every connection register (once per boot) and heartbeat."""
@@ -119,9 +125,14 @@ class Registration:
     async def _register(self) -> None:
         while True:
             # A trigger from now on (even while this call is out) asks for another.
+            triggered = self._boot_requested.is_set()
             self._boot_requested.clear()
             try:
-                answer = await self.rpc.call("BootNotification", self.boot_payload())
+                answer = await self.rpc.call(
+                    "BootNotification",
+                    self.boot.boot_payload(triggered=triggered),
+                    version=self.version,
+                )
             except NotConnected:
                 raise
             except CallFailed as err:
@@ -137,7 +148,7 @@ class Registration:
             if self.status == "Accepted":
                 self._proven_link = self.rpc.link
                 if interval > 0:
-                    self.config.change("HeartbeatInterval", str(interval))
+                    self.boot.adopt_heartbeat_interval(interval)
                 return
             await self._wait_retry(interval if interval > 0 else self.boot_retry_s)
             if self.status == "Rejected":
@@ -152,7 +163,7 @@ class Registration:
 
     async def _heartbeat(self) -> None:
         while True:
-            interval = self.config.get_int("HeartbeatInterval")
+            interval = self.boot.heartbeat_interval()
             self._heartbeat_changed.clear()
             due = self.rpc.last_call_at + interval
             wait = due - self.clock.monotonic() if interval > 0 else None
@@ -170,7 +181,7 @@ class Registration:
     async def send_heartbeat(self) -> bool:
         """Send a Heartbeat; True when the CSMS answered it."""
         try:
-            answer = await self.rpc.call("Heartbeat", {})
+            answer = await self.rpc.call("Heartbeat", {}, version=self.version)
         except NotConnected:
             raise
         except CallFailed as err:

@@ -38,6 +38,7 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.status_reporter import StatusReporter
 from firmware.ocpp.v16.authorize import ask_csms
+from firmware.ocpp.v16.boot import V16Boot
 from firmware.ocpp.v16.certificates import CertificateHandlers
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.core import CoreHandlers
@@ -105,8 +106,7 @@ class V16FrontEnd:
         self.settings = ConfigurationSettings(self.config)
         self.registration = Registration(
             rpc,
-            self.config,
-            config.identity,
+            V16Boot(self.config, config.identity),
             clock,
             boot_retry_s=config.ocpp.boot_retry_s,
             on_online=on_online,

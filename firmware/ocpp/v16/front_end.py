@@ -50,6 +50,7 @@ from firmware.ocpp.v16.reservation import ReservationHandlers
 from firmware.ocpp.v16.security_log import GetLogHandlers, add_extended_senders
 from firmware.ocpp.v16.settings import ConfigurationSettings
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.ocpp.v16.status import V16Status
 from firmware.ocpp.v16.transactions import V16Journal
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
@@ -112,7 +113,7 @@ class V16FrontEnd:
             on_online=on_online,
         )
         self.ready = self.registration.ready
-        self.notifier = StatusNotifier(rpc, self.config, clock, self.ready)
+        self.notifier = StatusNotifier(rpc, V16Status(self.config), clock, self.ready)
         self.ask_csms = ask_csms(rpc)
         self._job_reporters = [
             StatusReporter(rpc, "FirmwareStatusNotification", self.ready),

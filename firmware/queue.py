@@ -82,13 +82,18 @@ from firmware.storage.db import Database
 OFFLINE_PAUSE_S = 0.2  # after a send that found no connection
 log = logging.getLogger("firmware.queue")
 
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+# 1.6: Start/StopTransaction and MeterValues; 2.0.1: TransactionEvent.
+TRANSACTION_ACTIONS = frozenset(
+    {"StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"}
+)
 # Of the security extension: a CSMS without it answers NotImplemented or NotSupported.
 OPTIONAL_ACTIONS = frozenset({"SecurityEventNotification"})
 QUEUED_ACTIONS = TRANSACTION_ACTIONS | OPTIONAL_ACTIONS
 _UNSUPPORTED = frozenset({"NotImplemented", "NotSupported"})
 
 ResultHandler = Callable[[int | None, dict[str, Any]], None]
+# (local_tx, the request as sent, its CALLRESULT payload)
+ReplyHandler = Callable[[int | None, dict[str, Any], dict[str, Any]], None]
 SettledHandler = Callable[[int, bool], None]
 
 
@@ -138,6 +143,7 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, list[ResultHandler]] = {}
+        self._reply_handlers: dict[str, list[ReplyHandler]] = {}
         self._settled: dict[str, list[SettledHandler]] = {}
         self.max_messages = max_messages
         self.max_bytes = max_bytes
@@ -242,6 +248,11 @@ class Outbox:
     def on_result(self, action: str, handler: ResultHandler) -> None:
         """Call ``handler(local_tx, result_payload)`` for every delivered ``action``."""
         self._handlers.setdefault(action, []).append(handler)
+
+    def on_reply(self, action: str, handler: ReplyHandler) -> None:
+        """Call ``handler(local_tx, request, result)`` for every delivered ``action``
+        (for answers whose meaning depends on the request, as TransactionEvent's)."""
+        self._reply_handlers.setdefault(action, []).append(handler)
 
     def on_settled(self, action: str, handler: SettledHandler) -> None:
         """Call ``handler(seq, delivered)`` when a queued ``action`` leaves the queue:
@@ -441,6 +452,8 @@ class Outbox:
             for message in batch:
                 for handler in self._handlers.get(message.action, []):
                     handler(message.local_tx, result)
+                for replied in self._reply_handlers.get(message.action, []):
+                    replied(message.local_tx, message.payload, result)
                 for settled in self._settled.get(message.action, []):
                     settled(message.seq, True)
                 self._remove(message)

@@ -278,6 +278,18 @@ class Outbox:
     def is_empty(self) -> bool:
         return self._count == 0
 
+    def queued(self, action: str, local_tx: int | None = None) -> int:
+        """Messages ``action`` waiting to be delivered (of transaction ``local_tx`` only,
+        when given)."""
+        if local_tx is None:
+            row = self.db.query_one("SELECT COUNT(*) AS n FROM outbox WHERE action = ?", (action,))
+        else:
+            row = self.db.query_one(
+                "SELECT COUNT(*) AS n FROM outbox WHERE action = ? AND local_tx = ?",
+                (action, local_tx),
+            )
+        return 0 if row is None else int(row["n"])
+
     async def drain(self, timeout_s: float) -> bool:
         """Wait until the queue is empty (or the timeout); True when empty."""
         try:

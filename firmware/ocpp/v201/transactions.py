@@ -180,6 +180,7 @@ class V201Journal:
         online: Callable[[], bool],
         send: Callable[[str, dict[str, Any]], None],
         token_type: Callable[[str], str] = lambda _id: DEFAULT_TOKEN_TYPE,
+        remote_start: Callable[[int, str], int | None] = lambda _connector, _id: None,
     ) -> None:
         self.outbox = outbox
         self.transactions = transactions
@@ -188,6 +189,8 @@ class V201Journal:
         self.online = online
         self.send = send  # a 2.0.1 message that is not queued; dropped while offline
         self.token_type = token_type
+        # The remoteStartId of a start the CSMS asked for (RequestStartTransaction).
+        self.remote_start = remote_start
 
     def answers_to(self, station: Station) -> None:
         """The Started event's answer becomes the station's command; the others' idTokenInfo
@@ -208,7 +211,11 @@ class V201Journal:
     # ------------------------------------------------------------ the journal
 
     def started(self, record: TxRecord) -> int:
-        payload = self._event(record, "Started", "Authorized", record.started_at)
+        remote_start_id = self.remote_start(record.connector_id, record.id_tag)
+        trigger = "Authorized" if remote_start_id is None else "RemoteStart"
+        payload = self._event(record, "Started", trigger, record.started_at)
+        if remote_start_id is not None:
+            payload["transactionInfo"]["remoteStartId"] = remote_start_id
         payload["idToken"] = self._token(record.id_tag)
         payload["meterValue"] = [
             _register(record.started_at, record.meter_start_wh, "Transaction.Begin")

@@ -27,10 +27,12 @@ from firmware.management.log_upload import LogUploads
 from firmware.management.service import FirmwareManagement
 from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.front_end import Core, FrontEnd
 from firmware.ocpp.link_tracker import LinkTracker
 from firmware.ocpp.rpc import Rpc
-from firmware.ocpp.v16.front_end import Core, V16FrontEnd
-from firmware.ocpp.versions import AUTO, FRONT_ENDS, offered
+from firmware.ocpp.v16.front_end import V16FrontEnd
+from firmware.ocpp.v201.front_end import V201FrontEnd
+from firmware.ocpp.versions import AUTO, V201, front_end_of, offered
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
 from firmware.queue import Outbox
@@ -43,7 +45,7 @@ from firmware.security.enrolment import Enrolment
 from firmware.security.events import SecurityEvent
 from firmware.security.link import LinkSecurity
 from firmware.security.recorder import SecurityEvents
-from firmware.security.runs import MARKER_NAME, RunRecord
+from firmware.security.runs import MARKER_NAME, PreviousRun, RunRecord
 from firmware.security.security_log import SecurityLog
 from firmware.security.store import CertificateStore, RootKind
 from firmware.service_notify import ServiceNotifier, Watchdog, link_status
@@ -109,15 +111,8 @@ class App:
             frame_log=self._log_frame,
             dead_link_timeouts=config.ocpp.dead_link_timeouts,
         )
-        facts = replace(
-            station_facts(config),
-            has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
-            has_client_certificate=self._has_client_certificate,
-        )
-        self.front = V16FrontEnd(
-            self.db, config, facts, self.rpc, self.clock, on_online=self._on_online
-        )
-        self.ocpp_config = self.front.config  # the CLI keeps AuthorizationKey out of the logs
+        self._previous_run: PreviousRun | None = None
+        self.front = self._front_end()
         self._refuse_a_lowered_transport()
         self.registration = self.front.registration
         self.notifier = self.front.notifier
@@ -133,7 +128,7 @@ class App:
             batch_max=config.queue.replay_batch_max,
             batch_bytes=config.queue.replay_batch_bytes,
         )
-        self.security_events.deliver_through(self.outbox)
+        self.security_events.deliver_through(self.outbox.in_version(self.front.version))
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
@@ -283,6 +278,26 @@ class App:
 
     # ------------------------------------------------------------ wiring helpers
 
+    def _front_end(self) -> FrontEnd:
+        """The front-end of the version ``ocpp.version`` runs (``front_end_of``)."""
+        if front_end_of(self.config.ocpp.version) == V201:
+            return V201FrontEnd(
+                self.db,
+                self.config,
+                self.rpc,
+                self.clock,
+                on_online=self._on_online,
+                previous_run=lambda: self._previous_run,
+            )
+        facts = replace(
+            station_facts(self.config),
+            has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
+            has_client_certificate=self._has_client_certificate,
+        )
+        return V16FrontEnd(
+            self.db, self.config, facts, self.rpc, self.clock, on_online=self._on_online
+        )
+
     def _watch_security(self) -> None:
         """The security events the station detects itself (firmware.security.detectors)."""
         settings = self.config.security_log
@@ -347,12 +362,15 @@ class App:
             frames_log.debug("%s %s", "→" if direction == "out" else "←", redact(text))
         self.web.frame(direction, text)
 
-    @staticmethod
-    def _check_version(version: str) -> str | None:
-        """Refuse a connection in a version no front-end here speaks: nothing would half-work."""
-        if version in FRONT_ENDS:
+    def _check_version(self, version: str) -> str | None:
+        """Refuse a connection in another version than the front-end's: nothing would
+        half-work (``ocpp.version: auto`` runs the 1.6 front-end)."""
+        if version == self.front.version:
             return None
-        return f"the CSMS selected OCPP {version}, and this build has no OCPP {version} front-end"
+        return (
+            f"the CSMS selected OCPP {version}, and ocpp.version {self.config.ocpp.version} "
+            f"runs the OCPP {self.front.version} front-end"
+        )
 
     def _ocpp_version(self) -> str | None:
         """The version in use: of the current or last connection, else the configured one."""
@@ -393,7 +411,7 @@ class App:
 
     async def _call_quietly(self, action: str, payload: dict[str, Any]) -> None:
         try:
-            await self.rpc.call(action, payload)
+            await self.rpc.call(action, payload, version=self.front.version)
         except CallFailed as err:
             log.info("%s not delivered: %s", action, err)
 
@@ -477,6 +495,7 @@ class App:
                 self._tg = tg
                 tasks = [tg.create_task(self.hal.run(), name="hal")]
                 previous = self.runs.begin(iso(self.clock.now()))
+                self._previous_run = previous  # the 2.0.1 boot reason
                 report_start(self.security_events, previous, self.config.identity.firmware_version)
                 # With the HAL running (meters polled, emulators up), before anything is sent.
                 recovered = await self.station.recover_after_power_loss()
@@ -489,14 +508,10 @@ class App:
                     tg.create_task(self.registration.run(), name="registration"),
                     tg.create_task(self.notifier.run(), name="status"),
                     tg.create_task(self.outbox.run(), name="outbox"),
-                    tg.create_task(self.front.run_certificates(), name="certificates"),
                     tg.create_task(self.security_events.run(), name="security-log"),
                     tg.create_task(self.security_watch.run(), name="security-watch"),
                 ]
-                tasks += [
-                    tg.create_task(r.run(), name=f"{r.action}-reporter")
-                    for r in self.front.reporters
-                ]
+                tasks += [tg.create_task(run(), name=name) for name, run in self.front.loops()]
                 if self.front.firmware_management():
                     tasks.append(tg.create_task(self.firmware.run(), name="firmware"))
                 await self.station.start()

@@ -90,9 +90,8 @@ def _run(config: Config) -> int:
 
     async def go() -> tuple[bool, bool]:
         app = App(config)
-        # The key the CSMS set (persisted) and every later one are secrets too.
-        logs.add_secret(app.ocpp_config.get("AuthorizationKey"))
-        app.ocpp_config.subscribe(_secret_keys)
+        # The password the CSMS set (persisted) and every later one are secrets too.
+        app.front.watch_secrets(logs.add_secret)
         restart = await app.run()
         return restart, app.hard_reset
 
@@ -171,11 +170,6 @@ def _first_known(group: ExceptionGroup[Exception]) -> Exception:
         if found is not None:
             return found
     return group
-
-
-def _secret_keys(key: str, value: str) -> None:
-    if key == "AuthorizationKey":
-        logs.add_secret(value)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -241,6 +241,10 @@ class Outbox:
         assert seq is not None
         return seq
 
+    def in_version(self, version: str) -> VersionedQueue:
+        """This queue, taking messages written in ``version``."""
+        return VersionedQueue(self, version)
+
     def wake(self) -> None:
         """A connection was registered, maybe in another version: look at the queue again."""
         self._wakeup.set()
@@ -540,3 +544,19 @@ class Outbox:
         future = self._waiters.pop(message.seq, None)
         if future is not None and not future.done():
             future.set_exception(MessageDropped(why))
+
+
+class VersionedQueue:
+    """An outbox that takes messages written in one OCPP version (a security event's
+    SecurityEventNotification is the same payload in 1.6 and 2.0.1; the version of the
+    front-end in use writes it)."""
+
+    def __init__(self, outbox: Outbox, version: str) -> None:
+        self.outbox = outbox
+        self.version = version
+
+    def enqueue(self, action: str, payload: dict[str, Any], local_tx: int | None = None) -> int:
+        return self.outbox.enqueue(action, payload, local_tx, version=self.version)
+
+    def on_settled(self, action: str, handler: SettledHandler) -> None:
+        self.outbox.on_settled(action, handler)

@@ -1,8 +1,8 @@
 """``ocpp.version``: which subprotocols the daemon offers, and what it speaks.
 
-Against a bench that speaks 1.6 only, 2.0.1 only, or both. Until the 2.0.1
-front-end exists, a connection on which the CSMS selects 2.0.1 is closed at
-once (the front-end replaces the expectation of the second test).
+Against a bench that speaks 1.6 only, 2.0.1 only, or both. ``auto`` runs the
+1.6 front-end in this build, so a connection on which the CSMS selects 2.0.1 is
+closed at once; ``"2.0.1"`` speaks 2.0.1 (tests/integration/test_v201_daemon.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ async def test_auto_with_a_201_csms_refuses_the_link_until_201_is_spoken(
     csms.versions = ["2.0.1", "1.6"]
     d = await make_daemon(wait_boot=False, ocpp={"version": "auto"})
     await d.wait_log(
-        r"ERROR .*the CSMS selected OCPP 2\.0\.1, and this build has no OCPP 2\.0\.1 "
+        r"ERROR .*the CSMS selected OCPP 2\.0\.1, and ocpp\.version auto runs the OCPP 1\.6 "
         r"front-end: closing the connection; retrying in"
     )
     await wait_until(lambda: len(d.log.closes) >= 1, 5, "the bench to see the close")
@@ -45,7 +45,7 @@ async def test_auto_with_a_201_csms_refuses_the_link_until_201_is_spoken(
     assert d.log.calls() == []  # nothing sent on it, not even a BootNotification
     status = await d.get("/status")
     assert status["ocpp"]["connected"] is False and status["ocpp"]["version"] is None
-    assert "no OCPP 2.0.1 front-end" in status["ocpp"]["link"]["detail"]
+    assert "runs the OCPP 1.6 front-end" in status["ocpp"]["link"]["detail"]
 
 
 async def test_201_with_a_16_only_csms_fails_the_handshake_and_retries(

@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
-from firmware.auth.cache import AuthCache
-from firmware.auth.local_list import LocalAuthList
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
-from firmware.management.log_upload import LogUploads
-from firmware.management.service import FirmwareManagement, JobReporters
+from firmware.management.service import JobReporters
 from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.front_end import Core, Loop, Reconnect
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
@@ -53,36 +50,11 @@ from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.ocpp.v16.status import V16Status
 from firmware.ocpp.v16.transactions import V16Journal
 from firmware.queue import Outbox
-from firmware.reservations.service import Reservations
-from firmware.security.enrolment import Enrolment
-from firmware.security.recorder import SecurityEvents
-from firmware.security.store import CertificateStore, InstalledRoot
-from firmware.smart_charging.manager import SmartCharging
-from firmware.station import Station
 from firmware.storage.db import Database
 
 log = logging.getLogger("firmware.ocpp.front_end")
 
 VERSION = "1.6"
-
-Reconnect = Callable[[], Coroutine[Any, Any, None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Core:
-    """The station's parts a front-end speaks for."""
-
-    station: Station
-    cache: AuthCache
-    local_list: LocalAuthList
-    reservations: Reservations
-    smart: SmartCharging
-    firmware: FirmwareManagement
-    log_uploads: LogUploads
-    certificates: CertificateStore
-    enrolment: Enrolment
-    security_events: SecurityEvents
-    root_in_use: Callable[[InstalledRoot], bool]
 
 
 class V16FrontEnd:
@@ -167,6 +139,15 @@ class V16FrontEnd:
     def authorization_key(self) -> str:
         """The Basic auth password the CSMS set (empty: none)."""
         return self.config.get("AuthorizationKey")
+
+    def watch_secrets(self, secret: Callable[[str], None]) -> None:
+        secret(self.authorization_key())
+
+        def config_changed(key: str, value: str) -> None:
+            if key == "AuthorizationKey":
+                secret(value)
+
+        self.config.subscribe(config_changed)
 
     def ping_interval_s(self) -> int:
         return self.config.get_int("WebSocketPingInterval")
@@ -293,7 +274,8 @@ class V16FrontEnd:
             return self._reconnect
         return None
 
-    async def run_certificates(self) -> None:
-        """The certificate handlers' loop (renewal, pending CSRs)."""
+    def loops(self) -> list[Loop]:
+        """The certificate handlers' loop (renewal, pending CSRs) and the reporters'."""
         assert self.certificate_handlers is not None
-        await self.certificate_handlers.run()
+        loops: list[Loop] = [("certificates", self.certificate_handlers.run)]
+        return loops + [(f"{r.action}-reporter", r.run) for r in self.reporters]

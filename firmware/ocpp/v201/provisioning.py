@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from firmware.clock import Clock
@@ -51,11 +52,23 @@ def _refusal(err: LimitExceeded) -> ProtocolViolation:
     return ProtocolViolation(code, str(err))
 
 
+# What to run once a SetVariables answer is out, for a variable it changed (a reconnect).
+AfterSet = Callable[[str, str], Callable[[], Coroutine[Any, Any, None]] | None]
+
+
 class ProvisioningHandlers:
-    def __init__(self, model: DeviceModel, rpc: Rpc, clock: Clock) -> None:
+    def __init__(
+        self,
+        model: DeviceModel,
+        rpc: Rpc,
+        clock: Clock,
+        *,
+        after_set: AfterSet = lambda _component, _variable: None,
+    ) -> None:
         self.model = model
         self.rpc = rpc
         self.clock = clock
+        self.after_set = after_set
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("GetVariables", self.get_variables, version=V201)

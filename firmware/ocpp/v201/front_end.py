@@ -1,0 +1,247 @@
+"""The OCPP 2.0.1 front-end: the station as a 2.0.1 CSMS sees it.
+
+The device model (``device_model``) is its configuration: the station settings
+(``settings``), the link's (SecurityCtrlr.SecurityProfile and BasicAuthPassword,
+OCPPCommCtrlr.WebSocketPingInterval) and the queue's
+(OCPPCommCtrlr.MessageAttempts[TransactionEvent],
+MessageAttemptInterval[TransactionEvent]) are read from it. Registration
+(``boot``), StatusNotification (``status``), TransactionEvent (``transactions``),
+Authorize (``authorize``) and the handlers of provisioning, control, reset,
+TriggerMessage and the local list are this module's; see the README's OCPP
+2.0.1 section for the use cases. Firmware management, diagnostics, GetLog,
+reservations, smart-charging requests and the certificate messages are not
+offered in 2.0.1 (their requests are NotSupported), so their jobs never start
+and report nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from firmware.auth.authorizer import AskCsms
+from firmware.clock import Clock
+from firmware.config import Config
+from firmware.connector.journal import TransactionJournal
+from firmware.connector.transactions import TransactionStore
+from firmware.management.service import JobReporters
+from firmware.ocpp.front_end import Core, Loop, Reconnect
+from firmware.ocpp.registration import Registration
+from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.ocpp.v201.authorize import ask_csms
+from firmware.ocpp.v201.boot import V201Boot, boot_reason
+from firmware.ocpp.v201.control import ControlHandlers, RemoteStarts
+from firmware.ocpp.v201.device_model import Change, Component, DeviceModel, Variable
+from firmware.ocpp.v201.device_model.startup import resolve
+from firmware.ocpp.v201.local_list import LocalListHandlers
+from firmware.ocpp.v201.provisioning import ProvisioningHandlers
+from firmware.ocpp.v201.reset import ResetHandlers
+from firmware.ocpp.v201.settings import station_settings
+from firmware.ocpp.v201.status import V201Status
+from firmware.ocpp.v201.transactions import TransactionNumbers, V201Journal
+from firmware.ocpp.v201.trigger import TriggerHandlers
+from firmware.ocpp.versions import V201
+from firmware.queue import Outbox
+from firmware.security.runs import PreviousRun
+from firmware.storage.db import Database
+
+log = logging.getLogger("firmware.ocpp.front_end")
+
+COMM = Component("OCPPCommCtrlr")
+SECURITY = Component("SecurityCtrlr")
+LOCAL_LIST = Component("LocalAuthListCtrlr")
+TX_EVENT = "TransactionEvent"
+
+
+class Unoffered:
+    """A job reporter of a job 2.0.1 does not offer here: nothing starts such a job, and
+    a status that came anyway is logged, not sent."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.on_delivered: Callable[[str], None] | None = None
+
+    def report(self, status: str, request_id: int | None = None) -> None:
+        log.warning("%s %s not reported: OCPP 2.0.1 does not offer it here", self.what, status)
+
+    async def flush(self, timeout: float) -> bool:
+        return True  # nothing is ever waiting
+
+
+class V201FrontEnd:
+    version = V201
+
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        rpc: Rpc,
+        clock: Clock,
+        *,
+        on_online: Callable[[], Coroutine[Any, Any, None]],
+        previous_run: Callable[[], PreviousRun | None],
+    ) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.clock = clock
+        resolved = resolve(config)
+        self.topology = resolved.station.topology
+        self.model = DeviceModel(resolved.catalog, db, resolved.overrides, clock=clock.now)
+        self.settings = station_settings(self.model)
+        self._previous_run = previous_run
+        self.registration = Registration(
+            rpc,
+            V201Boot(self.model, config.identity, self._boot_reason),
+            clock,
+            boot_retry_s=config.ocpp.boot_retry_s,
+            on_online=on_online,
+        )
+        self.ready = self.registration.ready
+        self.notifier = StatusNotifier(rpc, V201Status(self.topology), clock, self.ready)
+        self.ask_csms: AskCsms = ask_csms(rpc)
+        self.job_reporters = JobReporters(
+            Unoffered("firmware status"),
+            Unoffered("signed firmware status"),
+            Unoffered("diagnostics status"),
+        )
+        self.log_status = Unoffered("log upload status")
+        self.numbers = TransactionNumbers(db)
+        self.remote_starts = RemoteStarts()
+        self._journal: V201Journal | None = None
+        self._outbox: Outbox | None = None
+
+    def _boot_reason(self) -> str:
+        previous = self._previous_run()
+        return "PowerUp" if previous is None else boot_reason(previous)
+
+    # ------------------------------------------------------------ what the core reads
+
+    def message_attempts(self) -> int:
+        return self.model.get_int(COMM, Variable("MessageAttempts", TX_EVENT))
+
+    def message_retry_interval_s(self) -> int:
+        return self.model.get_int(COMM, Variable("MessageAttemptInterval", TX_EVENT))
+
+    def local_list_enabled(self) -> bool:
+        return self.model.get_bool(LOCAL_LIST, "Enabled")
+
+    def local_list_max_length(self) -> int:
+        spec = self.model.spec(LOCAL_LIST, "Entries")
+        limit = spec.characteristics.max_limit
+        return int(limit) if limit is not None else 10000
+
+    def send_local_list_max_length(self) -> int:
+        return self.model.get_int(LOCAL_LIST, "ItemsPerMessage")
+
+    def firmware_management(self) -> bool:
+        return False
+
+    def reservations_supported(self) -> bool:
+        return False
+
+    # ------------------------------------------------------------ the link
+
+    def security_profile(self) -> int:
+        return self.model.get_int(SECURITY, "SecurityProfile")
+
+    def revert_security_profile(self, profile: int) -> None:
+        log.error(
+            "SecurityProfile %d did not work; 2.0.1 changes profiles through network "
+            "profiles, which this front-end does not offer yet",
+            profile,
+        )
+
+    def authorization_key(self) -> str:
+        return self.model.get_str(SECURITY, "BasicAuthPassword")
+
+    def watch_secrets(self, secret: Callable[[str], None]) -> None:
+        secret(self.authorization_key())
+
+        def changed(change: Change) -> None:
+            if change.component == SECURITY and change.variable.name == "BasicAuthPassword":
+                secret(change.value)
+
+        self.model.subscribe(changed)
+
+    def ping_interval_s(self) -> int:
+        return self.model.get_int(COMM, "WebSocketPingInterval")
+
+    def on_ping_interval_change(self, changed: Callable[[], None]) -> None:
+        def model_changed(change: Change) -> None:
+            if change.component == COMM and change.variable.name == "WebSocketPingInterval":
+                changed()
+
+        self.model.subscribe(model_changed)
+
+    def organization(self) -> str:
+        return self.model.get_str(SECURITY, "OrganizationName")
+
+    def max_chain_bytes(self) -> int:
+        return self.model.get_int(SECURITY, "MaxCertificateChainSize")
+
+    def configuration(self) -> dict[str, Any]:
+        return {"ocpp_version": V201}
+
+    # ------------------------------------------------------------ the core's events
+
+    def journal(
+        self,
+        outbox: Outbox,
+        transactions: TransactionStore,
+        send_untracked: Callable[[str, dict[str, Any]], None],
+    ) -> TransactionJournal:
+        self._outbox = outbox
+        self._journal = V201Journal(
+            outbox,
+            transactions,
+            self.numbers,
+            self.topology,
+            online=lambda: self.rpc.connected and self.ready.is_set(),
+            send=send_untracked,
+            remote_start=self.remote_starts.take,
+        )
+        return self._journal
+
+    # ------------------------------------------------------------ CSMS → station
+
+    def attach(
+        self,
+        core: Core,
+        *,
+        reset: Callable[[str], Coroutine[Any, Any, None]],
+        reconnect: Reconnect,
+    ) -> None:
+        assert self._journal is not None and self._outbox is not None
+        rpc = self.rpc
+        self._reconnect = reconnect
+        ProvisioningHandlers(self.model, rpc, self.clock, after_set=self._after_set).register(rpc)
+        ControlHandlers(
+            core.station,
+            self.topology,
+            self.numbers,
+            self._outbox,
+            core.cache,
+            self.remote_starts,
+            accepted=lambda: self.registration.accepted,
+            profile_ok=core.smart.remote_start_profile_ok,
+        ).register(rpc)
+        ResetHandlers(core.station, self.topology, reset, core.station.ctx.spawn).register(rpc)
+        TriggerHandlers(
+            core.station, self.topology, self.registration, self.notifier, self._journal, rpc
+        ).register(rpc)
+        LocalListHandlers(core.local_list).register(rpc)
+        self._journal.answers_to(core.station)
+
+    def _after_set(self, component: str, variable: str) -> Reconnect | None:
+        """A new Basic auth password is used on a new connection (A01): reconnect once
+        the SetVariables answer is out."""
+        password = (component, variable) == (SECURITY.name, "BasicAuthPassword")
+        if password and self.security_profile() in (1, 2):
+            log.info("BasicAuthPassword changed; reconnecting with the new password")
+            return self._reconnect
+        return None
+
+    def loops(self) -> list[Loop]:
+        return []

@@ -46,10 +46,10 @@ def reopen(tmp_path: Path, db: Database, **sections: Any) -> tuple[DeviceModel, 
 def test_what_the_csms_sets_survives_a_restart(tmp_path: Path) -> None:
     model, db = open_model(tmp_path)
     assert csms_sets(model, "TxCtrlr", "EVConnectionTimeOut", "45") == "Accepted"
-    assert csms_sets(model, "TxCtrlr", "TxStartPoint", "evconnected,authorized") == "Accepted"
+    assert csms_sets(model, "TxCtrlr", "TxStopPoint", "authorized,evconnected") == "Accepted"
     model, db = reopen(tmp_path, db)
     assert model.get_int(TX, Variable("EVConnectionTimeOut")) == 45
-    assert model.get_list("TxCtrlr", "TxStartPoint") == ["EVConnected", "Authorized"]
+    assert model.get_list("TxCtrlr", "TxStopPoint") == ["Authorized", "EVConnected"]
     db.close()
 
 

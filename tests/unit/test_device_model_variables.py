@@ -174,9 +174,20 @@ SETS: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("accepted", data("TxCtrlr", "EVConnectionTimeOut", attributeValue="30"), "Accepted", None),
     (
         "accepted on a list",
-        data("TxCtrlr", "TxStopPoint", attributeValue="Authorized", attributeType="Actual"),
+        data(
+            "TxCtrlr",
+            "TxStopPoint",
+            attributeValue="Authorized,EVConnected",
+            attributeType="Actual",
+        ),
         "Accepted",
         None,
+    ),
+    (
+        "points the station's sessions do not follow",
+        data("TxCtrlr", "TxStartPoint", attributeValue="EVConnected"),
+        "Rejected",
+        "InvalidValue",
     ),
     (
         "write-only",

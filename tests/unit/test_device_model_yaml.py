@@ -47,8 +47,8 @@ def test_the_documented_example_is_accepted() -> None:
 def test_values_are_kept_as_ocpp_text() -> None:
     section = {
         "txctrlr": {
-            "TxStartPoint": ["EVConnected", "Authorized"],
-            "TxStopPoint": "evconnected",
+            "TxStartPoint": "powerpathclosed",
+            "TxStopPoint": ["Authorized", "EVConnected"],
             "stoptxoninvalidid": False,
         },
         "SmartChargingCtrlr": {"LimitChangeSignificance": 0.00001},
@@ -58,8 +58,8 @@ def test_values_are_kept_as_ocpp_text() -> None:
         "SampledDataCtrlr": {"TxUpdatedInterval": {"maxset": 600}, "TxEndedMeasurands": []},
     }
     assert overrides(section) == {
-        ("TxCtrlr.TxStartPoint", "Actual"): "EVConnected,Authorized",
-        ("TxCtrlr.TxStopPoint", "Actual"): "EVConnected",
+        ("TxCtrlr.TxStartPoint", "Actual"): "PowerPathClosed",
+        ("TxCtrlr.TxStopPoint", "Actual"): "Authorized,EVConnected",
         ("TxCtrlr.StopTxOnInvalidId", "Actual"): "false",
         ("SmartChargingCtrlr.LimitChangeSignificance", "Actual"): "0.00001",
         ("OCPPCommCtrlr.NetworkConfigurationPriority", "Actual"): "2,1",

@@ -12,7 +12,7 @@ the largest frame, the charge point id).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ocpp.v201.enums import DataEnumType, MeasurandEnumType, TxStartStopPointEnumType
 
@@ -63,6 +63,25 @@ def measurands(station: Station) -> tuple[str, ...]:
     """The measurands this station can sample, in OCPP 2.0.1's words."""
     known = {m.value for m in MeasurandEnumType}
     return tuple(sorted(m for m in station.measurands if m in known))
+
+
+TX_START = "PowerPathClosed"
+TX_STOP = "EVConnected,Authorized"
+
+
+def _tx_points(supported: str) -> Callable[[str], None]:
+    """The one set of points the station's sessions follow (the order does not matter)."""
+    members = {m.casefold() for m in supported.split(",")}
+
+    def check(value: str) -> None:
+        if {m.casefold() for m in value.split(",") if m} != members:
+            raise InvalidValue(
+                INVALID,
+                f"this station's transactions follow {supported} only (EV connected and "
+                "authorized start one; either going ends it)",
+            )
+
+    return check
 
 
 def _password(value: str) -> None:
@@ -261,10 +280,10 @@ def tx(_station: Station) -> Iterator[VariableSpec]:
     yield define(c, "MaxEnergyOnInvalidId", INTEGER, "0", unit="Wh", min_limit=0)
     yield define(c, "StopTxOnEVSideDisconnect", BOOLEAN, "true")
     yield define(c, "StopTxOnInvalidId", BOOLEAN, "true")
-    # As this station runs OCPP 1.6 sessions: the transaction starts once the EV is
-    # plugged in and authorized, and ends when either goes.
-    yield define(c, "TxStartPoint", MEMBERS, "PowerPathClosed", values=TX_POINTS)
-    yield define(c, "TxStopPoint", MEMBERS, "EVConnected,Authorized", values=TX_POINTS)
+    # The station's sessions: a transaction starts once the EV is plugged in and
+    # authorized, and ends when either goes. Other points are refused, not ignored.
+    yield define(c, "TxStartPoint", MEMBERS, TX_START, values=TX_POINTS, check=_tx_points(TX_START))
+    yield define(c, "TxStopPoint", MEMBERS, TX_STOP, values=TX_POINTS, check=_tx_points(TX_STOP))
 
 
 def _interval(c: Component, name: str, default: str) -> VariableSpec:

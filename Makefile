@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The OCPP version of `make demo`: make demo OCPP=2.0.1
+OCPP   ?= 1.6
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint typecheck unit bench lock systemd-check clean
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m hil.demo
+	$(BIN)/python -m hil.demo --ocpp $(OCPP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check firmware hal hil tests

@@ -8,8 +8,9 @@ of the state change it reports:
   meter start (context Transaction.Begin) and the reservation;
 - ``sampled``: Updated, triggerReason MeterValuePeriodic or MeterValueClock;
 - ``ended``: Ended with stoppedReason, the samples kept for the end (the
-  SampledDataCtrlr/AlignedDataCtrlr TxEnded measurands) and the meter stop
-  (context Transaction.End);
+  SampledDataCtrlr/AlignedDataCtrlr TxEnded measurands, the Transaction.Begin and
+  Transaction.End readings among them) and the meter stop (context
+  Transaction.End) unless a kept sample already has it;
 - ``outside``: a clock-aligned sample of an EVSE without a transaction, as a
   MeterValues request sent while online and never queued (J01).
 
@@ -256,7 +257,13 @@ class V201Journal:
         if id_tag is not None:
             payload["idToken"] = self._token(id_tag)
         kept = meter_values(self.transactions.samples(record.local_id))
-        payload["meterValue"] = [*kept, _register(at, meter_stop_wh, "Transaction.End")]
+        end_kept = any(
+            v.get("context") == "Transaction.End" and v.get("measurand") == ENERGY
+            for entry in kept
+            for v in entry["sampledValue"]
+        )
+        end = [] if end_kept else [_register(at, meter_stop_wh, "Transaction.End")]
+        payload["meterValue"] = [*kept, *end]
         self.outbox.enqueue(ACTION, payload, record.local_id, version=V201)
 
     def outside(

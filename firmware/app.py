@@ -44,7 +44,7 @@ from firmware.security.detectors import SecurityWatch, report_start
 from firmware.security.enrolment import Enrolment
 from firmware.security.events import SecurityEvent
 from firmware.security.link import LinkSecurity
-from firmware.security.recorder import SecurityEvents
+from firmware.security.recorder import SecurityEvents, notification_16, notification_201
 from firmware.security.runs import MARKER_NAME, PreviousRun, RunRecord
 from firmware.security.security_log import SecurityLog
 from firmware.security.store import CertificateStore, RootKind
@@ -95,7 +95,14 @@ class App:
             max_bytes=config.security_log.max_bytes,
         )
         # Every security event goes into the security log; critical ones to the CSMS too.
-        self.security_events = SecurityEvents(self.db, self.security_log, self.clock.now)
+        self.security_events = SecurityEvents(
+            self.db,
+            self.security_log,
+            self.clock.now,
+            message=notification_201
+            if front_end_of(config.ocpp.version) == V201
+            else notification_16,
+        )
         self.certificates = CertificateStore(
             config.state_dir / "security", sink=self.security_events
         )

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from firmware import logs
 from firmware.clock import iso
-from firmware.security.events import TECH_INFO_MAX, SecurityEvent, is_critical
+from firmware.security.events import TECH_INFO_MAX, V201_NAMES, SecurityEvent, is_critical
 from firmware.security.security_log import SecurityLog
 from firmware.storage.db import Database
 
@@ -60,6 +60,14 @@ def notification_16(
     if tech_info:
         payload["techInfo"] = tech_info
     return "SecurityEventNotification", payload
+
+
+def notification_201(
+    event: SecurityEvent, at: datetime, tech_info: str | None
+) -> tuple[str, dict[str, Any]]:
+    """OCPP 2.0.1 (A04): SecurityEventNotificationRequest, with 2.0.1's event names."""
+    action, payload = notification_16(event, at, tech_info)
+    return action, {**payload, "type": V201_NAMES.get(event, event.value)}
 
 
 def clean_tech_info(text: object) -> str | None:

@@ -7,12 +7,13 @@ again on the emulated devices through the real drivers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from hil.csms import BenchCsms
+from hil.csms import BenchCsms, CallErrorReceived
 from tests.integration.harness import Daemon, wait_until
 
 MakeDaemon = Callable[..., Awaitable[Daemon]]
@@ -145,3 +146,150 @@ async def test_auto_still_speaks_16_only(csms: BenchCsms, make_daemon: MakeDaemo
         r"front-end: closing the connection; retrying in"
     )
     assert d.log.calls() == []
+
+
+async def _offline(d: Daemon) -> None:
+    d.csms.refuse = True
+    await d.csms.drop(d.cp_id)
+    await d.wait_link(False)
+
+
+@pytest.mark.emulated
+async def test_an_offline_session_from_the_local_list_reaches_the_csms_in_order(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(
+        csms, make_daemon, device_model={"SampledDataCtrlr": {"TxUpdatedInterval": 1}}
+    )
+    local = {
+        "versionNumber": 5,
+        "updateType": "Full",
+        "localAuthorizationList": [
+            {"idToken": {"idToken": TAG, "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}
+        ],
+    }
+    assert await d.log.call("SendLocalList", local) == {"status": "Accepted"}
+    assert await d.log.call("GetLocalListVersion", {}) == {"versionNumber": 5}
+    await _offline(d)
+    await d.sim(cp_state="C")
+    await d.tap(TAG)  # known from the local list: starts offline (C13/C14)
+    await d.wait_connector(lambda c: c["relay_closed"])
+    await asyncio.sleep(2.5)  # a few Updated events wait in the queue
+    await d.tap("UNKNOWN1")  # offline and unknown: not a stop, not a start (C15)
+    await d.tap(TAG)
+    await d.wait_connector(lambda c: c["local_transaction_id"] is None)
+    assert (await d.get("/status"))["ocpp"]["queued"] >= 3
+    d.csms.refuse = False
+    await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Ended", timeout=20)
+    await d.wait_queue_empty()
+    sent = d.log.calls("TransactionEvent")
+    assert [e["seqNo"] for e in sent] == list(range(len(sent)))
+    assert sent[0]["eventType"] == "Started" and sent[-1]["eventType"] == "Ended"
+    assert {e["eventType"] for e in sent[1:-1]} == {"Updated"}
+    assert all(e.get("offline") is True for e in sent)
+    assert sent[-1]["transactionInfo"]["stoppedReason"] == "Local"
+    assert all(a["idToken"]["idToken"] != "UNKNOWN1" for a in d.log.calls("Authorize"))
+
+
+@pytest.mark.emulated
+async def test_a_power_cut_ends_the_session_with_power_loss(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(csms, make_daemon)
+    await d.sim(cp_state="C")
+    await d.tap(TAG)
+    started = await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Started")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    await d.kill()
+    mark = d.log.mark()
+    await d.start()
+    ended = await d.log.wait_for(
+        "TransactionEvent", lambda p: p["eventType"] == "Ended", since=mark
+    )
+    assert ended["transactionInfo"]["transactionId"] == started["transactionInfo"]["transactionId"]
+    assert ended["transactionInfo"]["stoppedReason"] == "PowerLoss"
+    assert ended["seqNo"] > started["seqNo"]
+    boot = d.log.calls("BootNotification")[-1]
+    assert boot["reason"] == "PowerUp"  # the previous run never shut down
+    # The critical security events went out as 2.0.1 SecurityEventNotifications (A04).
+    await d.wait_queue_empty()
+    types = {e["type"] for e in d.log.calls("SecurityEventNotification")}
+    assert {"StartupOfTheDevice", "ResetOrReboot"} <= types
+    c = await d.connector()
+    assert c["relay_closed"] is False
+
+
+async def test_trigger_message_and_unlock(csms: BenchCsms, make_daemon: MakeDaemon) -> None:
+    d = await daemon_201(csms, make_daemon)
+    mark = d.mark()
+    status = {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}}
+    assert await d.log.call("TriggerMessage", status) == {"status": "Accepted"}
+    await d.log.wait_for("StatusNotification", since=mark)
+    assert await d.log.call(
+        "TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 1}}
+    ) == {"status": "Rejected"}
+    assert await d.log.call("TriggerMessage", {"requestedMessage": "MeterValues"}) == {
+        "status": "Accepted"
+    }
+    values = await d.log.wait_for("MeterValues", since=mark)
+    assert values["evseId"] == 1
+    assert values["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+    assert await d.log.call("TriggerMessage", {"requestedMessage": "TransactionEvent"}) == {
+        "status": "Rejected"  # no transaction
+    }
+    assert await d.log.call("TriggerMessage", {"requestedMessage": "LogStatusNotification"}) == {
+        "status": "NotImplemented"
+    }
+    assert await d.log.call("TriggerMessage", {"requestedMessage": "BootNotification"}) == {
+        "status": "Accepted"
+    }
+    boot = await d.log.wait_for("BootNotification", since=mark)
+    assert boot["reason"] == "Triggered"
+    await d.sim(cp_state="C")
+    await d.tap(TAG)
+    await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Started")
+    assert await d.log.call(
+        "TriggerMessage", {"requestedMessage": "TransactionEvent", "evse": {"id": 1}}
+    ) == {"status": "Accepted"}
+    triggered = await d.log.wait_for("TransactionEvent", lambda p: p["triggerReason"] == "Trigger")
+    assert triggered["eventType"] == "Updated"
+    # An EVSE reset ends its session (B12).
+    assert await d.log.call("Reset", {"type": "Immediate", "evseId": 1}) == {"status": "Accepted"}
+    ended = await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ended["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+    assert await d.log.call("Reset", {"type": "Immediate", "evseId": 4}) == {"status": "Rejected"}
+    assert len(d.log.calls("BootNotification")) == 2  # the EVSE reset restarted nothing
+
+
+async def test_requests_2_0_1_does_not_offer_here_are_not_supported(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(csms, make_daemon)
+    for action, payload in (
+        ("GetLog", {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "x"}}),
+        (
+            "ReserveNow",
+            {
+                "id": 1,
+                "expiryDateTime": "2030-01-01T00:00:00Z",
+                "idToken": {"idToken": TAG, "type": "ISO14443"},
+            },
+        ),
+        (
+            "SetNetworkProfile",
+            {
+                "configurationSlot": 1,
+                "connectionData": {
+                    "ocppVersion": "OCPP20",
+                    "ocppTransport": "JSON",
+                    "ocppCsmsUrl": "ws://x",
+                    "messageTimeout": 30,
+                    "securityProfile": 1,
+                    "ocppInterface": "Wired0",
+                },
+            },
+        ),
+    ):
+        with pytest.raises(CallErrorReceived) as caught:
+            await d.log.call(action, payload)
+        assert caught.value.code == "NotSupported", action

@@ -127,8 +127,12 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|$)", re.S
 )
 _SECRET_NAMES = frozenset({"password", "passwd", "authorizationkey", "authorization_key"})
+# OCPP 2.0.1 device model variables whose value is a secret.
+_SECRET_VARIABLES = frozenset({"basicauthpassword"})
 # The object scanner below only runs on text that may hold a secret member.
-_SCAN_HINT = re.compile(r"""(?i)authorization|password|passwd|\\[ux]|["']value["']""")
+_SCAN_HINT = re.compile(
+    r"""(?i)authorization|password|passwd|attributevalue|\\[ux]|["']value["']"""
+)
 
 
 def redact(text: str) -> str:
@@ -185,6 +189,8 @@ class _Object:
     members: list[_Member]
     name: str | None = None  # name of the member being read
     state: str = "name"  # name → colon → value → comma
+    # An OCPP 2.0.1 SetVariableData whose "variable" is a secret one (BasicAuthPassword).
+    secret_variable: bool = False
 
 
 def _decode(match: re.Match[str]) -> tuple[str, bool]:
@@ -207,7 +213,21 @@ def _secret_spans(obj: _Object, closed: bool) -> list[_Member]:
     key_name = key.value.casefold() if key is not None and key.value is not None else None
     if key_name == "authorizationkey" or (not closed and (key is None or key.cut)):
         found += [m for m in obj.members if m.name.casefold() == "value" and m.end]
+    # 2.0.1: {"variable": {"name": "BasicAuthPassword"}, "attributeValue": ...}; cut off
+    # before its variable is known, the value goes too.
+    named = any(m.name.casefold() == "variable" for m in obj.members)
+    if obj.secret_variable or (not closed and not named):
+        found += [m for m in obj.members if m.name.casefold() == "attributevalue" and m.end]
     return found
+
+
+def _names_a_secret_variable(obj: _Object) -> bool:
+    return any(
+        m.name.casefold() == "name"
+        and m.value is not None
+        and m.value.casefold() in _SECRET_VARIABLES
+        for m in obj.members
+    )
 
 
 def _redact_objects(text: str) -> str:
@@ -235,6 +255,9 @@ def _redact_objects(text: str) -> str:
             done = stack.pop()
             if done is not None:
                 spans += _secret_spans(done, closed=True)
+                parent = stack[-1] if stack else None
+                if parent is not None and _names_a_secret_variable(done):
+                    parent.secret_variable = True
         elif top is None:
             continue
         elif token == ":":

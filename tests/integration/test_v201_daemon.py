@@ -293,3 +293,41 @@ async def test_requests_2_0_1_does_not_offer_here_are_not_supported(
         with pytest.raises(CallErrorReceived) as caught:
             await d.log.call(action, payload)
         assert caught.value.code == "NotSupported", action
+
+
+async def test_a_new_basic_auth_password_is_used_on_the_next_connection(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    old, new = "0123456789abcdef", "fedcba9876543210"
+    csms.passwords["CP-1"] = old
+    d = await daemon_201(csms, make_daemon, ocpp={"password": old})
+    assert d.log.basic_auth[-1] == ("CP-1", old)
+    csms.passwords["CP-1"] = new
+    answer = await d.log.call(
+        "SetVariables",
+        {
+            "setVariableData": [
+                {
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                    "attributeValue": new,
+                }
+            ]
+        },
+    )
+    assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    await wait_until(lambda: d.log.connections >= 2 and d.log.connected, 15, "the reconnect")
+    assert d.log.basic_auth[-1] == ("CP-1", new)
+    assert new not in d.log_path.read_text()  # a secret, never logged
+
+
+async def test_clock_aligned_meter_values_outside_a_transaction(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(csms, make_daemon, device_model={"AlignedDataCtrlr": {"Interval": 1}})
+    await d.sim(cp_state="B")
+    values = await d.log.wait_for("MeterValues", timeout=5)
+    assert values["evseId"] == 1
+    sampled = values["meterValue"][0]["sampledValue"][0]
+    assert sampled["context"] == "Sample.Clock"
+    assert sampled["measurand"] == "Energy.Active.Import.Register"

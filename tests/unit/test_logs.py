@@ -305,6 +305,21 @@ def test_uncaught_exceptions_and_warnings_become_one_redacted_line() -> None:
             '{"key": "AuthorizationKey", "value": "00112233"}',
             '{"key": "AuthorizationKey", "value": "***"}',
         ),
+        # OCPP 2.0.1 SetVariables: the password's entry, in any member order; not the others.
+        (
+            '[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},'
+            '"attributeValue":"fedcba9876543210"},{"variable":{"name":"HeartbeatInterval"},'
+            '"attributeValue":"30"}]',
+            '[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},'
+            '"attributeValue":"***"},{"variable":{"name":"HeartbeatInterval"},'
+            '"attributeValue":"30"}]',
+        ),
+        (
+            '{"attributeValue":"fedcba9876543210","variable":{"name":"basicauthpassword"}}',
+            '{"attributeValue":"***","variable":{"name":"basicauthpassword"}}',
+        ),
+        # Cut off before the variable is known: the value goes too.
+        ('[{"attributeValue":"fedcba98765', '[{"attributeValue":"***"'),
     ],
 )
 def test_redact_urls_and_keys(text: str, expected: str) -> None:

@@ -88,7 +88,12 @@ class ProvisioningHandlers:
             answer = set_variables(self.model, req, message_bytes=frame_bytes("SetVariables", req))
         except LimitExceeded as err:
             raise _refusal(err) from None
-        return Reply(answer)
+        after = None
+        for result in answer["setVariableResult"]:
+            if result["attributeStatus"] == "Accepted":
+                name = result["component"]["name"], result["variable"]["name"]
+                after = self.after_set(*name) or after
+        return Reply(answer, after=after)
 
     async def get_base_report(self, req: dict[str, Any]) -> Reply:
         report = get_base_report(self.model, req, now=self.clock.now())

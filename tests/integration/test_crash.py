@@ -6,6 +6,8 @@ one StopTransaction carrying the CSMS-assigned id, and monotonic meter values
 in between. A message sent again after a kill between send and
 acknowledgement is counted and reported (the CSMS recognises it as the same
 transaction, as production central systems do), never failed on; a loss fails.
+The same chaos runs on a 2.0.1 station (``test_no_transaction_event_is_lost_in_201``):
+every TransactionEvent seqNo of every committed transaction reaches the CSMS.
 """
 
 from __future__ import annotations
@@ -251,4 +253,91 @@ async def test_no_transaction_is_lost(
         problems.append(f"StopTransaction for unknown transaction ids {unknown}")
     if len(ledger.ids) != len(rows):
         problems.append(f"{len(ledger.ids)} transactions at the CSMS, {len(rows)} at the station")
+    assert not problems, f"{summary}\n" + "\n".join(problems)
+
+
+def _register_wh(event: dict[str, Any], context: str) -> list[float]:
+    return [
+        float(sv["value"])
+        for mv in event.get("meterValue", [])
+        for sv in mv["sampledValue"]
+        if sv.get("context") == context
+        and sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register"
+    ]
+
+
+async def test_no_transaction_event_is_lost_in_201(
+    make_daemon: MakeDaemon, csms: BenchCsms, capsys: pytest.CaptureFixture[str], seed: int
+) -> None:
+    """The same chaos on a 2.0.1 station: for every transaction the station committed,
+    the CSMS has its TransactionEvents with every seqNo from 0 to the Ended one, each
+    seqNo always with the same content (a resend after a kill repeats it), Started
+    first, Ended last, and monotonic periodic readings within the meter start and stop."""
+    rng = random.Random(seed)
+    csms.versions = ["2.0.1"]
+    d = await make_daemon(
+        ocpp={"version": "2.0.1", "reconnect_max_s": 0.5},
+        device_model={
+            "SampledDataCtrlr": {"TxUpdatedInterval": 1},
+            "AuthCtrlr": {"OfflineTxForUnknownIdEnabled": True},
+            "OCPPCommCtrlr": {"MessageAttemptInterval[TransactionEvent]": 1},
+        },
+    )
+    chaos = Chaos(d, rng)
+    for i in range(SESSIONS):
+        await _session(d, chaos, f"C0DE{i:04X}")
+    await chaos.settle()
+    await d.wait_queue_empty(timeout=30)
+    await d.stop()
+
+    with sqlite3.connect(d.state_dir / "state.db") as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM transactions ORDER BY local_id").fetchall()
+        prefix = db.execute("SELECT tx_prefix FROM v201_station").fetchone()[0]
+    by_tx: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for event in csms.station(d.cp_id).calls("TransactionEvent"):
+        tx_id = event["transactionInfo"]["transactionId"]
+        by_tx.setdefault(tx_id, {}).setdefault(event["seqNo"], []).append(event)
+    duplicates = sum(len(copies) - 1 for seqs in by_tx.values() for copies in seqs.values())
+    summary = (
+        f"crash test (OCPP 2.0.1) seed={seed}: {SESSIONS} sessions, {len(rows)} transactions, "
+        f"{chaos.kills} kills, {chaos.outages} outages, {duplicates} duplicate deliveries"
+    )
+    with capsys.disabled():
+        print(f"\n{summary}")
+
+    assert rows, summary
+    problems: list[str] = []
+    for row in rows:
+        tx_id = f"{prefix}-{row['local_id']}"
+        if row["stopped_at"] is None:
+            problems.append(f"local tx {row['local_id']} never stopped")
+            continue
+        seqs = by_tx.get(tx_id)
+        if not seqs:
+            problems.append(f"{tx_id}: no TransactionEvent at the CSMS")
+            continue
+        if sorted(seqs) != list(range(max(seqs) + 1)):
+            problems.append(f"{tx_id}: seqNo {sorted(seqs)} has gaps")
+            continue
+        if any(copy != copies[0] for copies in seqs.values() for copy in copies):
+            problems.append(f"{tx_id}: one seqNo sent with different contents")
+        events = [seqs[n][0] for n in sorted(seqs)]
+        types = [e["eventType"] for e in events]
+        if types[0] != "Started" or types[-1] != "Ended" or set(types[1:-1]) - {"Updated"}:
+            problems.append(f"{tx_id}: events {types}")
+            continue
+        readings = [wh for e in events[1:-1] for wh in _register_wh(e, "Sample.Periodic")]
+        start, stop = row["meter_start_wh"], row["meter_stop_wh"]
+        if readings != sorted(readings):
+            problems.append(f"{tx_id}: meter values not monotonic {readings}")
+        if readings and not (start <= readings[0] and readings[-1] <= stop + 1):
+            problems.append(
+                f"{tx_id}: readings {readings[0]}..{readings[-1]} outside {start}..{stop}"
+            )
+        if _register_wh(events[-1], "Transaction.End")[-1:] != [float(stop)]:
+            problems.append(f"{tx_id}: Ended does not carry the meter stop {stop}")
+    unknown = set(by_tx) - {f"{prefix}-{row['local_id']}" for row in rows}
+    if unknown:
+        problems.append(f"TransactionEvents of unknown transactions {unknown}")
     assert not problems, f"{summary}\n" + "\n".join(problems)

@@ -108,6 +108,13 @@ class QueuedMessage:
     version: str = V16
 
 
+def _sample_only(message: QueuedMessage) -> bool:
+    """A message that only carries meter samples (its answer changes nothing)."""
+    if message.action == "TransactionEvent":
+        return bool(message.payload.get("eventType") == "Updated")
+    return message.action == "MeterValues"
+
+
 def _retrieve(future: asyncio.Future[dict[str, Any]]) -> None:
     if not future.cancelled():
         future.exception()
@@ -463,8 +470,9 @@ class Outbox:
         # Handlers first (they persist what the answer says, e.g. the CSMS
         # transaction id), then the message leaves the queue (a pack: all of its
         # messages, in one database transaction). Forgetting a delivered
-        # MeterValues in a power cut only sends it twice: no fsync.
-        with self.db.transaction(durable=batch[0].action != "MeterValues"):
+        # MeterValues or 2.0.1 Updated event in a power cut only sends it twice
+        # (the CSMS knows an Updated by its seqNo): no fsync.
+        with self.db.transaction(durable=not _sample_only(batch[0])):
             for message in batch:
                 for handler in self._handlers.get(message.action, []):
                     handler(message.local_tx, result)

@@ -1,7 +1,8 @@
 """`make bench`: print the figures recorded in README.
 
 `python -m tests.bench [part ...]` runs only the parts named (replay, backlog,
-wear, boot, latency, memory, cpu); every part runs by default.
+wear, boot, latency, memory, cpu, v201: the replay and latency over OCPP 2.0.1);
+every part runs by default.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import sys
 from pathlib import Path
 
 from firmware.config import QueueSettings
-from tests.bench import footprint, latency, replay, wear
+from tests.bench import footprint, latency, replay, v201, wear
 from tests.bench.replay import slow_link
 
-PARTS = ("replay", "backlog", "wear", "boot", "latency", "memory", "cpu")
+PARTS = ("replay", "backlog", "wear", "boot", "latency", "memory", "cpu", "v201")
 
 
 def _machine() -> str:
@@ -130,6 +131,22 @@ async def _cpu() -> None:
     )
 
 
+async def _v201() -> None:
+    r = await v201.replay(int(os.environ.get("BENCH_MESSAGES", "10000")))
+    print(
+        f"OCPP 2.0.1: replay of {r['messages']:.0f} queued TransactionEvents: "
+        f"{r['msgs_per_s']:.0f} msg/s, peak RSS {r['peak_rss_mb']:.1f} MB, "
+        f"{r['violations']:.0f} schema violations",
+        flush=True,
+    )
+    figures = await v201.latency(int(os.environ.get("BENCH_TAPS", "200")))
+    for variant, f in figures.items():
+        print(
+            f"OCPP 2.0.1: tap-to-energize, {variant} ({f['taps']:.0f} taps): "
+            f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms"
+        )
+
+
 RUNNERS = {
     "replay": _replay,
     "backlog": _backlog,
@@ -138,6 +155,7 @@ RUNNERS = {
     "latency": _latency,
     "memory": _memory,
     "cpu": _cpu,
+    "v201": _v201,
 }
 
 

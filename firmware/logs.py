@@ -22,6 +22,7 @@ idTags are personal data. Log calls pass them wrapped in ``hal.tokens.Tag``;
 a handler whose formatter shows idTags (the daemon's stderr at DEBUG) writes
 them in full, every other one writes them masked (``****B2C3``) and also
 masks the value of idTag-like members (``idTag``, ``parentIdTag``, ``id_tag``,
+OCPP 2.0.1's ``idToken`` string inside an IdTokenType,
 ``uid`` ...) in OCPP frames, JSON and Python reprs (:func:`mask_id_tags`), so
 a tag that reaches a line without the wrapper is masked too.
 """
@@ -287,7 +288,7 @@ def _redact_objects(text: str) -> str:
 # strings (cut off at the end of a shortened frame too) or a bare word.
 _TAG_FIELD = re.compile(
     r"""(?ix)
-    (?P<key> \b(?:\w*id_?tag|uid)['"]?\s*[:=]\s* )
+    (?P<key> \b(?:\w*id_?tag|uid|idtoken)['"]?\s*[:=]\s* )
     (?P<value> "(?:[^"\\]|\\.)*(?P<dq>")?
              | '(?:[^'\\]|\\.)*(?P<sq>')?
              | (?!(?:None|null)\b)[^\s,;&)}\]"'{\[]+ )
@@ -296,7 +297,7 @@ _TAG_FIELD = re.compile(
 _CUT_MASK = "****"  # a value cut off by a shortened frame: its end is not the tag's
 
 
-_TAG_HINT = re.compile(r"(?i)tag|uid")  # the full pattern only runs where it can match
+_TAG_HINT = re.compile(r"(?i)tag|uid|idtoken")  # the full pattern only runs where it can match
 
 
 def mask_id_tags(text: str) -> str:

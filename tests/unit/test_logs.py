@@ -386,6 +386,12 @@ def test_frames_show_full_tags_only_at_debug() -> None:
         ),
         ('{"uid": "abc", "connector": 1}', '{"uid": "**c", "connector": 1}'),
         ('{"idTag": null, "idTagInfo": {"status": "Invalid"}}', None),
+        (  # OCPP 2.0.1: the idToken string of an IdTokenType, the group's too
+            '{"idToken":{"idToken":"04A1B2C3D4","type":"ISO14443"},'
+            '"groupIdToken":{"idToken":"FLEET1234","type":"Central"}}',
+            '{"idToken":{"idToken":"******C3D4","type":"ISO14443"},'
+            '"groupIdToken":{"idToken":"*****1234","type":"Central"}}',
+        ),
         ("parent_id_tag=None uuid='0f1e2d3c' idTags 12", None),
     ],
 )

@@ -331,3 +331,48 @@ async def test_clock_aligned_meter_values_outside_a_transaction(
     sampled = values["meterValue"][0]["sampledValue"][0]
     assert sampled["context"] == "Sample.Clock"
     assert sampled["measurand"] == "Energy.Active.Import.Register"
+
+
+@pytest.mark.emulated
+async def test_a_lock_failure_is_a_faulted_connector_and_a_problem_event(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(csms, make_daemon)
+    await d.sim(cp_state="C")
+    await d.tap(TAG)
+    await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Started")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    await d.fault("lock_failure")
+    await d.tap(TAG)  # the stop cannot unlock the cable
+    await d.log.wait_for(
+        "StatusNotification", lambda p: p["evseId"] == 1 and p["connectorStatus"] == "Faulted"
+    )
+
+    def problem(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
+        def matches(p: dict[str, Any]) -> bool:
+            event = p["eventData"][0]
+            return bool(event["component"]["name"] == name and event["actualValue"] == value)
+
+        return matches
+
+    lock = await d.log.wait_for("NotifyEvent", problem("ConnectorPlugRetentionLock", "true"))
+    event = lock["eventData"][0]
+    assert event["component"]["evse"] == {"id": 1, "connectorId": 1}
+    assert (event["variable"], event["trigger"]) == ({"name": "Problem"}, "Delta")
+    await d.log.wait_for("NotifyEvent", problem("Connector", "true"))
+    # A SummaryInventory report shows the problem and the states as they are now.
+    assert await d.log.call(
+        "GetBaseReport", {"requestId": 8, "reportBase": "SummaryInventory"}
+    ) == {"status": "Accepted"}
+    report = await d.log.wait_for("NotifyReport", lambda p: p["requestId"] == 8)
+    values = {
+        (e["component"]["name"], e["variable"]["name"]): e["variableAttribute"][0]["value"]
+        for e in report["reportData"]
+    }
+    assert values[("Connector", "AvailabilityState")] == "Faulted"
+    assert values[("Connector", "Problem")] == "true"
+    await d.fault("lock_failure", active=False)
+    # A lock driver learns that the lock works again from an unlock that succeeds.
+    unlock = await d.log.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+    assert unlock == {"status": "Unlocked"}
+    await d.log.wait_for("NotifyEvent", problem("ConnectorPlugRetentionLock", "false"))

@@ -26,6 +26,7 @@ from firmware.config import Config
 from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
 from firmware.management.service import JobReporters
+from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.front_end import Core, Loop, Reconnect
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
@@ -39,6 +40,7 @@ from firmware.ocpp.v201.local_list import LocalListHandlers
 from firmware.ocpp.v201.provisioning import ProvisioningHandlers
 from firmware.ocpp.v201.reset import ResetHandlers
 from firmware.ocpp.v201.settings import station_settings
+from firmware.ocpp.v201.states import StateMirror
 from firmware.ocpp.v201.status import V201Status
 from firmware.ocpp.v201.transactions import TransactionNumbers, V201Journal
 from firmware.ocpp.v201.trigger import TriggerHandlers
@@ -233,6 +235,20 @@ class V201FrontEnd:
         ).register(rpc)
         LocalListHandlers(core.local_list).register(rpc)
         self._journal.answers_to(core.station)
+        self._spawn = core.station.ctx.spawn
+        mirror = StateMirror(self.model, self.topology, self.db, self.clock, notify=self._notify)
+        core.station.subscribe(mirror.status_changed)
+
+    def _notify(self, payload: dict[str, Any]) -> None:
+        """A NotifyEvent, sent while online (a Problem is in the device model anyway)."""
+        if self.rpc.connected and self.ready.is_set():
+            self._spawn(self._send_quietly("NotifyEvent", payload))
+
+    async def _send_quietly(self, action: str, payload: dict[str, Any]) -> None:
+        try:
+            await self.rpc.call(action, payload, version=V201)
+        except CallFailed as err:
+            log.info("%s not delivered: %s", action, err)
 
     def _after_set(self, component: str, variable: str) -> Reconnect | None:
         """A new Basic auth password is used on a new connection (A01): reconnect once

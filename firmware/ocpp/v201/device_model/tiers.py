@@ -1,9 +1,10 @@
 """The three tiers as components: ChargingStation, each EVSE and each connector.
 
 Their built-in values come from the configuration (identity, board, connectors).
-AvailabilityState, Problem and EVSE Power are states the station keeps up to
-date at run time (read-only, not persisted); the rest describe the hardware
-and never change while the station runs (constant).
+AvailabilityState, Problem and EVSE Power are states (read-only, not
+persisted): a 2.0.1 station keeps AvailabilityState and Problem from its
+statuses (``ocpp/v201/states.py``); EVSE Power keeps its built-in value. The
+rest describe the hardware and never change while the station runs (constant).
 """
 
 from __future__ import annotations

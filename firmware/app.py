@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Coroutine
@@ -29,9 +30,11 @@ from firmware.ocpp.connection import Backoff, Connection, LinkState
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.front_end import Core, FrontEnd
 from firmware.ocpp.link_tracker import LinkTracker
+from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v16.front_end import V16FrontEnd
-from firmware.ocpp.versions import AUTO, V201, front_end_of, offered
+from firmware.ocpp.versions import AUTO, V201, offered
 from firmware.preflight import certificate_file, station_facts
 from firmware.prometheus import StationMetrics
 from firmware.queue import Outbox
@@ -43,7 +46,12 @@ from firmware.security.detectors import SecurityWatch, report_start
 from firmware.security.enrolment import Enrolment
 from firmware.security.events import SecurityEvent
 from firmware.security.link import LinkSecurity
-from firmware.security.recorder import SecurityEvents, notification_16, notification_201
+from firmware.security.recorder import (
+    SecurityEvents,
+    event_payload,
+    notification_16,
+    notification_201,
+)
 from firmware.security.runs import MARKER_NAME, PreviousRun, RunRecord
 from firmware.security.security_log import SecurityLog
 from firmware.security.store import CertificateStore, RootKind
@@ -98,9 +106,7 @@ class App:
             self.db,
             self.security_log,
             self.clock.now,
-            message=notification_201
-            if front_end_of(config.ocpp.version) == V201
-            else notification_16,
+            message=self._security_event_message,
         )
         self.certificates = CertificateStore(
             config.state_dir / "security", sink=self.security_events
@@ -134,7 +140,7 @@ class App:
             batch_max=config.queue.replay_batch_max,
             batch_bytes=config.queue.replay_batch_bytes,
         )
-        self.security_events.deliver_through(self.outbox.in_version(self.front.version))
+        self.security_events.deliver_through(self.outbox.in_version(lambda: self.front.version))
         self.cache = AuthCache(self.db, self.clock)
         self.local_list = LocalAuthList(
             self.db,
@@ -285,27 +291,59 @@ class App:
     # ------------------------------------------------------------ wiring helpers
 
     def _front_end(self) -> FrontEnd:
-        """The front-end of the version ``ocpp.version`` runs (``front_end_of``)."""
-        if front_end_of(self.config.ocpp.version) == V201:
+        """The front-end ``ocpp.version`` runs: 1.6, 2.0.1, or both (``auto``), with the
+        registration and status notifier built over its profiles."""
+        setting = self.config.ocpp.version
+        fronts: list[FrontEnd] = []
+        if setting != V201:
+            facts = replace(
+                station_facts(self.config),
+                has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
+                has_client_certificate=self._has_client_certificate,
+            )
+            fronts.append(V16FrontEnd(self.db, self.config, facts, self.rpc, self.clock))
+        if setting in (V201, AUTO):
             # Imported here: the 2.0.1 catalog and schemas cost a 1.6 station time and memory.
             from firmware.ocpp.v201.front_end import V201FrontEnd
 
-            return V201FrontEnd(
+            v201 = V201FrontEnd(
                 self.db,
                 self.config,
                 self.rpc,
                 self.clock,
-                on_online=self._on_online,
                 previous_run=lambda: self._previous_run,
             )
-        facts = replace(
-            station_facts(self.config),
-            has_csms_root=lambda: bool(self.certificates.roots(RootKind.CSMS)),
-            has_client_certificate=self._has_client_certificate,
+            fronts.append(v201)
+        front: FrontEnd = fronts[0]
+        if len(fronts) == 2:
+            from firmware.ocpp.switchboard import Switchboard
+
+            front = Switchboard(fronts[0], v201, self.rpc)
+        registration = Registration(
+            self.rpc,
+            fronts[0].boot_profile,
+            self.clock,
+            boot_retry_s=self.config.ocpp.boot_retry_s,
+            on_online=self._on_online,
+            alternatives=[f.boot_profile for f in fronts[1:]],
         )
-        return V16FrontEnd(
-            self.db, self.config, facts, self.rpc, self.clock, on_online=self._on_online
+        notifier = StatusNotifier(
+            self.rpc,
+            fronts[0].status_profile,
+            self.clock,
+            registration.ready,
+            alternatives=[f.status_profile for f in fronts[1:]],
         )
+        front.bind(registration, notifier)
+        return front
+
+    def _security_event_message(
+        self, event: SecurityEvent, at: datetime, tech_info: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """SecurityEventNotification in the words of the version in use."""
+        if self.front.version == V201:
+            return notification_201(event, at, tech_info)
+        return notification_16(event, at, tech_info)
 
     def _watch_security(self) -> None:
         """The security events the station detects itself (firmware.security.detectors)."""
@@ -372,9 +410,9 @@ class App:
         self.web.frame(direction, text)
 
     def _check_version(self, version: str) -> str | None:
-        """Refuse a connection in another version than the front-end's: nothing would
-        half-work (``ocpp.version: auto`` runs the 1.6 front-end)."""
-        if version == self.front.version:
+        """Refuse a connection in a version no front-end here speaks: nothing would
+        half-work."""
+        if version in offered(self.config.ocpp.version):
             return None
         return (
             f"the CSMS selected OCPP {version}, and ocpp.version {self.config.ocpp.version} "
@@ -389,6 +427,13 @@ class App:
 
     async def _on_online(self) -> None:
         self._link_changed.set()
+        if self.config.ocpp.version == AUTO:
+            # A security event means the same in both versions: the ones queued for the
+            # other version (before the first connection, say) go out over this one.
+            version = self.front.version
+            self.outbox.convert(
+                "SecurityEventNotification", version, functools.partial(event_payload, version)
+            )
         self.outbox.wake()
         self.smart.reevaluate()  # the CSMS clock may have been adopted
         await self.notifier.resync()

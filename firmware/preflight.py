@@ -20,7 +20,7 @@ from firmware.config import Config
 from firmware.errors import ConfigError
 from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import StationFacts, resolve_start
-from firmware.ocpp.versions import SUBPROTOCOLS, V201, front_end_of, offered
+from firmware.ocpp.versions import V201, offered
 from firmware.security import provisioning
 from firmware.security.firmware_signing import describe, load_certificates
 from hal.registry import check_backend
@@ -140,21 +140,12 @@ DEVICE_MODEL_NOTICE = (
 
 
 def version_notices(config: Config) -> tuple[str, ...]:
-    """What ``ocpp.version`` offers that the station will not speak, and what 2.0.1 leaves out."""
-    spoken = front_end_of(config.ocpp.version)
-    notices = [
-        f"ocpp.version: {config.ocpp.version} runs the OCPP {spoken} front-end in this build: "
-        f"a connection on which the CSMS selects {SUBPROTOCOLS[version]} is closed at once"
-        for version in offered(config.ocpp.version)
-        if version != spoken
-    ]
-    if spoken == V201:
-        notices.append(V201_NOTICE)
-    return tuple(notices)
+    """What a station that may speak OCPP 2.0.1 leaves out in it."""
+    return (V201_NOTICE,) if V201 in offered(config.ocpp.version) else ()
 
 
 V201_NOTICE = (
-    "ocpp.version: 2.0.1 offers provisioning, authorization, local list, transactions, "
+    "ocpp.version: OCPP 2.0.1 here offers provisioning, authorization, local list, transactions, "
     "remote control, availability, reset, TriggerMessage, meter values and DataTransfer; "
     "firmware update, logs, reservations, smart-charging requests, certificate management "
     "and network profiles are OCPP 1.6 only in this build (see README, OCPP 2.0.1)"

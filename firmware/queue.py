@@ -248,9 +248,32 @@ class Outbox:
         assert seq is not None
         return seq
 
-    def in_version(self, version: str) -> VersionedQueue:
-        """This queue, taking messages written in ``version``."""
+    def in_version(self, version: str | Callable[[], str]) -> VersionedQueue:
+        """This queue, taking messages written in ``version`` (or the version it names
+        when a message is queued)."""
         return VersionedQueue(self, version)
+
+    def convert(
+        self, action: str, version: str, payload: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> int:
+        """Rewrite the queued ``action`` messages of other versions into ``version``
+        (``payload`` gives each one's new payload), in place and in order; returns how
+        many. Only for a message that means the same in both versions (a security event)."""
+        rows = self.db.query(
+            "SELECT seq, payload FROM outbox WHERE action = ? AND version != ?", (action, version)
+        )
+        with self.db.transaction():
+            for row in rows:
+                data = json.dumps(payload(json.loads(row["payload"])), separators=(",", ":"))
+                self.db.execute(
+                    "UPDATE outbox SET payload = ?, version = ? WHERE seq = ?",
+                    (data, version, row["seq"]),
+                )
+                self._bytes += len(data) - len(row["payload"])
+        if rows:
+            log.info("%d queued %s now go out in OCPP %s", len(rows), action, version)
+            self._wakeup.set()
+        return len(rows)
 
     def wake(self) -> None:
         """A connection was registered, maybe in another version: look at the queue again."""
@@ -559,9 +582,13 @@ class VersionedQueue:
     SecurityEventNotification is the same payload in 1.6 and 2.0.1; the version of the
     front-end in use writes it)."""
 
-    def __init__(self, outbox: Outbox, version: str) -> None:
+    def __init__(self, outbox: Outbox, version: str | Callable[[], str]) -> None:
         self.outbox = outbox
-        self.version = version
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        return self._version if isinstance(self._version, str) else self._version()
 
     def enqueue(self, action: str, payload: dict[str, Any], local_tx: int | None = None) -> int:
         return self.outbox.enqueue(action, payload, local_tx, version=self.version)

@@ -5,8 +5,9 @@ OCPP version for the whole station. It is built in two steps, because the core
 needs some of it and it needs the core:
 
 1. the constructor: the version's configuration store, the settings the core
-   reads, the registration, the status notifier, and the reporters the core's
-   jobs report through;
+   reads, the profiles of the registration and the status notifier; ``bind``
+   takes the registration and notifier the app built over them (one pair for
+   both front-ends with ``ocpp.version: auto``, ``ocpp/switchboard.py``);
 2. ``attach(core)``: with the core built, every handler is registered on the
    Rpc; ``loops()`` then lists the front-end's own loops for the app to run.
 """
@@ -25,8 +26,8 @@ from firmware.connector.transactions import TransactionStore
 from firmware.management.log_upload import LogUploads
 from firmware.management.reporter import Reporter
 from firmware.management.service import FirmwareManagement, JobReporters
-from firmware.ocpp.registration import Registration
-from firmware.ocpp.status_notifier import StatusNotifier
+from firmware.ocpp.registration import BootProfile, Registration
+from firmware.ocpp.status_notifier import StatusNotifier, StatusProfile
 from firmware.queue import Outbox
 from firmware.reservations.service import Reservations
 from firmware.security.enrolment import Enrolment
@@ -63,6 +64,15 @@ class FrontEnd(Protocol):
 
     @property
     def settings(self) -> StationSettings: ...
+
+    @property
+    def boot_profile(self) -> BootProfile: ...
+
+    @property
+    def status_profile(self) -> StatusProfile: ...
+
+    def bind(self, registration: Registration, notifier: StatusNotifier) -> None:
+        """The registration and status notifier the app built over the profiles."""
 
     @property
     def registration(self) -> Registration: ...

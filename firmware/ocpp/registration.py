@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from firmware.clock import Clock, parse_iso
@@ -54,10 +54,15 @@ class Registration:
         *,
         boot_retry_s: float,
         on_online: Callable[[], Awaitable[None]],
+        alternatives: Sequence[BootProfile] = (),
     ) -> None:
         self.rpc = rpc
+        # ``alternatives``: the profiles of other versions (``ocpp.version: auto``); each
+        # connection registers in its own version.
+        self._profiles = {p.version: p for p in (boot, *alternatives)}
         self.boot = boot
         self.version = boot.version
+        self._registered_in: str | None = None
         self.clock = clock
         self.boot_retry_s = boot_retry_s
         self.status: str | None = None
@@ -66,7 +71,8 @@ class Registration:
         self._heartbeat_changed = asyncio.Event()
         self._boot_requested = asyncio.Event()
         self._proven_link = -1  # the Rpc link a BootNotification/Heartbeat was answered on
-        boot.on_heartbeat_interval_change(self._heartbeat_changed.set)
+        for profile in self._profiles.values():
+            profile.on_heartbeat_interval_change(self._heartbeat_changed.set)
         rpc.answering = lambda: self.status != "Rejected"
 
     @property
@@ -110,7 +116,18 @@ class Registration:
                 session.cancel()
             self.ready.clear()
 
+    def _select(self) -> None:
+        """The profile of the connection's version; a connection in another version than
+        the one the station registered in registers again."""
+        profile = self._profiles.get(self.rpc.version)
+        if profile is not None and profile is not self.boot:
+            log.info("registering in OCPP %s", profile.version)
+            self.boot, self.version = profile, profile.version
+        if self._registered_in is not None and self._registered_in != self.version:
+            self.status = None
+
     async def _session(self) -> None:
+        self._select()
         try:
             if not self.accepted:
                 await self._register()
@@ -147,6 +164,7 @@ class Registration:
             log.info("registration %s (interval %d s)", self.status, interval)
             if self.status == "Accepted":
                 self._proven_link = self.rpc.link
+                self._registered_in = self.version
                 if interval > 0:
                     self.boot.adopt_heartbeat_interval(interval)
                 return

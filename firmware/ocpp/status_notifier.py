@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,11 +55,24 @@ class _Report:
 
 
 class StatusNotifier:
+    @property
+    def profile(self) -> StatusProfile:
+        return self._profiles.get(self.rpc.version, self._default)
+
     def __init__(
-        self, rpc: Rpc, profile: StatusProfile, clock: Clock, ready: asyncio.Event
+        self,
+        rpc: Rpc,
+        profile: StatusProfile,
+        clock: Clock,
+        ready: asyncio.Event,
+        *,
+        alternatives: Sequence[StatusProfile] = (),
     ) -> None:
         self.rpc = rpc
-        self.profile = profile
+        # ``alternatives``: the profiles of other versions (``ocpp.version: auto``); the
+        # connection's version (or the last one's) says which one speaks.
+        self._default = profile
+        self._profiles = {p.version: p for p in (profile, *alternatives)}
         self.clock = clock
         self.ready = ready
         self.current: dict[int, tuple[Status, datetime]] = {}

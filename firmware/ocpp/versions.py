@@ -19,15 +19,6 @@ VERSIONS: Final = (V201, V16)
 SUBPROTOCOLS: Final = {V16: "ocpp1.6", V201: "ocpp2.0.1"}
 
 
-def front_end_of(setting: str) -> str:
-    """The version whose front-end runs the station for ``ocpp.version``.
-
-    One front-end runs a station; with ``auto`` it is the 1.6 one in this build, so a
-    connection on which the CSMS selects 2.0.1 is closed at once (nothing would half-work).
-    """
-    return V16 if setting == AUTO else setting
-
-
 def offered(setting: str) -> tuple[str, ...]:
     """The versions to offer, in order of preference, for ``ocpp.version``."""
     if setting == AUTO:

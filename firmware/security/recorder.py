@@ -70,6 +70,14 @@ def notification_201(
     return action, {**payload, "type": V201_NAMES.get(event, event.value)}
 
 
+def event_payload(version: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A queued SecurityEventNotification payload with its type as ``version`` names it."""
+    to_201 = {event.value: name for event, name in V201_NAMES.items()}
+    names = to_201 if version == "2.0.1" else {name: value for value, name in to_201.items()}
+    kind = payload.get("type")
+    return {**payload, "type": names[kind]} if isinstance(kind, str) and kind in names else payload
+
+
 def clean_tech_info(text: object) -> str | None:
     if text is None:
         return None

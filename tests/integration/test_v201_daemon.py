@@ -138,16 +138,6 @@ async def test_remote_start_stop_and_reset(csms: BenchCsms, make_daemon: MakeDae
     assert d.log.calls("BootNotification")[-1]["reason"] == "RemoteReset"
 
 
-async def test_auto_still_speaks_16_only(csms: BenchCsms, make_daemon: MakeDaemon) -> None:
-    csms.versions = ["2.0.1", "1.6"]
-    d = await make_daemon(wait_boot=False, ocpp={"version": "auto"})
-    await d.wait_log(
-        r"ERROR .*the CSMS selected OCPP 2\.0\.1, and ocpp\.version auto runs the OCPP 1\.6 "
-        r"front-end: closing the connection; retrying in"
-    )
-    assert d.log.calls() == []
-
-
 async def _offline(d: Daemon) -> None:
     d.csms.refuse = True
     await d.csms.drop(d.cp_id)

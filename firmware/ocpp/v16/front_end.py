@@ -8,8 +8,10 @@ every CSMS→station action of the six feature profiles and the Security
 Whitepaper. It is built in two steps, because the core needs some of it and it
 needs the core:
 
-1. ``V16FrontEnd(...)``: the configuration, the settings the core reads, the
-   registration and the reporters the core's jobs report through;
+1. ``V16FrontEnd(...)``: the configuration, the settings the core reads and the
+   registration's and status notifier's profiles; ``bind()`` then takes the
+   registration and notifier the app built and makes the reporters the core's
+   jobs report through;
 2. ``attach(core)``: with the core built, the handlers are registered on the
    Rpc; ``reporters`` then lists the reporter loops the app runs.
 
@@ -61,14 +63,7 @@ class V16FrontEnd:
     version = VERSION
 
     def __init__(
-        self,
-        db: Database,
-        config: Config,
-        facts: StationFacts,
-        rpc: Rpc,
-        clock: Clock,
-        *,
-        on_online: Callable[[], Coroutine[Any, Any, None]],
+        self, db: Database, config: Config, facts: StationFacts, rpc: Rpc, clock: Clock
     ) -> None:
         self.rpc = rpc
         self.clock = clock
@@ -77,28 +72,28 @@ class V16FrontEnd:
         )
         self.supports = self.config.supports
         self.settings = ConfigurationSettings(self.config)
-        self.registration = Registration(
-            rpc,
-            V16Boot(self.config, config.identity),
-            clock,
-            boot_retry_s=config.ocpp.boot_retry_s,
-            on_online=on_online,
-        )
-        self.ready = self.registration.ready
-        self.notifier = StatusNotifier(rpc, V16Status(self.config), clock, self.ready)
+        self.boot_profile = V16Boot(self.config, config.identity)
+        self.status_profile = V16Status(self.config)
         self.ask_csms = ask_csms(rpc)
-        self._job_reporters = [
-            StatusReporter(rpc, "FirmwareStatusNotification", self.ready),
-            StatusReporter(rpc, "SignedFirmwareStatusNotification", self.ready),
-            StatusReporter(rpc, "DiagnosticsStatusNotification", self.ready),
-        ]
-        self.job_reporters = JobReporters(*self._job_reporters)
-        self.log_status = StatusReporter(rpc, "LogStatusNotification", self.ready)
-        # The reporter loops the app runs: each delivers one job kind's statuses.
-        self.reporters: list[StatusReporter] = [self.log_status]
         self._journal: V16Journal | None = None
         self._core: Core | None = None
         self.certificate_handlers: CertificateHandlers | None = None
+
+    def bind(self, registration: Registration, notifier: StatusNotifier) -> None:
+        """The registration and status notifier the app built over this front-end's
+        profiles (and, with ``ocpp.version: auto``, the other version's)."""
+        self.registration = registration
+        self.ready = registration.ready
+        self.notifier = notifier
+        self._job_reporters = [
+            StatusReporter(self.rpc, "FirmwareStatusNotification", self.ready),
+            StatusReporter(self.rpc, "SignedFirmwareStatusNotification", self.ready),
+            StatusReporter(self.rpc, "DiagnosticsStatusNotification", self.ready),
+        ]
+        self.job_reporters = JobReporters(*self._job_reporters)
+        self.log_status = StatusReporter(self.rpc, "LogStatusNotification", self.ready)
+        # The reporter loops the app runs: each delivers one job kind's statuses.
+        self.reporters: list[StatusReporter] = [self.log_status]
 
     # ------------------------------------------------------------ what the core reads
 

@@ -82,7 +82,6 @@ class V201FrontEnd:
         rpc: Rpc,
         clock: Clock,
         *,
-        on_online: Callable[[], Coroutine[Any, Any, None]],
         previous_run: Callable[[], PreviousRun | None],
     ) -> None:
         self.db = db
@@ -93,15 +92,8 @@ class V201FrontEnd:
         self.model = DeviceModel(resolved.catalog, db, resolved.overrides, clock=clock.now)
         self.settings = station_settings(self.model)
         self._previous_run = previous_run
-        self.registration = Registration(
-            rpc,
-            V201Boot(self.model, config.identity, self._boot_reason),
-            clock,
-            boot_retry_s=config.ocpp.boot_retry_s,
-            on_online=on_online,
-        )
-        self.ready = self.registration.ready
-        self.notifier = StatusNotifier(rpc, V201Status(self.topology), clock, self.ready)
+        self.boot_profile = V201Boot(self.model, config.identity, self._boot_reason)
+        self.status_profile = V201Status(self.topology)
         self.ask_csms: AskCsms = ask_csms(rpc)
         self.job_reporters = JobReporters(
             Unoffered("firmware status"),
@@ -113,6 +105,13 @@ class V201FrontEnd:
         self.remote_starts = RemoteStarts()
         self._journal: V201Journal | None = None
         self._outbox: Outbox | None = None
+
+    def bind(self, registration: Registration, notifier: StatusNotifier) -> None:
+        """The registration and status notifier the app built over this front-end's
+        profiles (and, with ``ocpp.version: auto``, the other version's)."""
+        self.registration = registration
+        self.ready = registration.ready
+        self.notifier = notifier
 
     def _boot_reason(self) -> str:
         previous = self._previous_run()

@@ -155,6 +155,11 @@ class TransactionNumbers:
             return None
         return int(number)
 
+    def started(self, local_id: int) -> bool:
+        """Whether a TransactionEvent of the transaction was written (it is a 2.0.1 one)."""
+        row = self.db.query_one("SELECT 1 FROM v201_transactions WHERE local_id = ?", (local_id,))
+        return row is not None
+
     def next_seq_no(self, local_id: int) -> int:
         """The seqNo of the transaction's next event, advanced (inside the caller's
         database transaction)."""

@@ -240,7 +240,7 @@ class V201FrontEnd:
 
     def _notify(self, payload: dict[str, Any]) -> None:
         """A NotifyEvent, sent while online (a Problem is in the device model anyway)."""
-        if self.rpc.connected and self.ready.is_set():
+        if self.rpc.connected and self.rpc.version == V201 and self.ready.is_set():
             self._spawn(self._send_quietly("NotifyEvent", payload))
 
     async def _send_quietly(self, action: str, payload: dict[str, Any]) -> None:

@@ -1,1 +1,1 @@
-"""OCPP 2.0.1: the device model (and, later, the 2.0.1 front-end)."""
+"""OCPP 2.0.1: the front-end (``front_end``) and its device model (``device_model``)."""

@@ -168,10 +168,10 @@ class ControlHandlers:
 
         return Reply({"status": "Accepted"}, after=start)
 
-    def _start_target(self, evse_id: object, id_tag: str) -> RemoteTarget | None:
+    def _start_target(self, evse_id: int | None, id_tag: str) -> RemoteTarget | None:
         if evse_id is None:
             return self.station.remote_start_target(None, id_tag)
-        connectors = self._connectors_of(int(str(evse_id)))
+        connectors = self._connectors_of(evse_id)
         if connectors is None:
             return None
         targets = [self.station.remote_start_target(c, id_tag) for c in connectors]

@@ -96,7 +96,7 @@ async def test_variables_and_a_base_report_through_the_daemon(
         "UnknownComponent",
     ]
     mark = d.log.mark()
-    await d.log.wait_for("Heartbeat", since=mark, timeout=5)  # applies at once
+    await d.log.wait_for("Heartbeat", since=mark, timeout=15)  # applies at once
     answer = await d.log.call("GetBaseReport", {"requestId": 3, "reportBase": "SummaryInventory"})
     assert answer == {"status": "Accepted"}
     await d.log.wait_for("NotifyReport", lambda p: not p.get("tbc", False))
@@ -316,7 +316,7 @@ async def test_clock_aligned_meter_values_outside_a_transaction(
 ) -> None:
     d = await daemon_201(csms, make_daemon, device_model={"AlignedDataCtrlr": {"Interval": 1}})
     await d.sim(cp_state="B")
-    values = await d.log.wait_for("MeterValues", timeout=5)
+    values = await d.log.wait_for("MeterValues", timeout=15)
     assert values["evseId"] == 1
     sampled = values["meterValue"][0]["sampledValue"][0]
     assert sampled["context"] == "Sample.Clock"

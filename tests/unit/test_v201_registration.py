@@ -93,9 +93,9 @@ async def test_accepted_boot_says_why_and_adopts_the_interval(tmp_path: Path) ->
                 "firmwareVersion": IDENTITY.firmware_version,
             },
         }
-        await until(s.registration.ready.is_set, timeout_s=5)
+        await until(s.registration.ready.is_set, timeout_s=15)
         assert model.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 1
-        await s.log.wait_for("Heartbeat", timeout=5)
+        await s.log.wait_for("Heartbeat", timeout=15)
         # A BootNotification the CSMS triggers says so.
         await s.registration.trigger_boot()
         assert s.log.calls("BootNotification")[-1]["reason"] == "Triggered"
@@ -105,7 +105,7 @@ async def test_accepted_boot_says_why_and_adopts_the_interval(tmp_path: Path) ->
 async def test_pending_boot_is_retried_after_the_interval_until_accepted(tmp_path: Path) -> None:
     model, db = open_model(tmp_path)
     async with registered(model, boot_status="Pending", interval=1) as s:
-        await until(lambda: s.registration.status == "Pending", timeout_s=5)
+        await until(lambda: s.registration.status == "Pending", timeout_s=15)
         assert not s.registration.ready.is_set()
         # Pending: the CSMS may configure the station (B02.FR.02) ...
         answer = await s.log.call(
@@ -123,7 +123,7 @@ async def test_pending_boot_is_retried_after_the_interval_until_accepted(tmp_pat
         # ... and the station asks again after the interval.
         await s.log.wait_for("BootNotification", since=1)  # the interval passed: again
         s.csms.boot_status = "Accepted"
-        await until(s.registration.ready.is_set, timeout_s=5)
+        await until(s.registration.ready.is_set, timeout_s=15)
         # Nothing but BootNotification went out before the Accepted one.
         sent = [
             f.message[2]
@@ -139,7 +139,7 @@ async def test_rejected_boot_answers_nothing_until_the_interval_passed(tmp_path:
     model, db = open_model(tmp_path)
     async with registered(model, boot_status="Rejected", interval=30) as s:
         await s.log.wait_for("BootNotification")
-        await until(lambda: s.registration.status == "Rejected", timeout_s=5)
+        await until(lambda: s.registration.status == "Rejected", timeout_s=15)
         request = {
             "getVariableData": [
                 {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
@@ -154,7 +154,7 @@ async def test_rejected_boot_answers_nothing_until_the_interval_passed(tmp_path:
 async def test_a_heartbeat_interval_the_csms_sets_applies_at_once(tmp_path: Path) -> None:
     model, db = open_model(tmp_path)
     async with registered(model, interval=300) as s:
-        await until(s.registration.ready.is_set, timeout_s=5)
+        await until(s.registration.ready.is_set, timeout_s=15)
         assert s.log.calls("Heartbeat") == []
         answer = await s.log.call(
             "SetVariables",
@@ -169,7 +169,7 @@ async def test_a_heartbeat_interval_the_csms_sets_applies_at_once(tmp_path: Path
             },
         )
         assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
-        await s.log.wait_for("Heartbeat", timeout=5)
+        await s.log.wait_for("Heartbeat", timeout=15)
     db.close()
 
 

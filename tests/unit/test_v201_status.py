@@ -67,7 +67,7 @@ async def test_changes_inside_occupied_send_nothing_new() -> None:
                 notifier.report(connector, Status("Available"))
             ready.set()
             await notifier.resync()  # registered: the current status of every connector
-            await until(lambda: len(log.calls("StatusNotification")) == 2, timeout_s=5)
+            await until(lambda: len(log.calls("StatusNotification")) == 2, timeout_s=15)
             notifier.report(2, Status("Preparing"))
             await log.wait_for("StatusNotification", lambda p: p["connectorStatus"] == "Occupied")
             for status in ("Charging", "SuspendedEV", "Charging", "Finishing"):

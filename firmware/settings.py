@@ -78,6 +78,10 @@ class StationSettings(Protocol):
     def authorize_remote_start(self) -> bool:
         """A remote start's id is authorized as a tap's would be."""
 
+    @property
+    def master_pass_group(self) -> str:
+        """Tokens of this group stop every transaction and start none; empty: none."""
+
     # Smart charging and reservations
     @property
     def smart_charging_enabled(self) -> bool: ...

@@ -252,6 +252,14 @@ class Station:
             return None
         return self._session_of(id_tag, info.parent_id_tag)
 
+    async def _master_pass(self, id_tag: str) -> None:
+        """A token of the master pass group: every transaction ends, none starts (C16)."""
+        self.ctx.taps.forget(id_tag)
+        running = [c for c in self.connectors.values() if c.tx is not None]
+        log.info("master pass %s: stopping %d transaction(s)", Tag(id_tag), len(running))
+        for controller in running:
+            await controller.stop("MasterPass", id_tag)
+
     async def on_token(self, id_tag: str, connector_id: int | None) -> None:
         log.info("token %s presented (connector %s)", Tag(id_tag), connector_id or "any")
         # The same tag stops its own session without asking the CSMS.
@@ -269,6 +277,10 @@ class Station:
                 return
         decision = await self.authorizer.authorize(id_tag)
         parent = decision.info.parent_id_tag
+        master = self.ctx.settings.master_pass_group
+        if master and decision.accepted and same_id_tag(parent, master):
+            await self._master_pass(id_tag)
+            return
         if parent is not None and decision.info.status in GROUP_STATUSES:
             group = self._session_of(id_tag, parent)
             if group is not None:

@@ -366,3 +366,27 @@ async def test_a_lock_failure_is_a_faulted_connector_and_a_problem_event(
     unlock = await d.log.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
     assert unlock == {"status": "Unlocked"}
     await d.log.wait_for("NotifyEvent", problem("ConnectorPlugRetentionLock", "false"))
+
+
+async def test_the_master_pass_stops_a_session_and_starts_none(
+    csms: BenchCsms, make_daemon: MakeDaemon
+) -> None:
+    d = await daemon_201(
+        csms, make_daemon, device_model={"AuthCtrlr": {"MasterPassGroupId": "MASTERS"}}
+    )
+    csms.parent_id_tags["MASTER01"] = "MASTERS"
+    await d.sim(cp_state="C")
+    await d.tap(TAG)
+    await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Started")
+    await d.wait_connector(lambda c: c["relay_closed"])
+    await d.tap("MASTER01")  # C16: every transaction ends
+    ended = await d.log.wait_for("TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ended["transactionInfo"]["stoppedReason"] == "MasterPass"
+    assert ended["idToken"]["idToken"] == "MASTER01"
+    await d.wait_connector(lambda c: not c["relay_closed"])
+    started = len([e for e in d.log.calls("TransactionEvent") if e["eventType"] == "Started"])
+    await d.tap("MASTER01")  # and it starts none (the EV is still plugged in)
+    await d.wait_log(r"master pass \S+: stopping 0 transaction")
+    events = d.log.calls("TransactionEvent")
+    assert len([e for e in events if e["eventType"] == "Started"]) == started
+    assert (await d.connector())["local_transaction_id"] is None

@@ -56,7 +56,8 @@ def test_every_setting_has_a_key_and_a_case() -> None:
         for name in dir(StationSettings)
         if not name.startswith("_") and name not in ("measurands", "subscribe")
     }
-    assert members == set(KEYS) == set(GIVEN)
+    # The master pass is OCPP 2.0.1's alone (test_the_master_pass_is_2_0_1s).
+    assert members - {"master_pass_group"} == set(KEYS) == set(GIVEN)
 
 
 @pytest.mark.parametrize("name", sorted(GIVEN))
@@ -171,3 +172,13 @@ def test_a_variable_change_names_the_setting(tmp_path: Path) -> None:
     assert settings.aligned_interval_s == 60
     assert settings.measurands(Measurands.PERIODIC) == ["Energy.Active.Import.Register", "Voltage"]
     db.close()
+
+
+def test_the_master_pass_is_2_0_1s(tmp_path: Path, db: Database) -> None:
+    assert ConfigurationSettings(ConfigurationStore(db, {}, FACTS)).master_pass_group == ""
+    built_in, _, model_db = v201(tmp_path / "built-in")
+    assert built_in.master_pass_group == ""
+    model_db.close()
+    settings, _, model_db = v201(tmp_path / "given", AuthCtrlr={"MasterPassGroupId": "MASTER"})
+    assert settings.master_pass_group == "MASTER"
+    model_db.close()

@@ -118,6 +118,10 @@ class ConfigurationSettings:
     def reserve_whole_station(self) -> bool:
         return self.store.get_bool("ReserveConnectorZeroSupported")
 
+    @property
+    def master_pass_group(self) -> str:
+        return ""  # OCPP 1.6 has no master pass
+
     def subscribe(self, callback: Callable[[str], None]) -> None:
         names: dict[str, list[str]] = {}
         for name, key in KEYS.items():

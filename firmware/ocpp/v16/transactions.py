@@ -16,6 +16,22 @@ from firmware.metering import Sample, meter_value, sampled_values
 from firmware.queue import MessageDropped, Outbox
 from firmware.station import Station
 
+REASONS = frozenset(
+    {
+        "DeAuthorized",
+        "EmergencyStop",
+        "EVDisconnected",
+        "HardReset",
+        "Local",
+        "Other",
+        "PowerLoss",
+        "Reboot",
+        "Remote",
+        "SoftReset",
+        "UnlockCommand",
+    }
+)
+
 
 class V16Journal:
     """``firmware.connector.journal.TransactionJournal`` in OCPP 1.6 messages."""
@@ -87,7 +103,8 @@ class V16Journal:
         payload: dict[str, Any] = {
             "meterStop": meter_stop_wh,
             "timestamp": iso(at),
-            "reason": reason,
+            # A reason 1.6 does not have (a 2.0.1 master pass ended it, with auto) is Other.
+            "reason": reason if reason in REASONS else "Other",
         }
         if id_tag is not None:
             payload["idTag"] = id_tag

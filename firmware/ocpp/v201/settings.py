@@ -24,6 +24,8 @@ MEASURAND_VARIABLES = {
 }
 
 # Setting → (component, variable); a change of the variable is a change of the setting.
+# 2.0.1 only (C16): 1.6 has no master pass.
+MASTER_PASS = ("AuthCtrlr", "MasterPassGroupId")
 VARIABLES = {
     "connection_timeout_s": ("TxCtrlr", "EVConnectionTimeOut"),
     "stop_on_ev_disconnect": ("TxCtrlr", "StopTxOnEVSideDisconnect"),
@@ -137,6 +139,10 @@ class DeviceModelSettings:
     @property
     def reserve_whole_station(self) -> bool:
         return self._bool("reserve_whole_station")
+
+    @property
+    def master_pass_group(self) -> str:
+        return self.model.get_str(*MASTER_PASS)
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         names: dict[VariableKey, list[str]] = {}

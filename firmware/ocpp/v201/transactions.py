@@ -63,6 +63,7 @@ STOPPED_REASON = {
     "Reboot": "Reboot",
     "Remote": "Remote",
     "UnlockCommand": "Other",
+    "MasterPass": "MasterPass",
 }
 ENDED_TRIGGER = {
     "DeAuthorized": "Deauthorized",
@@ -76,6 +77,7 @@ ENDED_TRIGGER = {
     "Reboot": "ResetCommand",
     "Remote": "RemoteStop",
     "UnlockCommand": "UnlockCommand",
+    "MasterPass": "StopAuthorized",
 }
 SAMPLE_TRIGGER = {"Sample.Periodic": "MeterValuePeriodic", "Sample.Clock": "MeterValueClock"}
 # The id token type of an id the station got as a plain string (an RFID card's UID).

@@ -227,9 +227,14 @@ async def test_trigger_message_and_unlock(csms: BenchCsms, make_daemon: MakeDaem
     assert await d.log.call("TriggerMessage", {"requestedMessage": "TransactionEvent"}) == {
         "status": "Rejected"  # no transaction
     }
-    assert await d.log.call("TriggerMessage", {"requestedMessage": "LogStatusNotification"}) == {
-        "status": "NotImplemented"
-    }
+    for idle in ("LogStatusNotification", "FirmwareStatusNotification"):
+        assert await d.log.call("TriggerMessage", {"requestedMessage": idle}) == {
+            "status": "Accepted"
+        }
+        assert (await d.log.wait_for(idle, since=mark)) == {"status": "Idle"}
+    assert await d.log.call(
+        "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}
+    ) == {"status": "NotImplemented"}
     assert await d.log.call("TriggerMessage", {"requestedMessage": "BootNotification"}) == {
         "status": "Accepted"
     }

@@ -9,9 +9,11 @@ the answer.
 - TransactionEvent: an Updated event (triggerReason Trigger) of the transaction
   on the EVSE named, or of every ongoing one; none ongoing: Rejected.
 
-Other messages (LogStatusNotification, FirmwareStatusNotification, the
-certificate requests) have no sender here: NotImplemented. An EVSE or connector
-the station does not have: Rejected.
+- FirmwareStatusNotification and LogStatusNotification: Idle (no firmware update
+  or log upload runs over 2.0.1 in this build).
+
+The certificate requests have no sender here: NotImplemented. An EVSE or
+connector the station does not have: Rejected.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from firmware.station import Station
 log = logging.getLogger("firmware.ocpp.trigger")
 
 Send = Callable[[], Coroutine[Any, Any, None]]
+# Jobs 2.0.1 does not offer here: none ever runs, so their status is Idle (F06).
+IDLE_JOBS = ("FirmwareStatusNotification", "LogStatusNotification")
 
 
 class TriggerHandlers:
@@ -80,6 +84,8 @@ class TriggerHandlers:
             send = self.registration.trigger_boot
         elif requested == "Heartbeat":
             send = self._heartbeat
+        elif requested in IDLE_JOBS:
+            send = self._idle(requested)
         elif requested in ("StatusNotification", "MeterValues", "TransactionEvent"):
             targets = self._evse_connectors(evse)
             if targets is None or not targets:
@@ -119,6 +125,15 @@ class TriggerHandlers:
                 await self._transaction_event(controller)
 
         return transaction_events
+
+    def _idle(self, action: str) -> Send:
+        async def send() -> None:
+            try:
+                await self.rpc.call(action, {"status": "Idle"}, version=V201)
+            except CallFailed as err:
+                log.warning("triggered %s not delivered: %s", action, err)
+
+        return send
 
     async def _heartbeat(self) -> None:
         await self.registration.send_heartbeat()

@@ -169,26 +169,15 @@ class Outbox:
         )
         return (int(row["n"]), int(row["b"])) if row else (0, 0)
 
-    def _counter(self, name: str) -> int:
-        row = self.db.query_one("SELECT value FROM counters WHERE name = ?", (name,))
-        return int(row["value"]) if row else 0
-
-    def _count_up(self, name: str, by: int = 1) -> None:
-        self.db.execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            (name, by),
-        )
-
     @property
     def dropped(self) -> int:
         """Messages given up after their attempts (or without a CSMS transaction id)."""
-        return self._counter("outbox_dropped")
+        return self.db.counter("outbox_dropped")
 
     @property
     def thinned(self) -> int:
         """MeterValues dropped to keep the queue within its bounds."""
-        return self._counter("outbox_thinned")
+        return self.db.counter("outbox_thinned")
 
     def _full(self, incoming: int) -> bool:
         return self._count + 1 > self.max_messages or self._bytes + incoming > self.max_bytes
@@ -203,7 +192,7 @@ class Outbox:
             )
             if cursor.rowcount <= 0:
                 return False
-            self._count_up("outbox_thinned", cursor.rowcount)
+            self.db.count_up("outbox_thinned", cursor.rowcount)
             self._count, self._bytes = self._measure()
             log.warning(
                 "queue full (%d messages, %d bytes): dropped %d queued MeterValues",
@@ -230,7 +219,7 @@ class Outbox:
         data = json.dumps(payload, separators=(",", ":"))
         if self._full(len(data)) and not self._make_room(len(data)):
             if action == "MeterValues":
-                self._count_up("outbox_thinned")
+                self.db.count_up("outbox_thinned")
                 log.warning("queue full of Start/StopTransaction: MeterValues not queued")
                 return 0
             if not self._over_limit_logged:
@@ -571,7 +560,7 @@ class Outbox:
             for settled in self._settled.get(message.action, []):
                 settled(message.seq, False)
             self._remove(message)
-            self._count_up("outbox_dropped")
+            self.db.count_up("outbox_dropped")
         future = self._waiters.pop(message.seq, None)
         if future is not None and not future.done():
             future.set_exception(MessageDropped(why))

@@ -96,8 +96,7 @@ class SecurityLog:
     @property
     def rolled(self) -> int:
         """Entries pushed out by the bounds since the log began."""
-        row = self.db.query_one("SELECT value FROM counters WHERE name = ?", (_ROLLED,))
-        return int(row["value"]) if row else 0
+        return self.db.counter(_ROLLED)
 
     def append(
         self, occurred_at: str, event_type: str, tech_info: str | None, critical: bool
@@ -137,11 +136,7 @@ class SecurityLog:
         if not removed:
             return
         self.db.execute("DELETE FROM security_log WHERE id <= ?", (last_id,))
-        self.db.execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            (_ROLLED, removed),
-        )
+        self.db.count_up(_ROLLED, removed)
         self._count -= removed
         self._bytes -= freed
 

@@ -107,6 +107,19 @@ class Database:
         row: sqlite3.Row | None = self.execute(sql, params).fetchone()
         return row
 
+    def counter(self, name: str) -> int:
+        """A counter of the ``counters`` table (0 until counted)."""
+        row = self.query_one("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(row["value"]) if row else 0
+
+    def count_up(self, name: str, by: int = 1) -> None:
+        """Add ``by`` to a counter (inside the caller's transaction, if any)."""
+        self.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[None]:
         """Group statements into one atomic commit (nestable).

@@ -132,11 +132,5 @@ class StateMirror:
 
     def _next_event_id(self) -> int:
         with self.db.transaction(durable=False):
-            row = self.db.query_one("SELECT value FROM counters WHERE name = ?", (EVENT_COUNTER,))
-            value = 1 if row is None else int(row["value"]) + 1
-            self.db.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (EVENT_COUNTER, value),
-            )
-        return value
+            self.db.count_up(EVENT_COUNTER)
+            return self.db.counter(EVENT_COUNTER)

@@ -123,11 +123,6 @@ class ControlHandlers:
 
     # ------------------------------------------------------------ addressing
 
-    def _connectors_of(self, evse_id: int) -> list[int] | None:
-        if not 1 <= evse_id <= len(self.topology.evses):
-            return None
-        return list(self.topology.evses[evse_id - 1].station_connectors)
-
     def _connector(self, evse_id: int, connector_id: int) -> ConnectorController | None:
         try:
             number = self.topology.station_connector(evse_id, connector_id)
@@ -171,7 +166,7 @@ class ControlHandlers:
     def _start_target(self, evse_id: int | None, id_tag: str) -> RemoteTarget | None:
         if evse_id is None:
             return self.station.remote_start_target(None, id_tag)
-        connectors = self._connectors_of(evse_id)
+        connectors = self.topology.connectors_of(evse_id)
         if connectors is None:
             return None
         targets = [self.station.remote_start_target(c, id_tag) for c in connectors]
@@ -214,9 +209,9 @@ class ControlHandlers:
             controller = self._connector(evse_id, int(evse["connectorId"]))
             if controller is None:
                 return Reply({"status": "Rejected"})
-            connectors = [controller.id]
+            connectors: tuple[int, ...] = (controller.id,)
         else:
-            found = self._connectors_of(evse_id)
+            found = self.topology.connectors_of(evse_id)
             if found is None:
                 return Reply({"status": "Rejected"})
             connectors = found

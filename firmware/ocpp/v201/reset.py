@@ -50,9 +50,9 @@ class ResetHandlers:
         rpc.on("Reset", self.reset, version=V201)
 
     def _of_evse(self, evse_id: int) -> list[ConnectorController] | None:
-        if not 1 <= evse_id <= len(self.topology.evses):
+        numbers = self.topology.connectors_of(evse_id)
+        if numbers is None:
             return None
-        numbers = self.topology.evses[evse_id - 1].station_connectors
         return [self.station.connectors[n] for n in numbers if n in self.station.connectors]
 
     async def reset(self, req: dict[str, Any]) -> Reply:

@@ -66,14 +66,14 @@ class TriggerHandlers:
         if evse is None:
             return list(self.station.connectors.values())
         evse_id = int(evse["id"])
-        if not 1 <= evse_id <= len(self.topology.evses):
-            return None
-        numbers = list(self.topology.evses[evse_id - 1].station_connectors)
-        if "connectorId" in evse:
-            connector_id = int(evse["connectorId"])
-            if not 1 <= connector_id <= len(numbers):
+        numbers = self.topology.connectors_of(evse_id)
+        if numbers is not None and "connectorId" in evse:
+            try:
+                numbers = (self.topology.station_connector(evse_id, int(evse["connectorId"])),)
+            except KeyError:
                 return None
-            numbers = [numbers[connector_id - 1]]
+        if numbers is None:
+            return None
         return [self.station.connectors[n] for n in numbers if n in self.station.connectors]
 
     async def trigger_message(self, req: dict[str, Any]) -> Reply:

@@ -53,6 +53,12 @@ class Topology:
         """(EVSE id, connector id) of a connector of the configuration; KeyError if none."""
         return self._by_station[station_connector]
 
+    def connectors_of(self, evse_id: int) -> tuple[int, ...] | None:
+        """The connectors of the configuration on EVSE ``evse_id``; None: no such EVSE."""
+        if not 1 <= evse_id <= len(self.evses):
+            return None
+        return self.evses[evse_id - 1].station_connectors
+
     def station_connector(self, evse_id: int, connector_id: int) -> int:
         """The connector of the configuration at (EVSE, connector); KeyError if none."""
         evse = self.evses[evse_id - 1] if 1 <= evse_id <= len(self.evses) else None

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from firmware.auth.cache import AuthCache
+from firmware.ocpp.data_transfer import DataTransferHandler, answer_data_transfer
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore
@@ -14,7 +15,6 @@ from firmware.station import Station
 
 log = logging.getLogger("firmware.ocpp.core")
 
-DataTransferHandler = Callable[[str | None, str | None], Awaitable[tuple[str, str | None]]]
 # Whether a RemoteStartTransaction's chargingProfile can become the session's TxProfile.
 ProfileCheck = Callable[[dict[str, Any], int], bool]
 # What to do once the answer to a ChangeConfiguration that changed ``key`` is sent (reconnect).
@@ -87,14 +87,7 @@ class CoreHandlers:
         return Reply({"status": "Accepted"})
 
     async def data_transfer_request(self, req: dict[str, Any]) -> Reply:
-        handler = self.data_transfer.get(str(req["vendorId"]))
-        if handler is None:
-            return Reply({"status": "UnknownVendorId"})
-        status, data = await handler(req.get("messageId"), req.get("data"))
-        payload: dict[str, Any] = {"status": status}
-        if data is not None:
-            payload["data"] = data
-        return Reply(payload)
+        return Reply(await answer_data_transfer(self.data_transfer, req))
 
     async def get_configuration(self, req: dict[str, Any]) -> Reply:
         keys = req.get("key")

@@ -21,11 +21,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from firmware.auth.cache import AuthCache
 from firmware.connector.controller import ConnectorController
+from firmware.ocpp.data_transfer import DataTransferHandler, answer_data_transfer
 from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.v201.device_model.topology import Topology
 from firmware.ocpp.v201.transactions import TransactionNumbers
@@ -35,7 +36,6 @@ from firmware.station import RemoteTarget, Station
 
 log = logging.getLogger("firmware.ocpp.v201.control")
 
-DataTransferHandler = Callable[[str | None, Any], Awaitable[tuple[str, Any]]]
 ProfileCheck = Callable[[dict[str, Any], int], bool]
 
 
@@ -236,11 +236,4 @@ class ControlHandlers:
         return Reply({"status": "Accepted"})
 
     async def data_transfer_request(self, req: dict[str, Any]) -> Reply:
-        handler = self.data_transfer.get(str(req["vendorId"]))
-        if handler is None:
-            return Reply({"status": "UnknownVendorId"})
-        status, data = await handler(req.get("messageId"), req.get("data"))
-        payload: dict[str, Any] = {"status": status}
-        if data is not None:
-            payload["data"] = data
-        return Reply(payload)
+        return Reply(await answer_data_transfer(self.data_transfer, req))

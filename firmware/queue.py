@@ -283,6 +283,14 @@ class Outbox:
         removes it."""
         self._settled.setdefault(action, []).append(handler)
 
+    async def delivered(self, seq: int) -> bool:
+        """Wait until message ``seq`` is answered (True) or given up (False)."""
+        try:
+            await self.wait_result(seq)
+        except MessageDropped:
+            return False
+        return True
+
     def wait_result(self, seq: int) -> asyncio.Future[dict[str, Any]]:
         """A future for the CALLRESULT of message ``seq`` (MessageDropped if given up)."""
         future = self._waiters.get(seq)

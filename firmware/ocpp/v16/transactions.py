@@ -13,7 +13,7 @@ from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
 from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.metering import Sample, meter_value, sampled_values
-from firmware.queue import MessageDropped, Outbox
+from firmware.queue import Outbox
 from firmware.station import Station
 
 REASONS = frozenset(
@@ -76,11 +76,7 @@ class V16Journal:
         return self.outbox.enqueue("StartTransaction", payload, record.local_id)
 
     async def answered(self, handle: int) -> bool:
-        try:
-            await self.outbox.wait_result(handle)
-        except MessageDropped:
-            return False
-        return True
+        return await self.outbox.delivered(handle)
 
     def sampled(
         self, record: TxRecord, sample: Sample, measurands: list[str], context: str, at: datetime

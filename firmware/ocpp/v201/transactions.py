@@ -43,7 +43,7 @@ from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.metering import ENERGY, Sample, meter_value, sampled_values
 from firmware.ocpp.v201.device_model.topology import Topology
 from firmware.ocpp.versions import V201
-from firmware.queue import MessageDropped, Outbox
+from firmware.queue import Outbox
 from firmware.station import Station
 from firmware.storage.db import Database
 
@@ -233,11 +233,7 @@ class V201Journal:
         return self.outbox.enqueue(ACTION, payload, record.local_id, version=V201)
 
     async def answered(self, handle: int) -> bool:
-        try:
-            await self.outbox.wait_result(handle)
-        except MessageDropped:
-            return False
-        return True
+        return await self.outbox.delivered(handle)
 
     def sampled(
         self, record: TxRecord, sample: Sample, measurands: list[str], context: str, at: datetime

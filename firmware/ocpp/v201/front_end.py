@@ -26,7 +26,6 @@ from firmware.config import Config
 from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
 from firmware.management.service import JobReporters
-from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.front_end import Core, Loop, Reconnect
 from firmware.ocpp.registration import Registration
 from firmware.ocpp.rpc import Rpc
@@ -194,6 +193,7 @@ class V201FrontEnd:
         send_untracked: Callable[[str, dict[str, Any]], None],
     ) -> TransactionJournal:
         self._outbox = outbox
+        self._send_untracked = send_untracked
         self._journal = V201Journal(
             outbox,
             transactions,
@@ -234,20 +234,13 @@ class V201FrontEnd:
         ).register(rpc)
         LocalListHandlers(core.local_list).register(rpc)
         self._journal.answers_to(core.station)
-        self._spawn = core.station.ctx.spawn
         mirror = StateMirror(self.model, self.topology, self.db, self.clock, notify=self._notify)
         core.station.subscribe(mirror.status_changed)
 
     def _notify(self, payload: dict[str, Any]) -> None:
         """A NotifyEvent, sent while online (a Problem is in the device model anyway)."""
-        if self.rpc.connected and self.rpc.version == V201 and self.ready.is_set():
-            self._spawn(self._send_quietly("NotifyEvent", payload))
-
-    async def _send_quietly(self, action: str, payload: dict[str, Any]) -> None:
-        try:
-            await self.rpc.call(action, payload, version=V201)
-        except CallFailed as err:
-            log.info("%s not delivered: %s", action, err)
+        if self.rpc.version == V201:
+            self._send_untracked("NotifyEvent", payload)
 
     def _after_set(self, component: str, variable: str) -> Reconnect | None:
         """A new Basic auth password is used on a new connection (A01): reconnect once

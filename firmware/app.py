@@ -125,6 +125,12 @@ class App:
         )
         self._previous_run: PreviousRun | None = None
         self.front = self._front_end()
+        # Which CSMS the next connection attempt dials: ocpp.csms_url, or in 2.0.1 the
+        # network profile the dialer is on.
+        self._route = self.front.route()
+        self._csms_url = (
+            self._route.csms_url if self._route is not None else lambda: config.ocpp.csms_url
+        )
         self._refuse_a_lowered_transport()
         self.registration = self.front.registration
         self.notifier = self.front.notifier
@@ -216,7 +222,8 @@ class App:
         self.link_security = LinkSecurity(
             self.certificates,
             charge_point_id=config.ocpp.charge_point_id,
-            tls=config.ocpp.csms_url.startswith("wss://"),
+            tls=lambda: self._csms_url().startswith("wss://"),
+            trials=self._route is None,
             profile=self.front.security_profile,
             revert_profile=self.front.revert_security_profile,
             password=self._password,
@@ -266,6 +273,7 @@ class App:
             proof=self.registration.prove_link,
             versions=offered(config.ocpp.version),
             check_version=self._check_version,
+            route=self._route,
         )
         self.front.on_ping_interval_change(self.connection.ping_changed.set)
         self._watch_security()
@@ -312,6 +320,7 @@ class App:
                 self.rpc,
                 self.clock,
                 previous_run=lambda: self._previous_run,
+                network_profiles=setting == V201,
             )
             fronts.append(v201)
         front: FrontEnd = fronts[0]
@@ -389,7 +398,7 @@ class App:
     def _refuse_a_lowered_transport(self) -> None:
         """A profile the CSMS raised to 2 or 3 never runs over ws:// (a file edited since)."""
         profile = self.front.security_profile()
-        if profile >= 2 and not self.config.ocpp.csms_url.startswith("wss://"):
+        if profile >= 2 and not self._csms_url().startswith("wss://"):
             raise ConfigError(
                 f"ocpp.csms_url: the station is at SecurityProfile {profile} (raised by the "
                 "CSMS), which needs a wss:// URL"

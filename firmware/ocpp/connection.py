@@ -58,6 +58,33 @@ class LinkAuth(Protocol):
     def connected(self, attempt: Attempt, transport: Any = None) -> None: ...
 
 
+class Route(Protocol):
+    """Which CSMS each connection attempt dials (OCPP 2.0.1's network profiles), told how
+    each attempt went."""
+
+    def csms_url(self) -> str: ...
+
+    def failed(self) -> None: ...
+
+    def connected(self) -> None: ...
+
+
+class FixedRoute:
+    """Always the one configured CSMS URL."""
+
+    def __init__(self, csms_url: str) -> None:
+        self._url = csms_url
+
+    def csms_url(self) -> str:
+        return self._url
+
+    def failed(self) -> None:
+        pass
+
+    def connected(self) -> None:
+        pass
+
+
 class BasicAuthOnly:
     """Basic auth with ``password`` when there is one; TLS as the URL says, system trust."""
 
@@ -131,7 +158,8 @@ class LinkState:
 
 
 class Connection:
-    """Keeps one websocket to ``<csms_url>/<charge_point_id>`` open."""
+    """Keeps one websocket to ``<csms_url>/<charge_point_id>`` open; with a ``route``,
+    the CSMS URL of each attempt is the route's."""
 
     def __init__(
         self,
@@ -149,6 +177,7 @@ class Connection:
         auth: LinkAuth | None = None,
         versions: Sequence[str] = (V16,),
         check_version: VersionCheck | None = None,
+        route: Route | None = None,
     ) -> None:
         if not versions or any(v not in SUBPROTOCOLS for v in versions):
             raise ValueError(f"unknown OCPP versions {list(versions)!r}")
@@ -158,8 +187,9 @@ class Connection:
         self._check_version = check_version
         # The version of the connection served now, or of the last one.
         self.version: str | None = None
-        self.url = station_url(csms_url, charge_point_id)
+        self._route = route if route is not None else FixedRoute(csms_url)
         self.charge_point_id = charge_point_id
+        self.url = station_url(self._route.csms_url(), charge_point_id)
         self._auth = auth if auth is not None else BasicAuthOnly(charge_point_id, password)
         self._ping_interval_s = ping_interval_s
         self._backoff = backoff
@@ -182,12 +212,14 @@ class Connection:
     async def run(self) -> None:
         """Connect, serve, and reconnect until cancelled."""
         while True:
+            self.url = station_url(self._route.csms_url(), self.charge_point_id)
             self._set_state(LinkState("connecting", self.url))
             attempt: Attempt | None = None
             try:
                 attempt = self._auth.attempt()  # a TLS context from unusable files: ValueError
                 ws = await self._connect(attempt)
             except (OSError, TimeoutError, WebSocketException, ValueError) as err:
+                self._route.failed()
                 if attempt is not None and self._auth.failed(attempt, err):
                     log.warning(
                         "cannot connect to %s: %s; trying again at once", self.url, _why(err)
@@ -207,8 +239,10 @@ class Connection:
             assert version is not None  # _connect accepts only the subprotocols offered
             refusal = self._check_version(version) if self._check_version else None
             if refusal is not None:
+                self._route.failed()
                 await self._refuse(ws, version, refusal)
                 continue
+            self._route.connected()
             self.version = version
             log.info("connected to %s (OCPP %s)", self.url, version)
             self._set_state(LinkState("connected", self.url, version=version))

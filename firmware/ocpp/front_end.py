@@ -26,6 +26,7 @@ from firmware.connector.transactions import TransactionStore
 from firmware.management.log_upload import LogUploads
 from firmware.management.reporter import Reporter
 from firmware.management.service import FirmwareManagement, JobReporters
+from firmware.ocpp.connection import Route
 from firmware.ocpp.registration import BootProfile, Registration
 from firmware.ocpp.status_notifier import StatusNotifier, StatusProfile
 from firmware.queue import Outbox
@@ -99,6 +100,9 @@ class FrontEnd(Protocol):
     def reservations_supported(self) -> bool: ...
 
     # The link
+    def route(self) -> Route | None:
+        """Which CSMS each connection attempt dials; None: ``ocpp.csms_url``."""
+
     def security_profile(self) -> int: ...
     def revert_security_profile(self, profile: int) -> None: ...
     def authorization_key(self) -> str: ...

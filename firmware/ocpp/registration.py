@@ -79,6 +79,11 @@ class Registration:
     def accepted(self) -> bool:
         return self.status == "Accepted"
 
+    def register_again(self) -> None:
+        """Register with a BootNotification on the next connection, as after a restart
+        (the station moved to another CSMS: 2.0.1's B10.FR.10)."""
+        self.status = None
+
     def request_boot(self) -> None:
         """Send a BootNotification now (TriggerMessage)."""
         self._boot_requested.set()

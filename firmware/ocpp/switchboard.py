@@ -33,6 +33,7 @@ from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.management.reporter import Reporter
 from firmware.management.service import JobReporters
 from firmware.metering import Sample
+from firmware.ocpp.connection import Route
 from firmware.ocpp.front_end import Core, FrontEnd, Loop, Reconnect
 from firmware.ocpp.registration import BootProfile, Registration
 from firmware.ocpp.rpc import Rpc
@@ -189,6 +190,9 @@ class Switchboard:
 
     def reservations_supported(self) -> bool:
         return self.v16.reservations_supported()
+
+    def route(self) -> Route | None:
+        return None  # auto dials ocpp.csms_url: network profiles need ocpp.version 2.0.1
 
     def security_profile(self) -> int:
         return self.current.security_profile()

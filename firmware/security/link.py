@@ -19,7 +19,9 @@ the outcome (``failed`` / ``connected``). What this decides:
   security log with one event per reconnect).
 
 The trial survives a restart (``profile-trial.json`` in the store's directory),
-so a power cut in the middle of a switch can still fall back.
+so a power cut in the middle of a switch can still fall back. OCPP 2.0.1 has no
+trials here (``trials=False``): its network profiles fall back to another profile
+(``firmware/ocpp/v201/network.py``).
 """
 
 from __future__ import annotations
@@ -72,16 +74,26 @@ class LinkSecurity:
         store: CertificateStore,
         *,
         charge_point_id: str,
-        tls: bool,
+        tls: bool | Callable[[], bool],
         profile: Callable[[], int],
         revert_profile: Callable[[int], None],
         password: Callable[[], str | None],
         sink: SecurityEventSink,
         now: Callable[[], datetime],
+        trials: bool = True,
     ) -> None:
         self._store = store
         self._cp_id = charge_point_id
-        self._tls = tls
+        # Whether the next attempt runs over TLS (a wss:// URL): OCPP 2.0.1's network
+        # profiles may move the station from ws:// to wss://.
+        if callable(tls):
+            self._tls = tls
+        else:
+            fixed = tls
+            self._tls = lambda: fixed
+        # Profile trials (1.6): a raised SecurityProfile falls back by itself. Off where
+        # the route falls back to another network profile instead (2.0.1).
+        self._trials = trials
         self._profile = profile
         self._revert_profile = revert_profile
         self._password = password
@@ -98,7 +110,8 @@ class LinkSecurity:
 
     def attempt(self) -> Attempt:
         profile = self._profile()
-        self._follow_trial(profile)
+        if self._trials:
+            self._follow_trial(profile)
         trial_from = self._trial[0] if self._trial is not None else None
         headers: dict[str, str] = {}
         if profile in (1, 2):
@@ -107,7 +120,7 @@ class LinkSecurity:
                 headers["Authorization"] = basic_auth(self._cp_id, password)
             else:
                 log.error("security profile %d without a password: no Basic auth sent", profile)
-        if not self._tls:
+        if not self._tls():
             return Attempt(profile, None, headers, trial_from)
         pinned = profile >= PINNED_FROM
         roots, anchors = self._anchors(pinned)
@@ -205,7 +218,7 @@ class LinkSecurity:
 
     def root_in_use(self, root: InstalledRoot) -> bool:
         """Whether deleting ``root`` would cut the station off the CSMS."""
-        if root.kind is not RootKind.CSMS or not self._tls:
+        if root.kind is not RootKind.CSMS or not self._tls():
             return False
         if self._anchor is not None:
             return der(root.certificate) == self._anchor

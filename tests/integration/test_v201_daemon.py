@@ -270,20 +270,6 @@ async def test_requests_2_0_1_does_not_offer_here_are_not_supported(
                 "idToken": {"idToken": TAG, "type": "ISO14443"},
             },
         ),
-        (
-            "SetNetworkProfile",
-            {
-                "configurationSlot": 1,
-                "connectionData": {
-                    "ocppVersion": "OCPP20",
-                    "ocppTransport": "JSON",
-                    "ocppCsmsUrl": "ws://x",
-                    "messageTimeout": 30,
-                    "securityProfile": 1,
-                    "ocppInterface": "Wired0",
-                },
-            },
-        ),
     ):
         with pytest.raises(CallErrorReceived) as caught:
             await d.log.call(action, payload)

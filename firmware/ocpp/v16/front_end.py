@@ -30,6 +30,7 @@ from firmware.config import Config
 from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
 from firmware.management.service import JobReporters
+from firmware.ocpp.connection import Route
 from firmware.ocpp.errors import CallFailed
 from firmware.ocpp.front_end import Core, Loop, Reconnect
 from firmware.ocpp.registration import Registration
@@ -121,6 +122,9 @@ class V16FrontEnd:
         return self.supports("Reservation")
 
     # ------------------------------------------------------------ the link
+
+    def route(self) -> Route | None:
+        return None  # 1.6 dials ocpp.csms_url
 
     def security_profile(self) -> int:
         return self.config.get_int("SecurityProfile")

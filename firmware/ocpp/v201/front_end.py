@@ -7,16 +7,18 @@ OCPPCommCtrlr.WebSocketPingInterval) and the queue's
 MessageAttemptInterval[TransactionEvent]) are read from it. Registration
 (``boot``), StatusNotification (``status``), TransactionEvent (``transactions``),
 Authorize (``authorize``) and the handlers of provisioning, control, reset,
-TriggerMessage and the local list are this module's; see the README's OCPP
-2.0.1 section for the use cases. Firmware management, diagnostics, GetLog,
-reservations, smart-charging requests and the certificate messages are not
-offered in 2.0.1 (their requests are NotSupported), so their jobs never start
-and report nothing.
+TriggerMessage and the local list are this module's, and the network profiles
+(``network``: which CSMS each connection attempt dials, SetNetworkProfile, the
+security profile only ever raised); see the README's OCPP 2.0.1 section for the
+use cases. Firmware management, diagnostics, GetLog, reservations,
+smart-charging requests and the certificate messages are not offered in 2.0.1
+(their requests are NotSupported), so their jobs never start and report nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,16 +28,23 @@ from firmware.config import Config
 from firmware.connector.journal import TransactionJournal
 from firmware.connector.transactions import TransactionStore
 from firmware.management.service import JobReporters
+from firmware.ocpp.connection import Route
 from firmware.ocpp.front_end import Core, Loop, Reconnect
 from firmware.ocpp.registration import Registration
-from firmware.ocpp.rpc import Rpc
+from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v201.authorize import ask_csms
 from firmware.ocpp.v201.boot import V201Boot, boot_reason
 from firmware.ocpp.v201.control import ControlHandlers, RemoteStarts
-from firmware.ocpp.v201.device_model import Change, Component, DeviceModel, Variable
-from firmware.ocpp.v201.device_model.startup import resolve
+from firmware.ocpp.v201.device_model import ACTUAL, Change, Component, DeviceModel, Variable
+from firmware.ocpp.v201.device_model.startup import Resolved, resolve
 from firmware.ocpp.v201.local_list import LocalListHandlers
+from firmware.ocpp.v201.network import (
+    Dialer,
+    NetworkHandlers,
+    NetworkProfile,
+    NetworkProfiles,
+)
 from firmware.ocpp.v201.provisioning import ProvisioningHandlers
 from firmware.ocpp.v201.reset import ResetHandlers
 from firmware.ocpp.v201.settings import station_settings
@@ -45,7 +54,9 @@ from firmware.ocpp.v201.transactions import TransactionNumbers, V201Journal
 from firmware.ocpp.v201.trigger import TriggerHandlers
 from firmware.ocpp.versions import V201
 from firmware.queue import Outbox
+from firmware.security.events import SecurityEvent
 from firmware.security.runs import PreviousRun
+from firmware.security.store import RootKind
 from firmware.storage.db import Database
 
 log = logging.getLogger("firmware.ocpp.front_end")
@@ -82,6 +93,7 @@ class V201FrontEnd:
         clock: Clock,
         *,
         previous_run: Callable[[], PreviousRun | None],
+        network_profiles: bool = True,
     ) -> None:
         self.db = db
         self.rpc = rpc
@@ -90,6 +102,11 @@ class V201FrontEnd:
         self.topology = resolved.station.topology
         self.model = DeviceModel(resolved.catalog, db, resolved.overrides, clock=clock.now)
         self.settings = station_settings(self.model)
+        # ``network_profiles`` False (``ocpp.version: auto``): ocpp.csms_url is dialled and
+        # SetNetworkProfile is refused.
+        self._network_profiles = network_profiles
+        self.network = NetworkProfiles(db, self.model, _configured_profile(config, resolved))
+        self.dialer = Dialer(self.network, self.model)
         self._previous_run = previous_run
         self.boot_profile = V201Boot(self.model, config.identity, self._boot_reason)
         self.status_profile = V201Status(self.topology)
@@ -111,6 +128,7 @@ class V201FrontEnd:
         self.registration = registration
         self.ready = registration.ready
         self.notifier = notifier
+        self.dialer.on_switch = registration.register_again
 
     def _boot_reason(self) -> str:
         previous = self._previous_run()
@@ -143,15 +161,18 @@ class V201FrontEnd:
 
     # ------------------------------------------------------------ the link
 
+    def route(self) -> Route | None:
+        return self.dialer if self._network_profiles else None
+
     def security_profile(self) -> int:
+        """The security profile of the next connection attempt: its network profile's."""
+        if self._network_profiles:
+            return self.dialer.security_profile()
         return self.model.get_int(SECURITY, "SecurityProfile")
 
     def revert_security_profile(self, profile: int) -> None:
-        log.error(
-            "SecurityProfile %d did not work; 2.0.1 changes profiles through network "
-            "profiles, which this front-end does not offer yet",
-            profile,
-        )
+        """Not called: 2.0.1 has no profile trials (the dialer falls back instead)."""
+        log.error("SecurityProfile %d did not work", profile)
 
     def authorization_key(self) -> str:
         return self.model.get_str(SECURITY, "BasicAuthPassword")
@@ -233,9 +254,38 @@ class V201FrontEnd:
             core.station, self.topology, self.registration, self.notifier, self._journal, rpc
         ).register(rpc)
         LocalListHandlers(core.local_list).register(rpc)
+        self._attach_network(core)
         self._journal.answers_to(core.station)
         mirror = StateMirror(self.model, self.topology, self.db, self.clock, notify=self._notify)
         core.station.subscribe(mirror.status_changed)
+
+    def _attach_network(self, core: Core) -> None:
+        certificates = core.certificates
+        self.network.has_csms_root = lambda: bool(certificates.roots(RootKind.CSMS))
+        self.network.has_client_certificate = lambda: certificates.identity() is not None
+        self.model.guard(COMM, "NetworkConfigurationPriority", self.network.check_priority)
+        if not self._network_profiles:
+            self.rpc.on("SetNetworkProfile", _refuse_network_profile, version=V201)
+            return
+        NetworkHandlers(self.network).register(self.rpc)
+
+        def timeout(seconds: float) -> None:
+            self.rpc.response_timeout_s = seconds
+
+        self.model.provide(
+            COMM,
+            Variable("MessageTimeout", "Default"),
+            lambda: str(max(1, math.ceil(self.rpc.response_timeout_s))),
+        )
+
+        def raised(old: int, new: int, slot: int) -> None:
+            core.security_events.raise_event(
+                SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                f"SecurityProfile raised from {old} to {new} on network profile {slot}",
+            )
+
+        self.dialer.on_timeout = timeout
+        self.dialer.on_raise = raised
 
     def _notify(self, payload: dict[str, Any]) -> None:
         """A NotifyEvent, sent while online (a Problem is in the device model anyway)."""
@@ -253,3 +303,30 @@ class V201FrontEnd:
 
     def loops(self) -> list[Loop]:
         return []
+
+
+def _configured_profile(config: Config, resolved: Resolved) -> NetworkProfile:
+    """Slot 1: the configuration file's CSMS, at the file's (or the built-in) security
+    profile, not the one stored since (a raised profile is another slot's)."""
+    spec = resolved.catalog.get(SECURITY, Variable("SecurityProfile"))
+    profile = spec.attributes[ACTUAL].default
+    for override in resolved.overrides:
+        if override.spec.key == spec.key and override.attribute is ACTUAL:
+            profile = override.value
+    return NetworkProfile(
+        url=config.ocpp.csms_url,
+        security_profile=int(profile),
+        message_timeout_s=config.ocpp.response_timeout_s,
+    )
+
+
+async def _refuse_network_profile(_req: dict[str, Any]) -> Reply:
+    return Reply(
+        {
+            "status": "Rejected",
+            "statusInfo": {
+                "reasonCode": "UnsupportedRequest",
+                "additionalInfo": "network profiles need ocpp.version 2.0.1 (this is auto)",
+            },
+        }
+    )

@@ -38,6 +38,7 @@ from firmware.ocpp.v201.device_model.catalog import (
     NUMBER_TYPES,
     WO,
     Catalog,
+    Check,
     VariableKey,
     VariableSpec,
 )
@@ -92,6 +93,7 @@ class DeviceModel:
             for kind, attribute in spec.attributes.items()
         }
         self._readers: dict[VariableKey, Reader] = {}
+        self._guards: dict[VariableKey, Check] = {}
         self._subscribers: list[Subscriber] = []
         for override in overrides:
             self._values[(override.spec.key, override.attribute)] = override.value
@@ -228,6 +230,13 @@ class DeviceModel:
         spec = self.spec(component_, variable_)
         self._readers[spec.key] = reader
 
+    def guard(self, component_: Component | str, variable_: Variable | str, check: Check) -> None:
+        """Check every Actual value the CSMS sets for the variable with ``check`` too (it
+        raises InvalidValue): a rule over the station's state at run time, such as which
+        network profiles NetworkConfigurationPriority may name."""
+        spec = self.spec(component_, variable_)
+        self._guards[spec.key] = check
+
     def update(
         self,
         component_: Component | str,
@@ -244,8 +253,13 @@ class DeviceModel:
         self.apply(spec, attribute, self._checked(spec, attribute, value), Source.STATION)
 
     def check(self, spec: VariableSpec, kind: AttributeEnumType, raw: str) -> str:
-        """``raw`` as it would be kept for ``kind`` of ``spec``; raises InvalidValue."""
-        return self._checked(spec, kind, raw)
+        """``raw`` as it would be kept for ``kind`` of ``spec`` when the CSMS sets it;
+        raises InvalidValue."""
+        value = self._checked(spec, kind, raw)
+        guard = self._guards.get(spec.key) if kind is ACTUAL else None
+        if guard is not None:
+            guard(value)
+        return value
 
     def apply(
         self, spec: VariableSpec, kind: AttributeEnumType, value: str, source: Source

@@ -39,6 +39,18 @@ class StationSettings(Protocol):
         """The connector unlocks when the vehicle unplugs."""
 
     @property
+    def tx_start_points(self) -> frozenset[str]:
+        """What starts a transaction, in OCPP 2.0.1's TxStartPoint words: "EVConnected"
+        (the vehicle plugs in), "Authorized" (a token is accepted), "PowerPathClosed"
+        (both have happened: 1.6's rule). The first that happens starts it."""
+
+    @property
+    def tx_stop_points(self) -> frozenset[str]:
+        """What ends a transaction, in TxStopPoint words: "EVConnected" (the vehicle
+        leaves), "Authorized" (the authorization ends: a stop tap, a remote stop),
+        "PowerPathClosed" (either: 1.6's rule). The first that happens ends it."""
+
+    @property
     def stop_on_invalid_id(self) -> bool:
         """A transaction started offline ends when its id turns out invalid."""
 

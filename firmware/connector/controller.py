@@ -1,5 +1,20 @@
 """One connector: session sequencing, hardware reconciliation, status.
 
+When a transaction starts and ends follows the settings' transaction points
+(OCPP 2.0.1's TxStartPoint and TxStopPoint; 1.6's rule is the default):
+
+- it starts when the vehicle is plugged in and a token is accepted
+  (PowerPathClosed); with "Authorized" a token starts it before the vehicle
+  comes (which must come within the connection timeout, else it ends with
+  reason Timeout); with "EVConnected" the vehicle starts it before a token,
+  and energy waits for one;
+- it ends when the vehicle leaves or the authorization ends (a stop tap, a
+  remote stop): PowerPathClosed. Without "Authorized" (nor PowerPathClosed) an
+  ended authorization only withdraws the energy and the transaction ends when
+  the vehicle leaves; without "EVConnected" a vehicle leaving does not end it,
+  as with StopTransactionOnEVSideDisconnect false.
+- the connector locks once a transaction is authorized and a vehicle plugged in.
+
 Every public coroutine runs under the connector's lock, so events are handled
 one at a time; while it is held, log lines carry the connector and its
 transaction. After each event ``_reconcile`` drives the hardware towards
@@ -20,6 +35,7 @@ from typing import Any, Protocol
 from firmware import logs
 from firmware.auth.cache import IdTagInfo
 from firmware.connector.context import ConnectorContext
+from firmware.connector.journal import TxChange
 from firmware.connector.overcurrent import OvercurrentMonitor
 from firmware.connector.power import PowerPath
 from firmware.connector.sampling import Sampler
@@ -36,6 +52,11 @@ log = logging.getLogger("firmware.connector")
 def _no_reservation(_connector_id: int, _id_tag: str, _parent: str | None) -> int | None:
     return None
 
+
+# The stop reasons that end an authorization rather than the vehicle's connection.
+DEAUTHORIZING = frozenset({"Local", "Remote", "DeAuthorized", "MasterPass"})
+ENDS_ON_UNPLUG = frozenset({"EVConnected", "PowerPathClosed"})
+ENDS_ON_DEAUTHORIZATION = frozenset({"Authorized", "PowerPathClosed"})
 
 MIN_CURRENT_A = 6.0
 DRAWING_THRESHOLD_A = 0.5
@@ -95,10 +116,24 @@ class ConnectorController:
         return bool(self.faults & FATAL) or self.pilot.is_error
 
     def can_start(self) -> bool:
-        """Free for a new authorization (tap-first, remote start)."""
+        """Free for a new authorization (tap-first, remote start): no transaction, or one
+        the vehicle started that waits for a token."""
         return (
-            self.tx is None and self.effective_operative and not self.fatal and self.pending is None
+            (self.tx is None or self._awaits_token(self.tx))
+            and self.effective_operative
+            and not self.fatal
+            and self.pending is None
         )
+
+    @staticmethod
+    def _awaits_token(tx: ActiveTx) -> bool:
+        return not tx.authorized and tx.deauthorized is None
+
+    def _starts_on(self, point: str) -> bool:
+        return point in self.ctx.settings.tx_start_points
+
+    def _ends_on(self, points: frozenset[str]) -> bool:
+        return bool(points & self.ctx.settings.tx_stop_points)
 
     def offered_target_a(self) -> float:
         limit = self.ctx.board.max_current_a
@@ -142,7 +177,9 @@ class ConnectorController:
             "error_code": self.status.error_code if self.status else "NoError",
             "transaction_id": (tx.record.csms_id if tx else None),
             "local_transaction_id": tx.local_id if tx else None,
-            "id_tag": tx.id_tag if tx else (self.pending.id_tag if self.pending else None),
+            "id_tag": (tx.id_tag or None)
+            if tx
+            else (self.pending.id_tag if self.pending else None),
             "relay_closed": self.hw.relay.commanded_closed,
             "locked": self.hw.lock.locked if self.hw.lock else None,
             "offered_current_a": self.hw.evse.offered_current_a,
@@ -250,19 +287,51 @@ class ConnectorController:
                 self.faults.discard(Fault.OVERCURRENT)
                 self.faults.discard(Fault.CONTACTOR_FAILED_TO_CLOSE)
                 if self.tx is not None:
-                    if self.ctx.settings.stop_on_ev_disconnect or self.tx.invalid:
-                        await self._stop("EVDisconnected", None)
-                    elif self.hw.lock is not None and self.ctx.settings.unlock_on_ev_disconnect:
-                        await self._reconcile()
-                        await self._unlock_quietly()
+                    await self._vehicle_left(self.tx)
                 elif self.hw.lock is not None and self.hw.lock.locked:
                     await self._unlock_quietly()
-            if state.plugged and not previous.plugged and self.pending is not None:
-                seq = await self._begin_transaction()
-                if seq is not None:
-                    self._spawn_confirmation_wait(seq)
+            if state.plugged and not previous.plugged:
+                await self._vehicle_came()
             await self._reconcile()
             self._refresh()
+
+    async def _vehicle_left(self, tx: ActiveTx) -> None:
+        if (
+            tx.deauthorized is not None  # its authorization ended earlier: reported then
+            or not tx.authorized
+            or tx.invalid
+            or (self.ctx.settings.stop_on_ev_disconnect and self._ends_on(ENDS_ON_UNPLUG))
+        ):
+            await self._stop("EVDisconnected", None)
+        else:
+            self._journal_change(tx, TxChange.EV_DISCONNECTED)
+            if self.hw.lock is not None and self.ctx.settings.unlock_on_ev_disconnect:
+                await self._reconcile()
+                await self._unlock_quietly()
+
+    async def _vehicle_came(self) -> None:
+        tx = self.tx
+        if self.pending is not None:
+            seq = await self._begin_transaction()
+            if seq is not None:
+                self._spawn_confirmation_wait(seq)
+        elif tx is not None:
+            tx.ev_deadline = None
+            self._journal_change(tx, TxChange.EV_CONNECTED)
+            if tx.authorized and tx.deauthorized is None and not await self.power.lock():
+                self.faults.add(Fault.LOCK_FAILURE)
+        elif self._starts_on("EVConnected") and self.effective_operative and not self.fatal:
+            await self._begin_transaction()
+
+    def _journal_change(
+        self,
+        tx: ActiveTx,
+        change: TxChange,
+        reason: str | None = None,
+        id_tag: str | None = None,
+    ) -> None:
+        with self.ctx.db.transaction():
+            self.ctx.journal.changed(tx.record, change, self.ctx.clock.now(), reason, id_tag)
 
     async def on_fault(self, fault: Fault, active: bool) -> None:
         async with self._turn():
@@ -288,7 +357,10 @@ class ConnectorController:
     ) -> bool:
         """An accepted authorization for this connector. False if it cannot be taken."""
         async with self._turn():
-            if self.tx is not None or not self.effective_operative or self.fatal:
+            tx = self.tx
+            if not self.effective_operative or self.fatal:
+                return False
+            if tx is not None and not self._awaits_token(tx):
                 return False
             timeout = self.ctx.settings.connection_timeout_s
             self.pending = PendingAuth(
@@ -299,7 +371,9 @@ class ConnectorController:
                 charging_profile,
             )
             seq = None
-            if self.pilot.plugged:
+            if tx is not None:
+                seq = await self._authorize_transaction(tx)
+            elif self.pilot.plugged or self._starts_on("Authorized"):
                 seq = await self._begin_transaction()
             await self._reconcile()
             self._refresh()
@@ -312,42 +386,84 @@ class ConnectorController:
         self.ctx.spawn(self._await_confirmation(seq))
 
     async def _begin_transaction(self) -> int | None:
-        """Lock, persist the transaction and queue StartTransaction. Under the lock."""
+        """Lock, persist the transaction and queue its start, for the pending
+        authorization (none: the vehicle started it, TxStartPoint EVConnected). Under
+        the lock. Returns the start's handle for an authorized transaction."""
         auth, self.pending = self.pending, None
-        assert auth is not None
         self.finishing = False
-        if not await self.power.lock():
+        plugged = self.pilot.plugged
+        if auth is not None and plugged and not await self.power.lock():
             self.faults.add(Fault.LOCK_FAILURE)
             return None
         await self._read()
         meter_start = round(self._energy_wh())
         now = self.ctx.clock.now()
+        id_tag = auth.id_tag if auth is not None else ""
+        parent = auth.info.parent_id_tag if auth is not None else None
         db = self.ctx.db
         with db.transaction():
-            reservation_id = self.claim_reservation(self.id, auth.id_tag, auth.info.parent_id_tag)
+            reservation_id = (
+                self.claim_reservation(self.id, id_tag, parent) if auth is not None else None
+            )
             record = self.ctx.transactions.open(
-                self.id, auth.id_tag, auth.info.parent_id_tag, meter_start, now, reservation_id
+                self.id, id_tag, parent, meter_start, now, reservation_id
             )
             seq = self.ctx.journal.started(record)
             self.sampler.begin(record.local_id, meter_start, now, self._sample())
         self.tx = ActiveTx(
             record,
-            auth.info,
-            offline=auth.offline or not self.ctx.online(),
+            auth.info if auth is not None else IdTagInfo("Accepted"),
+            offline=(auth is not None and auth.offline) or not self.ctx.online(),
             start_seq=seq,
             next_sample_at=self.ctx.clock.monotonic() + self._sample_interval(),
-            charging_profile=auth.charging_profile,
+            charging_profile=auth.charging_profile if auth is not None else None,
+            authorized=auth is not None,
         )
+        if not plugged:
+            timeout = self.ctx.settings.connection_timeout_s
+            self.tx.ev_deadline = self.ctx.clock.monotonic() + timeout
         self._session_changed()
         log.info(
-            "connector %d transaction %d started for %s (meterStart %d Wh)",
+            "connector %d transaction %d started %s (meterStart %d Wh)",
             self.id,
             record.local_id,
-            Tag(auth.id_tag),
+            f"for {Tag(id_tag)}" if auth is not None else "by the vehicle, before a token",
             meter_start,
         )
+        if auth is None:
+            return None  # no energy before a token
         if self.tx.offline:
             self.tx.energy_allowed = True  # decided offline: the CSMS learns of it later
+        return seq
+
+    async def _authorize_transaction(self, tx: ActiveTx) -> int | None:
+        """The pending authorization becomes the token of ``tx``, which the vehicle
+        started; energy follows the CSMS's answer as after a start. Under the lock."""
+        auth, self.pending = self.pending, None
+        assert auth is not None
+        if self.pilot.plugged and not await self.power.lock():
+            self.faults.add(Fault.LOCK_FAILURE)
+            return None
+        with self.ctx.db.transaction():
+            self.ctx.transactions.authorize(tx.local_id, auth.id_tag, auth.info.parent_id_tag)
+            tx.record.id_tag = auth.id_tag
+            tx.record.parent_id_tag = auth.info.parent_id_tag
+            seq = self.ctx.journal.authorized(tx.record, self.ctx.clock.now())
+        tx.authorized = True
+        tx.info = auth.info
+        tx.confirmed = False
+        tx.start_seq = seq
+        tx.offline = auth.offline or not self.ctx.online()
+        tx.charging_profile = auth.charging_profile
+        self._session_changed()
+        log.info(
+            "connector %d transaction %d authorized for %s",
+            self.id,
+            tx.local_id,
+            Tag(auth.id_tag),
+        )
+        if tx.offline:
+            tx.energy_allowed = True
         return seq
 
     async def _await_confirmation(self, seq: int) -> None:
@@ -395,6 +511,8 @@ class ConnectorController:
             tx.record.csms_id = csms_id
             tx.confirmed = True
             self._session_changed()
+            if not tx.authorized or tx.deauthorized is not None:
+                return  # nothing to energize: the answer to a start without a token
             tx.info = info
             log.info(
                 "connector %d transaction %d is CSMS id %d (%s)",
@@ -420,12 +538,38 @@ class ConnectorController:
 
     async def stop(self, reason: str, id_tag: str | None = None) -> bool:
         async with self._turn():
-            if self.tx is None:
+            tx = self.tx
+            if tx is None:
                 return False
-            await self._stop(reason, id_tag)
+            if (
+                reason in DEAUTHORIZING
+                and self.pilot.plugged
+                and tx.authorized
+                and not self._ends_on(ENDS_ON_DEAUTHORIZATION)
+            ):
+                await self._deauthorize(tx, reason, id_tag)
+            else:
+                await self._stop(reason, id_tag)
             await self._reconcile()
             self._refresh()
             return True
+
+    async def _deauthorize(self, tx: ActiveTx, reason: str, id_tag: str | None) -> None:
+        """The authorization ends and the energy with it; the transaction ends when the
+        vehicle leaves (TxStopPoint without Authorized)."""
+        if tx.deauthorized is not None:
+            return
+        tx.energy_allowed = False
+        tx.deauthorized = (reason, id_tag)
+        await self._withdraw()
+        self._journal_change(tx, TxChange.DEAUTHORIZED, reason, id_tag)
+        log.info(
+            "connector %d transaction %d: authorization ended (%s); it ends when the "
+            "vehicle leaves",
+            self.id,
+            tx.local_id,
+            reason,
+        )
 
     async def _stop(self, reason: str, id_tag: str | None) -> None:
         tx = self.tx
@@ -551,6 +695,10 @@ class ConnectorController:
                 )
                 self.pending = None
             tx = self.tx
+            if tx is not None and tx.ev_deadline is not None and now_mono >= tx.ev_deadline:
+                log.info("connector %d: no vehicle within the connection timeout", self.id)
+                await self._stop("Timeout", None)
+                tx = None
             if tx is not None:
                 await self._poll_transaction(tx, now_mono)
             await self._reconcile()

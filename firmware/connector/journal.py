@@ -11,10 +11,20 @@ are committed together or not at all.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from firmware.connector.transactions import TxRecord
 from firmware.metering import Sample
+
+
+class TxChange(StrEnum):
+    """A change within a transaction that does not start or end it (OCPP 2.0.1's
+    TransactionEvent Updated; 1.6 has no message for these, its rules never make them)."""
+
+    EV_CONNECTED = "EVConnected"  # a vehicle plugged in (the transaction began before it)
+    EV_DISCONNECTED = "EVDisconnected"  # the vehicle left; the transaction goes on
+    DEAUTHORIZED = "Deauthorized"  # the authorization ended; the transaction goes on
 
 
 class TransactionJournal(Protocol):
@@ -41,6 +51,21 @@ class TransactionJournal(Protocol):
     ) -> None:
         """``record`` ended (``id_tag``: who ended it, when a token did). Called before
         the record is closed, while the samples kept for it are still there."""
+
+    def authorized(self, record: TxRecord, at: datetime) -> int:
+        """A token authorized ``record``, which began without one (its id_tag is set now);
+        the handle ``answered`` waits on."""
+
+    def changed(
+        self,
+        record: TxRecord,
+        change: TxChange,
+        at: datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+    ) -> None:
+        """``change`` happened within ``record`` (``reason``, ``id_tag``: the stop reason
+        and who gave it, for DEAUTHORIZED)."""
 
     def outside(
         self, connector_id: int, sample: Sample, measurands: list[str], at: datetime

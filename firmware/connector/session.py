@@ -32,6 +32,14 @@ class ActiveTx:
     energy_cap_wh: float | None = None  # MaxEnergyOnInvalidId
     next_sample_at: float = 0.0
     charging_profile: dict[str, Any] | None = None
+    # False: started by the vehicle plugging in, before a token (TxStartPoint EVConnected).
+    authorized: bool = True
+    # Started by a token before the vehicle (TxStartPoint Authorized): ends (Timeout) when
+    # no vehicle has plugged in by then (monotonic).
+    ev_deadline: float | None = None
+    # The authorization ended (reason, who ended it) and the transaction goes on until
+    # the vehicle leaves (TxStopPoint without Authorized).
+    deauthorized: tuple[str, str | None] | None = None
 
     @property
     def local_id(self) -> int:

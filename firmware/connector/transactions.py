@@ -107,6 +107,13 @@ class TransactionStore:
             (csms_id, id_tag_status, parent_id_tag, local_id),
         )
 
+    def authorize(self, local_id: int, id_tag: str, parent_id_tag: str | None) -> None:
+        """The token of a transaction that began without one (TxStartPoint EVConnected)."""
+        self.db.execute(
+            "UPDATE transactions SET id_tag = ?, parent_id_tag = ? WHERE local_id = ?",
+            (id_tag, parent_id_tag, local_id),
+        )
+
     def record_meter(self, local_id: int, energy_wh: float, at: datetime) -> None:
         self.db.execute(
             "UPDATE transactions SET last_meter_wh = MAX(last_meter_wh, ?), last_seen_at = ? "

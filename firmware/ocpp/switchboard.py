@@ -28,7 +28,7 @@ from typing import Any, cast
 
 from firmware.auth.authorizer import AskCsms
 from firmware.auth.cache import IdTagInfo
-from firmware.connector.journal import TransactionJournal
+from firmware.connector.journal import TransactionJournal, TxChange
 from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.management.reporter import Reporter
 from firmware.management.service import JobReporters
@@ -106,6 +106,22 @@ class RoutingJournal:
     ) -> None:
         self._journal(record.local_id).ended(record, meter_stop_wh, at, reason, id_tag)
         self._of_tx.pop(record.local_id, None)
+
+    def authorized(self, record: TxRecord, at: datetime) -> int:
+        journal = self._journal(record.local_id)
+        handle = journal.authorized(record, at)
+        self._of_handle[handle] = V201 if journal is self.journals.get(V201) else V16
+        return handle
+
+    def changed(
+        self,
+        record: TxRecord,
+        change: TxChange,
+        at: datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+    ) -> None:
+        self._journal(record.local_id).changed(record, change, at, reason, id_tag)
 
     def outside(
         self, connector_id: int, sample: Sample, measurands: list[str], at: datetime

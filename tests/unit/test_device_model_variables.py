@@ -184,10 +184,16 @@ SETS: list[tuple[str, dict[str, Any], str, str | None]] = [
         None,
     ),
     (
-        "points the station's sessions do not follow",
-        data("TxCtrlr", "TxStartPoint", attributeValue="EVConnected"),
+        "a point the station's sessions cannot follow",
+        data("TxCtrlr", "TxStartPoint", attributeValue="EnergyTransfer"),
         "Rejected",
         "InvalidValue",
+    ),
+    (
+        "another start point",
+        data("TxCtrlr", "TxStartPoint", attributeValue="EVConnected"),
+        "Accepted",
+        None,
     ),
     (
         "write-only",

@@ -207,7 +207,7 @@ REFUSED: list[tuple[str, Any, str]] = [
         "a list member twice",
         {"TxCtrlr": {"TxStopPoint": "EVConnected,EVConnected"}},
         "device_model.TxCtrlr.TxStopPoint: must be a comma-separated list of distinct members "
-        "of EVConnected, Authorized, PowerPathClosed, EnergyTransfer, "
+        "of EVConnected, Authorized, PowerPathClosed, "
         "got 'EVConnected,EVConnected'",
     ),
     (

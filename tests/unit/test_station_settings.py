@@ -11,6 +11,7 @@ from firmware.metering import supported_measurands
 from firmware.ocpp.v16.configuration import ConfigurationStore, StationFacts
 from firmware.ocpp.v16.settings import KEYS, MEASURAND_KEYS, ConfigurationSettings
 from firmware.ocpp.v201.device_model import DeviceModel
+from firmware.ocpp.v201.settings import TX_POINTS as V201_TX_POINTS
 from firmware.ocpp.v201.settings import VARIABLES as V201_VARIABLES
 from firmware.ocpp.v201.settings import station_settings
 from firmware.settings import Measurands, StationSettings
@@ -56,8 +57,21 @@ def test_every_setting_has_a_key_and_a_case() -> None:
         for name in dir(StationSettings)
         if not name.startswith("_") and name not in ("measurands", "subscribe")
     }
-    # The master pass is OCPP 2.0.1's alone (test_the_master_pass_is_2_0_1s).
-    assert members - {"master_pass_group"} == set(KEYS) == set(GIVEN)
+    # The master pass and the transaction points are OCPP 2.0.1's alone
+    # (test_the_master_pass_is_2_0_1s, test_transaction_points).
+    assert members - {"master_pass_group", *V201_TX_POINTS} == set(KEYS) == set(GIVEN)
+
+
+def test_transaction_points(db: Database, tmp_path: Path) -> None:
+    """1.6's rule is fixed; 2.0.1's are TxCtrlr.TxStartPoint and TxStopPoint."""
+    v16 = ConfigurationSettings(ConfigurationStore(db, {}, FACTS))
+    assert v16.tx_start_points == v16.tx_stop_points == {"PowerPathClosed"}
+    settings, _, v201_db = v201(
+        tmp_path / "v201", TxCtrlr={"TxStartPoint": "EVConnected", "TxStopPoint": "Authorized"}
+    )
+    assert settings.tx_start_points == {"EVConnected"}
+    assert settings.tx_stop_points == {"Authorized"}
+    v201_db.close()
 
 
 @pytest.mark.parametrize("name", sorted(GIVEN))

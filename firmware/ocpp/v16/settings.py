@@ -37,6 +37,9 @@ KEYS = {
 }
 
 
+POWER_PATH_CLOSED = frozenset({"PowerPathClosed"})
+
+
 class ConfigurationSettings:
     """``firmware.settings.StationSettings`` read from the configuration keys."""
 
@@ -54,6 +57,15 @@ class ConfigurationSettings:
     @property
     def unlock_on_ev_disconnect(self) -> bool:
         return self.store.get_bool("UnlockConnectorOnEVSideDisconnect")
+
+    @property
+    def tx_start_points(self) -> frozenset[str]:
+        return POWER_PATH_CLOSED  # 1.6: plugged in and authorized
+
+    @property
+    def tx_stop_points(self) -> frozenset[str]:
+        # 1.6: either ends it (an unplug as StopTransactionOnEVSideDisconnect says)
+        return POWER_PATH_CLOSED
 
     @property
     def stop_on_invalid_id(self) -> bool:

@@ -5,16 +5,20 @@ the outbox; the transactionId of a queued message is filled in when it is sent
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
+from firmware.connector.journal import TxChange
 from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.metering import Sample, meter_value, sampled_values
 from firmware.queue import Outbox
 from firmware.station import Station
+
+log = logging.getLogger("firmware.ocpp.transactions")
 
 REASONS = frozenset(
     {
@@ -108,6 +112,21 @@ class V16Journal:
         if data:
             payload["transactionData"] = data
         self.outbox.enqueue("StopTransaction", payload, record.local_id)
+
+    def authorized(self, record: TxRecord, at: datetime) -> int:
+        """Never called: 1.6's rule starts a transaction with its token (PowerPathClosed)."""
+        log.error("transaction %d: 1.6 has no message for a later token", record.local_id)
+        return -1
+
+    def changed(
+        self,
+        record: TxRecord,
+        change: TxChange,
+        at: datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+    ) -> None:
+        """1.6 has no message for a change within a transaction."""
 
     def outside(
         self, connector_id: int, sample: Sample, measurands: list[str], at: datetime

@@ -48,6 +48,10 @@ VARIABLES = {
 }
 
 RATE_UNITS = {"A": "Current", "W": "Power"}
+TX_POINTS = {
+    "tx_start_points": ("TxCtrlr", "TxStartPoint"),
+    "tx_stop_points": ("TxCtrlr", "TxStopPoint"),
+}
 
 
 class DeviceModelSettings:
@@ -73,6 +77,14 @@ class DeviceModelSettings:
     @property
     def unlock_on_ev_disconnect(self) -> bool:
         return self._bool("unlock_on_ev_disconnect")
+
+    @property
+    def tx_start_points(self) -> frozenset[str]:
+        return frozenset(self.model.get_list(*TX_POINTS["tx_start_points"]))
+
+    @property
+    def tx_stop_points(self) -> frozenset[str]:
+        return frozenset(self.model.get_list(*TX_POINTS["tx_stop_points"]))
 
     @property
     def stop_on_invalid_id(self) -> bool:

@@ -24,10 +24,11 @@ event it numbers, so a restart continues the count. ``offline`` is true on an
 event that happened while the station was not registered with the CSMS
 (E04.FR.02).
 
-The moment a transaction starts and ends is the core's: it starts when the EV is
-connected and authorized (TxStartPoint PowerPathClosed) and ends when either
-goes (TxStopPoint EVConnected, Authorized), which is the device model's default;
-triggerReason says which event completed it when the core says so.
+The moment a transaction starts and ends is the core's, following TxStartPoint and
+TxStopPoint (``firmware.connector.controller``); the changes in between it reports
+(``authorized``: the token of a transaction the EV started; ``changed``: the EV
+plugged in or left, the authorization ended) are Updated events whose
+triggerReason says what happened.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 from firmware.auth.cache import IdTagInfo
 from firmware.clock import iso
+from firmware.connector.journal import TxChange
 from firmware.connector.transactions import TransactionStore, TxRecord
 from firmware.metering import ENERGY, Sample, meter_value, sampled_values
 from firmware.ocpp.v201.device_model.topology import Topology
@@ -64,6 +66,7 @@ STOPPED_REASON = {
     "Remote": "Remote",
     "UnlockCommand": "Other",
     "MasterPass": "MasterPass",
+    "Timeout": "Timeout",
 }
 ENDED_TRIGGER = {
     "DeAuthorized": "Deauthorized",
@@ -78,7 +81,15 @@ ENDED_TRIGGER = {
     "Remote": "RemoteStop",
     "UnlockCommand": "UnlockCommand",
     "MasterPass": "StopAuthorized",
+    "Timeout": "EVConnectTimeout",
 }
+# A change within a transaction (TxChange) as the triggerReason of its Updated event; an
+# ended authorization takes the Ended event's trigger of its reason.
+CHANGE_TRIGGER = {
+    TxChange.EV_CONNECTED: "CablePluggedIn",
+    TxChange.EV_DISCONNECTED: "EVCommunicationLost",
+}
+AUTHORIZING = frozenset({"Authorized", "RemoteStart"})
 SAMPLE_TRIGGER = {"Sample.Periodic": "MeterValuePeriodic", "Sample.Clock": "MeterValueClock"}
 # The id token type of an id the station got as a plain string (an RFID card's UID).
 DEFAULT_TOKEN_TYPE = "ISO14443"
@@ -210,6 +221,9 @@ class V201Journal:
             info = id_token_info(result.get("idTokenInfo"))
             if request["eventType"] == "Started":
                 station.start_answered(local_id, local_id, info)
+            elif request["eventType"] == "Updated" and request["triggerReason"] in AUTHORIZING:
+                # The answer to the token of a transaction the vehicle started.
+                station.start_answered(local_id, local_id, info)
             elif request["eventType"] == "Ended":
                 has_info = "idTokenInfo" in result
                 station.stop_answered(local_id, info if has_info else None)
@@ -219,18 +233,48 @@ class V201Journal:
     # ------------------------------------------------------------ the journal
 
     def started(self, record: TxRecord) -> int:
-        remote_start_id = self.remote_start(record.connector_id, record.id_tag)
-        trigger = "Authorized" if remote_start_id is None else "RemoteStart"
-        payload = self._event(record, "Started", trigger, record.started_at)
-        if remote_start_id is not None:
-            payload["transactionInfo"]["remoteStartId"] = remote_start_id
-        payload["idToken"] = self._token(record.id_tag)
+        if record.id_tag:
+            payload = self._authorizing(record, "Started", record.started_at)
+        else:  # the vehicle started it (TxStartPoint EVConnected): the token comes later
+            payload = self._event(record, "Started", "CablePluggedIn", record.started_at)
         payload["meterValue"] = [
             _register(record.started_at, record.meter_start_wh, "Transaction.Begin")
         ]
         if record.reservation_id is not None:
             payload["reservationId"] = record.reservation_id
         return self.outbox.enqueue(ACTION, payload, record.local_id, version=V201)
+
+    def _authorizing(self, record: TxRecord, event_type: str, at: datetime) -> dict[str, Any]:
+        """An event that brings the transaction's token: triggerReason Authorized, or
+        RemoteStart with the remoteStartId of a RequestStartTransaction."""
+        remote_start_id = self.remote_start(record.connector_id, record.id_tag)
+        trigger = "Authorized" if remote_start_id is None else "RemoteStart"
+        payload = self._event(record, event_type, trigger, at)
+        if remote_start_id is not None:
+            payload["transactionInfo"]["remoteStartId"] = remote_start_id
+        payload["idToken"] = self._token(record.id_tag)
+        return payload
+
+    def authorized(self, record: TxRecord, at: datetime) -> int:
+        payload = self._authorizing(record, "Updated", at)
+        return self.outbox.enqueue(ACTION, payload, record.local_id, version=V201)
+
+    def changed(
+        self,
+        record: TxRecord,
+        change: TxChange,
+        at: datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+    ) -> None:
+        if change is TxChange.DEAUTHORIZED:
+            trigger = ENDED_TRIGGER.get(reason or "", "Deauthorized")
+        else:
+            trigger = CHANGE_TRIGGER[change]
+        payload = self._event(record, "Updated", trigger, at)
+        if id_tag is not None:
+            payload["idToken"] = self._token(id_tag)
+        self.outbox.enqueue(ACTION, payload, record.local_id, version=V201)
 
     async def answered(self, handle: int) -> bool:
         return await self.outbox.delivered(handle)

@@ -13,8 +13,10 @@ connection's, else the last one's; 1.6 before the first connection):
   to its end (a session that began over 1.6 ends with a StopTransaction even if
   the next connection speaks 2.0.1); a clock-aligned sample outside a
   transaction, in the version in use;
-- jobs only 1.6 offers here (firmware update, diagnostics, GetLog, reservations,
-  certificates) report through the 1.6 front-end and wait for a 1.6 connection.
+- jobs only 1.6 offers here (firmware update, diagnostics, GetLog, reservations)
+  report through the 1.6 front-end and wait for a 1.6 connection;
+- both front-ends manage certificates on the one store; a SignCertificate (a
+  renewal, a resend) goes out only over a connection of the version that asks.
 
 The queue delivers each message in the version it was written in
 (``firmware.queue``), so a backlog of one version waits for a connection of it.

@@ -2,10 +2,11 @@
 
 ``request`` makes a new key pair on the station (kept as the pending key, 0600)
 and the PEM request the CSMS's CA signs: CN = the charge point's identity,
-O = the CPO's name (``CpoName``). ``accept`` checks the chain the CSMS sends
-back (``firmware.security.chain``) and makes it, with the pending key, the
-station's identity, used from the next connection on; a refused chain raises
-InvalidChargePointCertificate and changes nothing. A newer request replaces
+O = the CPO's name (1.6 ``CpoName``, 2.0.1 ``SecurityCtrlr.OrganizationName``).
+``accept`` checks the chain the CSMS sends back (``firmware.security.chain``)
+and makes it, with the pending key, the station's identity, used from the next
+connection on; a refused chain raises InvalidChargePointCertificate and
+changes nothing. A newer request replaces
 the pending key, so only the chain for the latest request fits.
 """
 
@@ -54,7 +55,10 @@ class Enrolment:
             raise StoreError(f"cannot store the new key: {err}") from err
         organization = self._organization()
         if not organization:
-            log.warning("CpoName is not set: the signing request names no organization (O)")
+            log.warning(
+                "no organization is set (1.6 CpoName, 2.0.1 OrganizationName): "
+                "the signing request names none (O)"
+            )
         log.info("new key pair made; signing request for CN=%s", self._cp_id)
         return build_csr(key, self._cp_id, organization or None)
 

@@ -96,6 +96,7 @@ class DeleteStatus(StrEnum):
 class Outcome:
     status: str
     reason: str = ""
+    full: bool = False  # refused because the store holds as many roots as it may
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,7 @@ class CertificateStore:
         fallback until a connection verified by the new one succeeds.
         """
         try:
-            cert = _one_certificate(text, now())
+            cert = root_certificate(text, now())
         except CertificateError as err:
             return self._refuse(kind, str(err))
         if any(r.kind is kind and r.certificate == cert for r in self._roots):
@@ -197,7 +198,7 @@ class CertificateStore:
                 kind, "it is neither self-signed nor issued by an installed root certificate"
             )
         if len(self._roots) >= max_count:
-            return self._refuse(kind, f"the store is full ({max_count} certificates)")
+            return self._refuse(kind, f"the store is full ({max_count} certificates)", full=True)
         return self._commit(
             [*self._roots, InstalledRoot(kind, cert, issuer_key)],
             f"{kind.value} root certificate installed: {describe(cert)}",
@@ -227,7 +228,7 @@ class CertificateStore:
                 InstalledRoot(kind, cert, old.certificate.public_key()),
             ]
         if len(kept) > max_count:
-            return self._refuse(kind, f"the store is full ({max_count} certificates)")
+            return self._refuse(kind, f"the store is full ({max_count} certificates)", full=True)
         return self._commit(
             kept, f"CSMS root certificate installed, replacing the old one: {describe(cert)}"
         )
@@ -271,9 +272,9 @@ class CertificateStore:
                 return root.certificate.public_key()
         return None
 
-    def _refuse(self, kind: RootKind, reason: str) -> Outcome:
+    def _refuse(self, kind: RootKind, reason: str, *, full: bool = False) -> Outcome:
         log.warning("%s root certificate refused: %s", kind.value, reason)
-        return Outcome(InstallStatus.REJECTED, reason)
+        return Outcome(InstallStatus.REJECTED, reason, full)
 
     def _commit(self, roots: list[InstalledRoot], what: str) -> Outcome:
         try:
@@ -403,7 +404,9 @@ class CertificateStore:
             log.error("cannot remove the pending key: %s", err)
 
 
-def _one_certificate(text: str, now: datetime) -> x509.Certificate:
+def root_certificate(text: str, now: datetime) -> x509.Certificate:
+    """The one CA certificate of ``text``, valid at ``now``, as a root must be to be
+    installed; raises ``CertificateError`` saying what is wrong."""
     certs = load_pem_certificates(text)
     if len(certs) != 1:
         raise CertificateError(f"one certificate expected, got {len(certs)}")

@@ -226,3 +226,46 @@ async def test_a_new_csms_root_signed_by_the_old_one_replaces_it_once_it_works(
     await wait_until(lambda: d.log.connections == 3 and d.log.connected, 10, "reconnect")
     await d.wait_log(r"fallback csms root certificate removed")
     assert await installed(d, CS_ROOT) == [ocsp_hashes(new.cert, old.cert)]
+
+
+async def test_over_2_0_1_a_triggered_certificate_is_used_from_the_next_connection(
+    make_daemon: MakeDaemon, bench: TlsBench, csms: BenchCsms
+) -> None:
+    """The 2.0.1 front-end end to end (A02, M03, M04): its handlers, its trigger and the
+    link's knowledge of the root in use, at security profile 3."""
+    csms.versions = ["2.0.1"]
+    old = bench.client()
+    security = {"SecurityProfile": 3, "OrganizationName": "ACME Charging"}
+    d = await make_daemon(
+        ocpp={"version": "2.0.1"},
+        device_model={"SecurityCtrlr": security},
+        security={"csms_root_ca": bench.root_file(), **bench.client_files(old)},
+    )
+    assert d.log.versions == ["2.0.1"]
+    assert certificate(d.log.client_certificates[-1]) == old.cert
+    root = ocsp_hashes(bench.root.cert, bench.root.cert)
+    answer = await d.log.call(
+        "GetInstalledCertificateIds", {"certificateType": ["CSMSRootCertificate"]}
+    )
+    assert answer == {
+        "status": "Accepted",
+        "certificateHashDataChain": [
+            {"certificateType": "CSMSRootCertificate", "certificateHashData": root}
+        ],
+    }
+    answer = await d.log.call("DeleteCertificate", {"certificateHashData": root})
+    assert answer["status"] == "Failed"  # it verifies the link
+    mark = d.log.mark()
+    trigger = {"requestedMessage": "SignChargingStationCertificate"}
+    assert await d.log.call("TriggerMessage", trigger) == {"status": "Accepted"}
+    request = await d.log.wait_for("SignCertificate", since=mark)
+    assert request["certificateType"] == "ChargingStationCertificate"
+    assert subject(request["csr"], NameOID.COMMON_NAME) == ["CP-1"]
+    assert subject(request["csr"], NameOID.ORGANIZATION_NAME) == ["ACME Charging"]
+    new = bench.root.sign_csr(request["csr"])
+    signed = {"certificateChain": new.chain_pem(), "certificateType": "ChargingStationCertificate"}
+    assert await d.log.call("CertificateSigned", signed) == {"status": "Accepted"}
+    await csms.drop("CP-1")
+    await wait_until(lambda: d.log.connections == 2 and d.log.connected, 10, "reconnect")
+    assert certificate(d.log.client_certificates[-1]) == new.cert
+    assert d.log.versions == ["2.0.1", "2.0.1"]

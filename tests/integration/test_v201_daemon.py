@@ -232,9 +232,9 @@ async def test_trigger_message_and_unlock(csms: BenchCsms, make_daemon: MakeDaem
             "status": "Accepted"
         }
         assert (await d.log.wait_for(idle, since=mark)) == {"status": "Idle"}
-    assert await d.log.call(
-        "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}
-    ) == {"status": "NotImplemented"}
+    assert await d.log.call("TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {
+        "status": "NotImplemented"  # no ISO 15118 here
+    }
     assert await d.log.call("TriggerMessage", {"requestedMessage": "BootNotification"}) == {
         "status": "Accepted"
     }

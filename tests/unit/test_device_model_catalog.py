@@ -99,6 +99,8 @@ ALSO: list[tuple[str, str, str | None]] = [
     ("ReservationCtrlr", "Enabled", None),
     ("ReservationCtrlr", "NonEvseSpecific", None),
     ("SecurityCtrlr", "BasicAuthPassword", None),
+    ("SecurityCtrlr", "CertSigningRepeatTimes", None),
+    ("SecurityCtrlr", "CertSigningWaitMinimum", None),
     ("TxCtrlr", "MaxEnergyOnInvalidId", None),
 ]
 

@@ -1,6 +1,12 @@
 """The station's core on the simulated hardware, speaking OCPP 2.0.1 to the bench CSMS
 over a real websocket: the 2.0.1 pieces (registration, status, journal, Authorize,
-provisioning and control handlers) composed the way a 2.0.1 front-end does."""
+provisioning, control, trigger and certificate handlers) composed the way a 2.0.1
+front-end does.
+
+The certificate store lives in ``tmp_path/security``; the link's rule for the CSMS
+root in use is a TLS station's that cannot tell which root verified it (the last
+CSMS root is in use). CertSigningWaitMinimum counts in units of ``WAIT_UNIT_S``
+and the renewal check runs every ``CHECK_INTERVAL_S``, so tests need not wait."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +34,20 @@ from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v201.authorize import ask_csms
 from firmware.ocpp.v201.boot import V201Boot
+from firmware.ocpp.v201.certificates import CertificateHandlers
 from firmware.ocpp.v201.control import ControlHandlers, RemoteStarts
+from firmware.ocpp.v201.device_model import DeviceModel
 from firmware.ocpp.v201.device_model.topology import layout
 from firmware.ocpp.v201.provisioning import ProvisioningHandlers
 from firmware.ocpp.v201.settings import station_settings
 from firmware.ocpp.v201.status import V201Status
 from firmware.ocpp.v201.transactions import TransactionNumbers, V201Journal
+from firmware.ocpp.v201.trigger import TriggerHandlers
 from firmware.queue import Outbox
+from firmware.security.enrolment import Enrolment
+from firmware.security.events import LoggingSink
+from firmware.security.link import LinkSecurity
+from firmware.security.store import CertificateStore
 from firmware.station import Station
 from hal.interfaces import BoardSettings, PilotState
 from hal.sim.backend import SimBackend, SimOptions
@@ -43,6 +57,10 @@ from tests.unit.device_model_fixtures import open_model
 
 CP = "CP-201"
 CONNECTORS = 2
+WAIT_UNIT_S = 0.02  # one "second" of CertSigningWaitMinimum
+CHECK_INTERVAL_S = 0.05  # how often the station looks whether its certificate nears its end
+RENEW_BEFORE = timedelta(days=7)
+SECURITY = "SecurityCtrlr"
 
 
 @dataclass
@@ -54,6 +72,9 @@ class Rig:
     outbox: Outbox
     numbers: TransactionNumbers
     control: ControlHandlers
+    model: DeviceModel
+    certificates: CertificateStore
+    events: LoggingSink
 
     def plug(self, connector: int, state: PilotState = PilotState.C) -> None:
         self.backend.plant.set_ev(connector, cp_state=state)
@@ -159,6 +180,48 @@ async def station_201(tmp_path: Path, **device_model: Any) -> AsyncIterator[Rig]
         )
         control.register(rpc)
         ProvisioningHandlers(model, rpc, clock).register(rpc)
+        events = LoggingSink()
+        store = CertificateStore(tmp_path / "security", sink=events)
+        enrolment = Enrolment(
+            store,
+            events,
+            charge_point_id=CP,
+            organization=lambda: model.get_str(SECURITY, "OrganizationName"),
+            max_chain_bytes=lambda: model.get_int(SECURITY, "MaxCertificateChainSize"),
+            renew_before=RENEW_BEFORE,
+            now=clock.now,
+        )
+        link = LinkSecurity(
+            store,
+            charge_point_id=CP,
+            tls=True,
+            profile=lambda: model.get_int(SECURITY, "SecurityProfile"),
+            revert_profile=lambda _profile: None,
+            password=lambda: None,
+            sink=events,
+            now=clock.now,
+        )
+        certificates = CertificateHandlers(
+            rpc,
+            model,
+            store,
+            enrolment,
+            clock,
+            ready=ready,
+            root_in_use=link.root_in_use,
+            check_interval_s=CHECK_INTERVAL_S,
+            wait_unit_s=WAIT_UNIT_S,
+        )
+        certificates.register(rpc)
+        TriggerHandlers(
+            station,
+            topology,
+            registration,
+            notifier,
+            journal,
+            rpc,
+            sign_certificate=certificates.sign_charging_station_certificate,
+        ).register(rpc)
         jobs = [
             tg.create_task(backend.run()),
             tg.create_task(station.run_events()),
@@ -166,6 +229,7 @@ async def station_201(tmp_path: Path, **device_model: Any) -> AsyncIterator[Rig]
             tg.create_task(notifier.run()),
             tg.create_task(outbox.run()),
             tg.create_task(station.run_polling()),
+            tg.create_task(certificates.run()),
         ]
         await station.start()
         async with connect(f"{csms.url}/{CP}", subprotocols=[Subprotocol("ocpp2.0.1")]) as ws:
@@ -173,7 +237,9 @@ async def station_201(tmp_path: Path, **device_model: Any) -> AsyncIterator[Rig]
             log = await csms.wait_connected(CP)
             await until(ready.is_set, timeout_s=10)
             try:
-                yield Rig(csms, log, station, backend, outbox, numbers, control)
+                yield Rig(
+                    csms, log, station, backend, outbox, numbers, control, model, store, events
+                )
             finally:
                 for job in jobs:
                     job.cancel()

@@ -5,26 +5,29 @@ CertificateSigned. Station → CSMS: SignCertificate, on ExtendedTriggerMessage
 (SignChargePointCertificate, see ``sign_charge_point_certificate``) and on its
 own when its certificate nears its end (``run``).
 
-The rules are the security layer's (``firmware.security``); this module maps
-1.6 names and configuration keys onto them: CertificateStoreMaxLength,
-AdditionalRootCertificateCheck, CertificateSignedMaxChainSize, CpoName.
+The rules are the security layer's (``firmware.security``), the exchange for
+the station's certificate is shared with 2.0.1 (``firmware.ocpp.certificates``);
+this module maps 1.6 names and configuration keys onto them:
+CertificateStoreMaxLength, AdditionalRootCertificateCheck,
+CertificateSignedMaxChainSize, CpoName. 1.6 does not send a SignCertificate
+again (its CertSigningWaitMinimum and CertSigningRepeatTimes are the ISO 15118
+application note's, which this station does not implement).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from firmware.clock import Clock
-from firmware.ocpp.errors import CallFailed
+from firmware.ocpp.certificates import CertificateSigning, hash_data_of, hash_data_payload
 from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.v16.configuration import ConfigurationStore
-from firmware.security.certificates import HashAlgorithm, HashData
+from firmware.ocpp.versions import V16
+from firmware.security.certificates import HashAlgorithm
 from firmware.security.enrolment import Enrolment
-from firmware.security.errors import StoreError
 from firmware.security.events import SecurityEvent, SecurityEventSink
 from firmware.security.store import CertificateStore, InstalledRoot, RootKind
 
@@ -36,15 +39,6 @@ KINDS = {
 }
 # Changes of these keys are security events (the AuthorizationKey's value never shows).
 SECURITY_KEYS = frozenset({"SecurityProfile", "AuthorizationKey"})
-
-
-def hash_data_payload(data: HashData) -> dict[str, str]:
-    return {
-        "hashAlgorithm": data.algorithm.value,
-        "issuerNameHash": data.issuer_name_hash,
-        "issuerKeyHash": data.issuer_key_hash,
-        "serialNumber": data.serial_number,
-    }
 
 
 class CertificateHandlers:
@@ -68,11 +62,17 @@ class CertificateHandlers:
         self.config = config
         self.clock = clock
         self._sink = sink
-        self._ready = ready
         self._root_in_use = root_in_use
-        self._check_interval_s = check_interval_s
-        self._retry_after_s = retry_after_s
-        self._last_request: float | None = None
+        self.signing = CertificateSigning(
+            rpc,
+            store,
+            enrolment,
+            ready=ready,
+            version=V16,
+            payload=lambda csr: {"csr": csr},
+            check_interval_s=check_interval_s,
+            retry_after_s=retry_after_s,
+        )
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("InstallCertificate", self.install_certificate)
@@ -94,13 +94,7 @@ class CertificateHandlers:
         return Reply({"status": outcome.status})
 
     async def delete_certificate(self, req: dict[str, Any]) -> Reply:
-        data = req["certificateHashData"]
-        wanted = HashData(
-            HashAlgorithm(data["hashAlgorithm"]),
-            str(data["issuerNameHash"]),
-            str(data["issuerKeyHash"]),
-            str(data["serialNumber"]),
-        )
+        wanted = hash_data_of(req["certificateHashData"])
         outcome = self.store.delete(wanted, in_use=self._root_in_use)
         return Reply({"status": outcome.status})
 
@@ -112,7 +106,7 @@ class CertificateHandlers:
         return Reply({"status": "Accepted", "certificateHashData": hashes})
 
     async def certificate_signed(self, req: dict[str, Any]) -> Reply:
-        refused = self.enrolment.accept(str(req["certificateChain"]))
+        refused = self.signing.signed(str(req["certificateChain"]))
         return Reply({"status": "Rejected" if refused else "Accepted"})
 
     # ------------------------------------------------------------ station requests
@@ -122,33 +116,11 @@ class CertificateHandlers:
         await self.request_certificate()
 
     async def request_certificate(self) -> None:
-        self._last_request = time.monotonic()
-        try:
-            csr = self.enrolment.request()
-        except StoreError as err:
-            log.error("no signing request: %s", err)
-            return
-        try:
-            answer = await self.rpc.call("SignCertificate", {"csr": csr})
-        except CallFailed as err:
-            log.warning("SignCertificate not delivered: %s", err)
-            return
-        log.info("SignCertificate %s", answer["status"])
+        await self.signing.request()
 
     async def run(self) -> None:
         """Ask for a new certificate when the station's nears its end (once a day at most)."""
-        while True:
-            await self._ready.wait()
-            if self.enrolment.renewal_due() and self._may_ask():
-                identity = self.store.identity()
-                until = identity.certificate.not_valid_after_utc if identity else None
-                log.info("the charge point certificate expires on %s: asking for a new one", until)
-                await self.request_certificate()
-            await asyncio.sleep(self._check_interval_s)
-
-    def _may_ask(self) -> bool:
-        last = self._last_request
-        return last is None or time.monotonic() - last >= self._retry_after_s
+        await self.signing.run()
 
     # ------------------------------------------------------------ configuration
 

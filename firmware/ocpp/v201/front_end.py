@@ -7,12 +7,14 @@ OCPPCommCtrlr.WebSocketPingInterval) and the queue's
 MessageAttemptInterval[TransactionEvent]) are read from it. Registration
 (``boot``), StatusNotification (``status``), TransactionEvent (``transactions``),
 Authorize (``authorize``) and the handlers of provisioning, control, reset,
-TriggerMessage and the local list are this module's, and the network profiles
-(``network``: which CSMS each connection attempt dials, SetNetworkProfile, the
-security profile only ever raised); see the README's OCPP 2.0.1 section for the
-use cases. Firmware management, diagnostics, GetLog, reservations,
-smart-charging requests and the certificate messages are not offered in 2.0.1
-(their requests are NotSupported), so their jobs never start and report nothing.
+TriggerMessage, the local list and the certificates (A02, A03 and M03-M05 on
+the shared security layer, ``certificates``; no ISO 15118 certificate types)
+are this module's, and the network profiles (``network``: which CSMS each
+connection attempt dials, SetNetworkProfile, the security profile only ever
+raised); see the README's OCPP 2.0.1 section for the use cases. Firmware
+management, diagnostics, GetLog, reservations and smart-charging requests are
+not offered in 2.0.1 (their requests are NotSupported), so their jobs never
+start and report nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from firmware.ocpp.rpc import Reply, Rpc
 from firmware.ocpp.status_notifier import StatusNotifier
 from firmware.ocpp.v201.authorize import ask_csms
 from firmware.ocpp.v201.boot import V201Boot, boot_reason
+from firmware.ocpp.v201.certificates import CertificateHandlers
 from firmware.ocpp.v201.control import ControlHandlers, RemoteStarts
 from firmware.ocpp.v201.device_model import ACTUAL, Change, Component, DeviceModel, Variable
 from firmware.ocpp.v201.device_model.startup import Resolved, resolve
@@ -121,6 +124,7 @@ class V201FrontEnd:
         self.remote_starts = RemoteStarts()
         self._journal: V201Journal | None = None
         self._outbox: Outbox | None = None
+        self._certificates: CertificateHandlers | None = None
 
     def bind(self, registration: Registration, notifier: StatusNotifier) -> None:
         """The registration and status notifier the app built over this front-end's
@@ -250,8 +254,25 @@ class V201FrontEnd:
             profile_ok=core.smart.remote_start_profile_ok,
         ).register(rpc)
         ResetHandlers(core.station, self.topology, reset, core.station.ctx.spawn).register(rpc)
+        certificates = CertificateHandlers(
+            rpc,
+            self.model,
+            core.certificates,
+            core.enrolment,
+            self.clock,
+            ready=self.ready,
+            root_in_use=core.root_in_use,
+        )
+        certificates.register(rpc)
+        self._certificates = certificates
         TriggerHandlers(
-            core.station, self.topology, self.registration, self.notifier, self._journal, rpc
+            core.station,
+            self.topology,
+            self.registration,
+            self.notifier,
+            self._journal,
+            rpc,
+            sign_certificate=certificates.sign_charging_station_certificate,
         ).register(rpc)
         LocalListHandlers(core.local_list).register(rpc)
         self._attach_network(core)
@@ -302,7 +323,9 @@ class V201FrontEnd:
         return None
 
     def loops(self) -> list[Loop]:
-        return []
+        """The certificates' loop: renewal (A03) and SignCertificate resends."""
+        assert self._certificates is not None
+        return [("certificates-2.0.1", self._certificates.run)]
 
 
 def _configured_profile(config: Config, resolved: Resolved) -> NetworkProfile:

@@ -11,9 +11,11 @@ the answer.
 
 - FirmwareStatusNotification and LogStatusNotification: Idle (no firmware update
   or log upload runs over 2.0.1 in this build).
+- SignChargingStationCertificate (A02): a new key pair and a SignCertificate
+  with its request (``sign_certificate``; without one, NotImplemented).
 
-The certificate requests have no sender here: NotImplemented. An EVSE or
-connector the station does not have: Rejected.
+SignV2GCertificate and SignCombinedCertificate (no ISO 15118 here):
+NotImplemented. An EVSE or connector the station does not have: Rejected.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class TriggerHandlers:
         notifier: StatusNotifier,
         journal: V201Journal,
         rpc: Rpc,
+        *,
+        sign_certificate: Send | None = None,
     ) -> None:
         self.station = station
         self.topology = topology
@@ -57,6 +61,7 @@ class TriggerHandlers:
         self.notifier = notifier
         self.journal = journal
         self.rpc = rpc
+        self.sign_certificate = sign_certificate
 
     def register(self, rpc: Rpc) -> None:
         rpc.on("TriggerMessage", self.trigger_message, version=V201)
@@ -86,6 +91,8 @@ class TriggerHandlers:
             send = self._heartbeat
         elif requested in IDLE_JOBS:
             send = self._idle(requested)
+        elif requested == "SignChargingStationCertificate" and self.sign_certificate is not None:
+            send = self.sign_certificate
         elif requested in ("StatusNotification", "MeterValues", "TransactionEvent"):
             targets = self._evse_connectors(evse)
             if targets is None or not targets:

@@ -59,6 +59,7 @@ CACHE_POLICIES = ("LRU", "LFU", "FIFO", "CUSTOM")
 RATE_UNITS = ("A", "W")
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
 ITEMS_PER_MESSAGE = 50
+CERTIFICATE_ENTRIES = 20  # root certificates the store keeps (1.6: CertificateStoreMaxLength)
 
 
 def measurands(station: Station) -> tuple[str, ...]:
@@ -176,7 +177,19 @@ def security(station: Station) -> Iterator[VariableSpec]:
         max_limit=PASSWORD_MAX,
         check=_password,
     )
-    yield define(c, "CertificateEntries", INTEGER, "0", mutability=RO, min_limit=0)
+    # The installed root certificates (read from the store); maxLimit: how many it keeps.
+    yield define(
+        c,
+        "CertificateEntries",
+        INTEGER,
+        "0",
+        mutability=RO,
+        min_limit=0,
+        max_limit=CERTIFICATE_ENTRIES,
+    )
+    # A02.FR.17-19: an accepted SignCertificate is sent again while no CertificateSigned comes.
+    yield define(c, "CertSigningRepeatTimes", INTEGER, "3", min_limit=0)
+    yield define(c, "CertSigningWaitMinimum", INTEGER, "300", unit="s", min_limit=1)
     yield define(
         c, "Identity", STRING, station.charge_point_id, mutability=RO, max_limit=48, constant=True
     )

@@ -98,7 +98,8 @@ class Station:
         record = self.ctx.transactions.get(local_id)
         if record is None:
             return
-        self.authorizer.remember(record.id_tag, info)
+        if record.id_tag:  # none yet: the vehicle started it (TxStartPoint EVConnected)
+            self.authorizer.remember(record.id_tag, info)
         controller = self.connectors.get(record.connector_id)
         if controller is not None:
             controller.start_confirmed(local_id, csms_id, info)
@@ -108,7 +109,7 @@ class Station:
     def stop_answered(self, local_id: int, info: IdTagInfo | None) -> None:
         """The CSMS took a transaction's end; ``info``: what it says of the token, if anything."""
         record = self.ctx.transactions.get(local_id)
-        if record is not None and info is not None:
+        if record is not None and record.id_tag and info is not None:
             self.authorizer.remember(record.id_tag, info)
 
     # ------------------------------------------------------------ start-up

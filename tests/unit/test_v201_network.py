@@ -167,3 +167,16 @@ def test_connection_data_the_station_cannot_use(changes: dict[str, object], reas
 
 def test_usable_connection_data_round_trips() -> None:
     assert usable(C.connection_data(), active_profile=1) == C
+
+
+def test_a_reconnect_on_the_same_profile_is_no_switch(tmp_path: Path) -> None:
+    model, db, _ = setup(tmp_path)
+    configured = NetworkProfile("ws://a.example/ocpp", 1, 2.5)  # ocpp.response_timeout_s
+    switches: list[int] = []
+    for _ in range(2):  # two runs of the station: the copy kept must compare equal
+        dialer = Dialer(NetworkProfiles(db, model, configured), model)
+        dialer.on_switch = lambda: switches.append(1)
+        dialer.connected()
+        dialer.failed()
+        dialer.connected()
+    assert switches == []

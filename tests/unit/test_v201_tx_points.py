@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hal.interfaces import PilotState
+from tests.unit.aio import until
 from tests.unit.v201_rig import Rig, station_201
 
 TAG = "04A1B2C3D4E5F6"
@@ -52,6 +53,8 @@ async def test_a_vehicle_without_a_token_ends_its_transaction_when_it_leaves(
     async with station_201(tmp_path, TxCtrlr={"TxStartPoint": "EVConnected,Authorized"}) as rig:
         rig.plug(2)
         await rig.event("Started")
+        await until(rig.outbox.is_empty, timeout_s=10)  # the Started event was answered
+        assert rig.station.authorizer.known_locally("") is None  # no empty token cached
         rig.plug(2, PilotState.A)
         ended = await rig.event("Ended")
         assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"

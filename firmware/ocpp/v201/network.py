@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +85,9 @@ class NetworkProfile:
             "ocppVersion": OCPP20,
             "ocppTransport": "JSON",
             "ocppCsmsUrl": self.url,
-            "messageTimeout": max(1, math.ceil(self.message_timeout_s)),
+            # Kept as given (a float from ocpp.response_timeout_s): this is what is
+            # stored, never sent.
+            "messageTimeout": self.message_timeout_s,
             "securityProfile": self.security_profile,
             "ocppInterface": self.interface,
         }

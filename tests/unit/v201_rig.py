@@ -168,6 +168,7 @@ async def station_201(tmp_path: Path, **device_model: Any) -> AsyncIterator[Rig]
         )
         station = Station(backend, ctx, authorizer, notifier.report)
         journal.answers_to(station)
+        journal.follow_charging(station)
         control = ControlHandlers(
             station,
             topology,

@@ -227,6 +227,7 @@ class V201FrontEnd:
             online=lambda: self.rpc.connected and self.ready.is_set(),
             send=send_untracked,
             remote_start=self.remote_starts.take,
+            clock=self.clock.now,
         )
         return self._journal
 
@@ -277,6 +278,7 @@ class V201FrontEnd:
         LocalListHandlers(core.local_list).register(rpc)
         self._attach_network(core)
         self._journal.answers_to(core.station)
+        self._journal.follow_charging(core.station)
         mirror = StateMirror(self.model, self.topology, self.db, self.clock, notify=self._notify)
         core.station.subscribe(mirror.status_changed)
 

@@ -33,9 +33,10 @@ triggerReason says what happened.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from firmware.auth.cache import IdTagInfo
@@ -48,6 +49,8 @@ from firmware.ocpp.versions import V201
 from firmware.queue import Outbox
 from firmware.station import Station
 from firmware.storage.db import Database
+
+log = logging.getLogger("firmware.ocpp.transactions")
 
 ACTION = "TransactionEvent"
 
@@ -90,6 +93,15 @@ CHANGE_TRIGGER = {
     TxChange.EV_DISCONNECTED: "EVCommunicationLost",
 }
 AUTHORIZING = frozenset({"Authorized", "RemoteStart"})
+# The connector's status (the station's words) as the chargingState of a transaction with
+# a vehicle plugged in (any other: EVConnected; without one: Idle).
+CHARGING_STATES = {
+    "Charging": "Charging",
+    "SuspendedEV": "SuspendedEV",
+    "SuspendedEVSE": "SuspendedEVSE",
+}
+# Statuses that say nothing of the charging state.
+NO_CHARGING_STATE = frozenset({"Faulted", "Unavailable"})
 SAMPLE_TRIGGER = {"Sample.Periodic": "MeterValuePeriodic", "Sample.Clock": "MeterValueClock"}
 # The id token type of an id the station got as a plain string (an RFID card's UID).
 DEFAULT_TOKEN_TYPE = "ISO14443"
@@ -200,6 +212,7 @@ class V201Journal:
         send: Callable[[str, dict[str, Any]], None],
         token_type: Callable[[str], str] = lambda _id: DEFAULT_TOKEN_TYPE,
         remote_start: Callable[[int, str], int | None] = lambda _connector, _id: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.outbox = outbox
         self.transactions = transactions
@@ -210,6 +223,10 @@ class V201Journal:
         self.token_type = token_type
         # The remoteStartId of a start the CSMS asked for (RequestStartTransaction).
         self.remote_start = remote_start
+        self.clock = clock
+        self._station: Station | None = None
+        # The chargingState last sent for each running transaction (by local number).
+        self._charging_state: dict[int, str] = {}
 
     def answers_to(self, station: Station) -> None:
         """The Started event's answer becomes the station's command; the others' idTokenInfo
@@ -322,18 +339,65 @@ class V201Journal:
             entries = meter_values([meter_value(at, values)])
             self.send("MeterValues", {"evseId": evse_id, "meterValue": entries})
 
+    # ------------------------------------------------------------ charging state
+
+    def follow_charging(self, station: Station) -> None:
+        """Report each 2.0.1 transaction's chargingState: in its events, and with an
+        Updated event (ChargingStateChanged) when the connector's status changes it."""
+        self._station = station
+        station.subscribe(self._status_changed)
+
+    def charging_state(self, connector_id: int) -> str | None:
+        """The chargingState of the transaction on ``connector_id``, from its status (None:
+        a status that says nothing of it: Faulted, Unavailable)."""
+        controller = self._station.connectors.get(connector_id) if self._station else None
+        if controller is None or controller.status is None:
+            return None
+        status = controller.status.status
+        if status in NO_CHARGING_STATE:
+            return None
+        if not controller.pilot.plugged:
+            return "Idle"
+        return CHARGING_STATES.get(status, "EVConnected")
+
+    def _status_changed(self, connector_id: int, _status: Any) -> None:
+        """A TransactionEvent Updated (ChargingStateChanged) when the chargingState of a
+        2.0.1 transaction changes."""
+        controller = self._station.connectors.get(connector_id) if self._station else None
+        tx = controller.tx if controller is not None else None
+        if tx is None or not self.numbers.started(tx.local_id):
+            return
+        state = self.charging_state(connector_id)
+        if state is None or self._charging_state.get(tx.local_id) == state:
+            return
+        try:
+            with self.outbox.db.transaction():
+                payload = self._event(tx.record, "Updated", "ChargingStateChanged", None)
+                self.outbox.enqueue(ACTION, payload, tx.local_id, version=V201)
+        except Exception:
+            log.exception("chargingState %s of transaction %d not reported", state, tx.local_id)
+
     # ------------------------------------------------------------ payloads
 
     def _event(
-        self, record: TxRecord, event_type: str, trigger: str, at: datetime
+        self, record: TxRecord, event_type: str, trigger: str, at: datetime | None
     ) -> dict[str, Any]:
+        """The event's common fields (``at`` None: now), with the chargingState of a
+        transaction that goes on."""
         evse_id, connector_id = self.topology.address(record.connector_id)
+        info: dict[str, Any] = {"transactionId": self.numbers.transaction_id(record.local_id)}
+        state = self.charging_state(record.connector_id)
+        if event_type == "Ended":
+            self._charging_state.pop(record.local_id, None)
+        elif state is not None:
+            info["chargingState"] = state
+            self._charging_state[record.local_id] = state
         payload: dict[str, Any] = {
             "eventType": event_type,
-            "timestamp": iso(at),
+            "timestamp": iso(at if at is not None else self.clock()),
             "triggerReason": trigger,
             "seqNo": self.numbers.next_seq_no(record.local_id),
-            "transactionInfo": {"transactionId": self.numbers.transaction_id(record.local_id)},
+            "transactionInfo": info,
         }
         if event_type == "Started":
             payload["evse"] = {"id": evse_id, "connectorId": connector_id}

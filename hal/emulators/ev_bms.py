@@ -169,7 +169,9 @@ class EmulatedChademoVehicle:
         board = self._world.board
         power_w = request_a * board.nominal_voltage_v * board.phases
         remaining_wh = max(0.0, 100.0 - state.soc) / 100.0 * battery_wh
-        return min(BYTE_MAX, math.ceil(remaining_wh / power_w * 60.0))
+        minutes = remaining_wh / power_w * 60.0
+        # A vanishing request (a denormal current) makes that infinite: the byte's maximum.
+        return BYTE_MAX if not math.isfinite(minutes) else min(BYTE_MAX, math.ceil(minutes))
 
 
 def _soc_byte(soc: float | None) -> int:

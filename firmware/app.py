@@ -10,7 +10,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware import __version__, stop_signals
 from firmware.api import ApiServer, build_app
@@ -61,6 +61,9 @@ from firmware.station import Station
 from firmware.storage.db import Database
 from firmware.web.ui import WebUi
 from hal.registry import build_backend
+
+if TYPE_CHECKING:
+    from firmware.ocpp.v201.front_end import V201FrontEnd
 
 log = logging.getLogger("firmware.app")
 frames_log = logging.getLogger("firmware.ocpp.frames")
@@ -124,6 +127,7 @@ class App:
             dead_link_timeouts=config.ocpp.dead_link_timeouts,
         )
         self._previous_run: PreviousRun | None = None
+        self._v201: V201FrontEnd | None = None  # the 2.0.1 front-end, if one runs
         self.front = self._front_end()
         # Which CSMS the next connection attempt dials: ocpp.csms_url, or in 2.0.1 the
         # network profile the dialer is on.
@@ -323,6 +327,7 @@ class App:
                 network_profiles=setting == V201,
             )
             fronts.append(v201)
+            self._v201 = v201
         front: FrontEnd = fronts[0]
         if len(fronts) == 2:
             from firmware.ocpp.switchboard import Switchboard
@@ -502,10 +507,34 @@ class App:
                 "error_code": station.error_code if station else "NoError",
                 "faults": sorted(f.value for f in self.station.station_faults),
             },
-            "connectors": [c.snapshot() for c in self.station.connectors.values()],
+            "connectors": self._connectors(),
             **self.firmware.status(),
             "metrics": self.station.ctx.taps.snapshot(),
         }
+
+    def _connectors(self) -> list[dict[str, Any]]:
+        """Each connector's snapshot with its contactor's auxiliary contact (None: no
+        feedback) and, where a 2.0.1 front-end runs, how 2.0.1 names it: its EVSE and
+        connector there, the connectorStatus it reports, and the transactionId (the
+        station's own string) of a transaction written in 2.0.1."""
+        found = []
+        v201 = self._v201
+        for controller in self.station.connectors.values():
+            c = controller.snapshot()
+            c["relay_feedback"] = controller.hw.relay.feedback_closed
+            evse_id = evse_connector = connector_status = None
+            if v201 is not None:
+                evse_id, evse_connector = v201.topology.address(controller.id)
+                if controller.status is not None:
+                    connector_status = str(v201.status_profile.reported(controller.status))
+                local_id = c["local_transaction_id"]
+                if local_id is not None and v201.numbers.started(local_id):
+                    c["transaction_id"] = v201.numbers.transaction_id(local_id)
+            c.update(
+                evse_id=evse_id, evse_connector_id=evse_connector, connector_status=connector_status
+            )
+            found.append(c)
+        return found
 
     def uptime_s(self) -> float:
         return time.monotonic() - self._started

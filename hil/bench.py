@@ -1,8 +1,9 @@
 """What a bench scenario works with: the station over OCPP, the plant, and small checks.
 
 Everything a scenario learns about the station comes from the OCPP frames the bench CSMS
-recorded (StatusNotification, StartTransaction, ...), so the same scenario runs against a
-simulated plant, emulated devices and a real board.
+recorded (StatusNotification, StartTransaction or TransactionEvent, ...), read through the
+:class:`hil.wire.Wire` of the OCPP version the run speaks, so the same scenario runs in 1.6
+and 2.0.1, against a simulated plant, emulated devices and a real board.
 """
 
 from __future__ import annotations
@@ -18,23 +19,20 @@ from hil.csms import BenchCsms, CallErrorReceived, StationLog
 from hil.plant import PlantDriver
 from hil.process import StationProcess
 from hil.results import NotApplicable, ScenarioFailed
+from hil.versions import V16
+from hil.wire import Session, Status, Stop, Wire, wire_for
 
-__all__ = ["Bench", "Session", "ocpp_time"]
+__all__ = ["Bench", "Session", "Status", "Stop", "ocpp_time"]
 
 
 def ocpp_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    start: dict[str, Any]  # the StartTransaction payload
-    transaction_id: int  # what the bench CSMS answered
-
-
 @dataclass
 class Bench:
-    """One station under test, connected to ``csms`` as ``cp_id``, with its plant."""
+    """One station under test, connected to ``csms`` as ``cp_id`` in OCPP ``version``, with
+    its plant."""
 
     csms: BenchCsms
     cp_id: str
@@ -44,14 +42,26 @@ class Bench:
     tag: str = "04A1B2C3"
     timeout: float = 20.0  # for every wait on the station
     load: bool = True  # the vehicle draws current: sessions deliver energy
+    version: str = V16  # the OCPP version the station speaks with the bench
     pilot: dict[int, str] = field(default_factory=dict)  # last state set per connector
     faults: set[tuple[str, int]] = field(default_factory=set)  # faults caused and not cleared
     original_config: dict[str, str | None] = field(default_factory=dict)
     _since: int = 0
+    _remote_starts: int = 0
+
+    @property
+    def wire(self) -> Wire:
+        """What the bench expects and sends in its OCPP version."""
+        return wire_for(self.version)
 
     @property
     def log(self) -> StationLog:
         return self.csms.station(self.cp_id)
+
+    @property
+    def charging(self) -> str:
+        """The status of a session with the vehicle asking for energy."""
+        return "Charging" if self.load else "SuspendedEV"
 
     # ------------------------------------------------------------------ checks
 
@@ -60,10 +70,22 @@ class Bench:
         if not condition:
             raise ScenarioFailed(message)
 
+    def check_all(self, problems: list[str]) -> None:
+        if problems:
+            raise ScenarioFailed("; ".join(problems))
+
     def require_owner(self) -> StationProcess:
         if self.owner is None:
             raise NotApplicable("the runner does not own the station's process")
         return self.owner
+
+    def require_station_status(self, what: str) -> None:
+        """NotApplicable when the version has no status of the station as a whole."""
+        if not self.wire.station_status:
+            raise NotApplicable(
+                f"OCPP {self.version} has no status of the station as a whole (1.6's "
+                f"connector 0), where {what} is reported"
+            )
 
     # ----------------------------------------------------------- OCPP, station side
 
@@ -72,10 +94,14 @@ class Bench:
         self._since = self.log.mark()
         return self._since
 
-    def last_status(self, connector: int | None = None) -> dict[str, Any] | None:
+    def last_status(self, connector: int | None = None) -> Status | None:
         """The latest StatusNotification of ``connector``: its current status."""
         wanted = self.connector if connector is None else connector
-        found = [p for p in self.log.calls("StatusNotification") if p["connectorId"] == wanted]
+        found = [
+            s
+            for s in map(self.wire.status, self.log.calls("StatusNotification"))
+            if s.connector == wanted
+        ]
         return found[-1] if found else None
 
     async def wait_for(
@@ -112,36 +138,81 @@ class Bench:
         connector: int | None = None,
         timeout: float | None = None,
         since: int | None = None,
-    ) -> dict[str, Any]:
-        """The next StatusNotification of ``connector`` with ``status`` (and ``error_code``)."""
+    ) -> Status:
+        """The next StatusNotification of ``connector`` with ``status`` (and ``error_code``).
+
+        ``status`` is a 1.6 status (or a test of the version's status word); the wire says
+        how the version reports it. In 2.0.1 a status that reads Occupied, as the connector
+        already is, sends nothing: the current one meets the wait.
+        """
         wanted = self.connector if connector is None else connector
-        matches = status if callable(status) else status.__eq__
+        wire = self.wire
+        if wanted == 0:
+            self.require_station_status("this status")
+        if isinstance(status, str):
+            word = wire.status_word(status)
+            matches: Callable[[str], bool] = word.__eq__
+        else:
+            matches = status
+        code = error_code if wire.error_codes else None
+        started_at = self._since if since is None else since
+        last = self.last_status(wanted)
+        if isinstance(status, str) and wire.silent(status) and last and last.status == word:
+            found = last  # later status waits look past it, as past one waited for
+            calls = self.log.calls()
+            self._since = max(
+                self._since,
+                next(i for i in range(len(calls) - 1, -1, -1) if calls[i] is last.payload) + 1,
+            )
+        else:
 
-        def ok(p: dict[str, Any]) -> bool:
-            code_ok = error_code is None or p["errorCode"] == error_code
-            return p["connectorId"] == wanted and matches(p["status"]) and code_ok
+            def ok(p: dict[str, Any]) -> bool:
+                s = wire.status(p)
+                code_ok = code is None or s.error_code == code
+                return s.connector == wanted and matches(s.status) and code_ok
 
+            try:
+                payload = await self.wait_for(
+                    "StatusNotification", ok, timeout=timeout, since=since
+                )
+            except TimeoutError as err:
+                what = status if isinstance(status, str) else "the expected status"
+                if isinstance(status, str) and word != status:
+                    what = f"{word} ({status})"
+                with_code = f" with {code}" if code else ""
+                last = self.last_status(wanted)
+                raise ScenarioFailed(
+                    f"connector {wanted} never reported {what}{with_code} (last: {last or 'none'})"
+                ) from err
+            found = wire.status(payload)
+        if error_code is not None and not wire.error_codes:
+            await self._fault_reported(error_code, wanted, started_at)
+        if isinstance(status, str) and (closed := wire.contactor_in(status)) is not None:
+            await self.wait_relay(closed)
+        return found
+
+    async def _fault_reported(self, error_code: str, connector: int, since: int) -> None:
+        report = self.wire.fault_report(error_code, connector)
+        if report is None:
+            return
+        action, predicate = report
         try:
-            return await self.wait_for("StatusNotification", ok, timeout=timeout, since=since)
+            await self.log.wait_for(action, predicate, timeout=self.timeout, since=since)
         except TimeoutError as err:
-            what = status if isinstance(status, str) else "the expected status"
-            code = f" with {error_code}" if error_code else ""
-            last = self.last_status(wanted)
-            seen = f"{last['status']}/{last['errorCode']}" if last else "none"
-            raise ScenarioFailed(
-                f"connector {wanted} never reported {what}{code} (last: {seen})"
-            ) from err
+            raise ScenarioFailed(f"{error_code} on connector {connector}: no {action}") from err
 
     async def wait_current(self, status: str, connector: int | None = None) -> None:
         """Until the latest StatusNotification of ``connector`` says ``status`` (it may be one
         the CSMS already had)."""
+        word = self.wire.status_word(status)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        while (last := self.last_status(connector)) is None or last["status"] != status:
+        while (last := self.last_status(connector)) is None or last.status != word:
             if loop.time() > deadline:
-                seen = f"{last['status']}/{last['errorCode']}" if last else "no status"
-                raise ScenarioFailed(f"connector status is {seen}, not {status}")
+                raise ScenarioFailed(f"connector status is {last or 'none'}, not {word}")
             await asyncio.sleep(0.05)
+        if (closed := self.wire.contactor_in(status)) is not None:
+            await self.wait_relay(closed)
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a CSMS CALL; a CALLERROR fails the scenario."""
@@ -150,51 +221,39 @@ class Bench:
         except CallErrorReceived as err:
             raise ScenarioFailed(f"{action} {payload} answered with {err}") from err
 
-    async def transaction_id(self, start: dict[str, Any]) -> int:
-        answer = await self.log.wait_answer("StartTransaction", start, timeout=self.timeout)
-        self.check(answer[0] == 3, f"StartTransaction was answered with {answer}")
-        return int(answer[2]["transactionId"])
-
-    def open_transactions(self) -> list[int]:
-        """Transactions the CSMS gave an id that have no StopTransaction yet."""
-        stopped = {p["transactionId"] for p in self.log.calls("StopTransaction")}
-        starts: list[Any] = []
-        answers: dict[Any, Any] = {}
-        for frame in self.log.frames:
-            msg = frame.message
-            if not msg or len(msg) < 3 or not isinstance(msg[1], str):
-                continue
-            if frame.direction == "in" and msg[0] == 2 and msg[2] == "StartTransaction":
-                starts.append(msg[1])
-            elif frame.direction == "out" and msg[0] == 3:
-                answers[msg[1]] = msg[2]
-        started = [answers[uid]["transactionId"] for uid in starts if uid in answers]
-        return [int(t) for t in started if t not in stopped]
+    def open_transactions(self) -> list[int | str]:
+        """Transactions the CSMS knows of that have not ended."""
+        return self.wire.open_transactions(self.log)
 
     async def reset(self, kind: str = "Hard") -> int:
-        """Reset the station over OCPP and wait for its BootNotification; returns the mark
-        taken before the reset (to wait for what it reports after booting)."""
+        """Reset the station over OCPP (``kind`` in 1.6 words; 2.0.1: Immediate) and wait
+        for its BootNotification; returns the mark taken before the reset (to wait for
+        what it reports after booting)."""
         mark = self.mark()
-        answer = await self.call("Reset", {"type": kind})
-        self.check(answer["status"] == "Accepted", f"Reset {kind}: {answer}")
+        request = self.wire.reset(kind)
+        answer = await self.call("Reset", request)
+        self.check(answer["status"] == "Accepted", f"Reset {request['type']}: {answer}")
         await self.wait_for("BootNotification", timeout=max(self.timeout, 60))
         return mark
 
     async def configure(self, key: str, value: str) -> None:
-        """ChangeConfiguration, which must be Accepted; restore_config puts the old value back."""
+        """Set ``key`` (a 1.6 key name; 2.0.1: its device model variable), which must be
+        Accepted; restore_config puts the old value back."""
         if key not in self.original_config:
-            got = await self.call("GetConfiguration", {"key": [key]})
-            known = {k["key"]: k.get("value") for k in got.get("configurationKey", [])}
-            self.original_config[key] = known.get(key)
-        answer = await self.call("ChangeConfiguration", {"key": key, "value": value})
-        self.check(answer["status"] == "Accepted", f"ChangeConfiguration {key}={value}: {answer}")
+            self.original_config[key] = await self.wire.read_setting(self.call, key)
+        status = await self.wire.write_setting(self.call, key, value)
+        self.check(status == "Accepted", f"setting {key}={value}: {status}")
 
     async def restore_config(self) -> None:
         """Best effort: a station that is gone keeps the bench's values."""
+
+        async def call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+            return await self.log.call(action, payload, timeout=self.timeout)
+
         for key, value in self.original_config.items():
             if value is not None:
                 with contextlib.suppress(CallErrorReceived, TimeoutError, ConnectionError):
-                    await self.log.call("ChangeConfiguration", {"key": key, "value": value})
+                    await self.wire.write_setting(call, key, value)
         self.original_config.clear()
 
     # ------------------------------------------------------------------ plant
@@ -229,59 +288,86 @@ class Bench:
 
     # --------------------------------------------------------------- sessions
 
-    async def session_of(self, start: dict[str, Any]) -> Session:
-        return Session(start, await self.transaction_id(start))
+    async def expect_authorize(self) -> dict[str, Any]:
+        """The station's Authorize of the bench card."""
+        auth = await self.wait_for("Authorize")
+        self.check(self.wire.authorizes(auth, self.tag), f"Authorize {auth} for card {self.tag}")
+        return auth
+
+    def starts(self) -> int:
+        """How many transactions the station has started so far."""
+        return self.wire.starts(self.log)
+
+    async def wait_start(
+        self, *, tag: str | None = None, remote_start_id: int | None = None
+    ) -> Session:
+        """The next transaction start (of ``tag``, if given) on the bench's connector, with
+        the id the CSMS knows it by; a remote start must carry ``remote_start_id`` (2.0.1)."""
+        wire = self.wire
+
+        def wanted(p: dict[str, Any]) -> bool:
+            return wire.is_start(p) and (tag is None or wire.start_tag(p) == tag)
+
+        start = await self.wait_for(wire.start_action, wanted)
+        session = wire.session(start, await wire.transaction_id(self.log, start, self.timeout))
+        self.check(
+            session.id_tag == (tag or self.tag) and session.connector == self.connector,
+            f"{wire.start_action} {start}: not card {tag or self.tag} on connector "
+            f"{self.connector}",
+        )
+        self.check_all(wire.start_problems(session, remote_start_id))
+        return session
 
     async def start_session(self) -> Session:
         """From idle to charging with the bench's card: plug in (B), tap, vehicle asks (C)."""
         await self.set_pilot("B")
         await self.wait_status("Preparing")
         await self.tap()
-        start = await self.wait_for("StartTransaction", lambda p: p["idTag"] == self.tag)
-        self.check(start["connectorId"] == self.connector, f"StartTransaction {start}")
+        session = await self.wait_start(tag=self.tag)
         await self.set_pilot("C")
-        await self.wait_status("Charging" if self.load else "SuspendedEV")
-        return await self.session_of(start)
+        await self.wait_status(self.charging)
+        return session
+
+    async def remote_start(self) -> tuple[str, int]:
+        """Ask the station to start a session with the bench's card on the bench's
+        connector; returns the answer's status and the remoteStartId sent (2.0.1)."""
+        self._remote_starts += 1
+        action, payload = self.wire.remote_start(self.connector, self.tag, self._remote_starts)
+        answer = await self.call(action, payload)
+        return str(answer["status"]), self._remote_starts
+
+    async def remote_stop(self, transaction_id: int | str) -> str:
+        action, payload = self.wire.remote_stop(transaction_id)
+        return str((await self.call(action, payload))["status"])
 
     async def wait_energy(self, session: Session) -> float:
-        """Wait for a MeterValues of the session above meterStart; returns the Wh delivered."""
+        """Wait for a sample of the session above its meter start; returns the Wh delivered."""
         if not self.load:
             return 0.0
 
-        def energy(p: dict[str, Any]) -> float | None:
-            for mv in p["meterValue"]:
-                for sv in mv["sampledValue"]:
-                    if sv.get("measurand", "Energy.Active.Import.Register") == (
-                        "Energy.Active.Import.Register"
-                    ):
-                        scale = 1000.0 if sv.get("unit") == "kWh" else 1.0
-                        return float(sv["value"]) * scale
-            return None
-
         def delivered(p: dict[str, Any]) -> bool:
-            wh = energy(p)
-            return p.get("transactionId") == session.transaction_id and (
-                wh is not None and wh > session.start["meterStart"]
-            )
+            wh = self.wire.sample_energy(p, session)
+            return wh is not None and wh > session.meter_start
 
         sample = await self.log.wait_for(
-            "MeterValues", delivered, since=self._since, timeout=self.timeout
+            self.wire.sample_action, delivered, since=self._since, timeout=self.timeout
         )
-        return (energy(sample) or 0.0) - float(session.start["meterStart"])
+        return (self.wire.sample_energy(sample, session) or 0.0) - session.meter_start
 
-    async def stop_by_tap(self, session: Session, reason: str = "Local") -> dict[str, Any]:
+    async def stop_by_tap(self, session: Session, reason: str = "Local") -> Stop:
         await self.tap()
         return await self.expect_stop(session, reason)
 
-    async def expect_stop(self, session: Session, reason: str) -> dict[str, Any]:
-        stop = await self.wait_for(
-            "StopTransaction", lambda p: p["transactionId"] == session.transaction_id
-        )
-        self.check(stop["reason"] == reason, f"StopTransaction reason {stop['reason']} ≠ {reason}")
+    async def expect_stop(self, session: Session, reason: str) -> Stop:
+        wire = self.wire
+        payload = await self.wait_for(wire.stop_action, lambda p: wire.is_stop(p, session))
+        stop = wire.stop(payload)
+        self.check(stop.reason == reason, f"{wire.stop_action} reason {stop.reason} ≠ {reason}")
         self.check(
-            stop["meterStop"] >= session.start["meterStart"],
-            f"meterStop {stop['meterStop']} < meterStart {session.start['meterStart']}",
+            stop.meter_stop >= session.meter_start,
+            f"meter stop {stop.meter_stop} < meter start {session.meter_start}",
         )
+        self.check_all(wire.stop_problems(self.log.calls(wire.stop_action), session, stop))
         return stop
 
     async def unplug(self) -> None:
@@ -301,34 +387,38 @@ class Bench:
 
     async def recover(self) -> str:
         """Bring a station that is not idle back: restart the process the runner owns if it
-        died, otherwise an OCPP Hard Reset; then wait until it is idle."""
+        died, otherwise an OCPP reset (1.6 Hard, 2.0.1 Immediate); then wait until it is
+        idle."""
         if self.owner is not None and not self.owner.running:
             await self.owner.start(boot_timeout=self.timeout)
             how = "restarted its process"
         else:
             await self.reset("Hard")
-            how = "Hard Reset"
+            how = f"Reset {self.wire.reset('Hard')['type']}"
         await self.wait_idle()
         return how
 
     async def wait_idle(self) -> None:
-        """Connected, connector Available, no open transaction; RemoteStop leftovers first."""
+        """Connected in the bench's version, connector Available, no open transaction;
+        remote stops for leftovers first."""
         await self.csms.wait_connected(self.cp_id, timeout=self.timeout)
+        if self.log.version != self.version:
+            raise ScenarioFailed(
+                f"{self.cp_id} speaks OCPP {self.log.version}; the bench runs {self.version}"
+            )
         for transaction_id in self.open_transactions():
+            action, payload = self.wire.remote_stop(transaction_id)
             with contextlib.suppress(CallErrorReceived, TimeoutError, ConnectionError):
-                await self.log.call(
-                    "RemoteStopTransaction", {"transactionId": transaction_id}, timeout=5
-                )
+                await self.log.call(action, payload, timeout=5)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while True:
             last = self.last_status()
-            if last is not None and last["status"] == "Available" and not self.open_transactions():
+            if last is not None and last.status == "Available" and not self.open_transactions():
                 return
             if loop.time() > deadline:
-                seen = f"{last['status']}/{last['errorCode']}" if last else "no status"
                 raise ScenarioFailed(
-                    f"station not idle: connector {self.connector} is {seen}, "
+                    f"station not idle: connector {self.connector} is {last or 'no status'}, "
                     f"open transactions {self.open_transactions()}"
                 )
             await asyncio.sleep(0.05)

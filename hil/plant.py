@@ -122,14 +122,18 @@ class LocalApiPlant:
         await self.post(f"/sim/faults/{connector}", {"fault": fault, "active": active})
 
     async def wait_relay(self, connector: int, closed: bool, timeout: float) -> None:
-        # The plant lives inside the daemon: its contactor is what the status reports.
+        # The plant lives inside the daemon: its contactor is what the status reports, the
+        # auxiliary contact where there is one (a contactor follows its coil with a delay).
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
             connectors = (await self.status())["connectors"]
             if connector > len(connectors):
                 raise PlantError(f"the station has no connector {connector}")
-            last = connectors[connector - 1]["relay_closed"]
+            c = connectors[connector - 1]
+            last = c.get("relay_feedback")
+            if last is None:
+                last = c["relay_closed"]
             if last is closed:
                 return
             await asyncio.sleep(self.poll_s)

@@ -23,6 +23,7 @@ import aiohttp
 import yaml
 
 from hil.csms import BenchCsms, StationLog
+from hil.versions import V16, V201
 
 __all__ = [
     "HAL_OPTIONS",
@@ -33,6 +34,7 @@ __all__ = [
     "deep_merge",
     "free_port",
     "inherited_env",
+    "version_overrides",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +111,24 @@ def base_config(csms_url: str, state_dir: Path, api_port: int, backend: str) -> 
         "meter_poll_s": 0.2,
         "shutdown_timeout_s": 8,
         "safety": {"overcurrent_time_s": 0.5},
+    }
+
+
+def version_overrides(version: str) -> dict[str, Any]:
+    """What :func:`base_config` needs on top to speak OCPP ``version`` with the same short
+    intervals (its ``ocpp.config`` keys are 1.6's; 2.0.1 keeps them in the device model)."""
+    if version == V16:
+        return {}
+    if version != V201:
+        raise ValueError(f"OCPP version must be {V16!r} or {V201!r}, not {version!r}")
+    return {
+        "ocpp": {"version": V201},
+        "device_model": {
+            "OCPPCommCtrlr": {
+                "WebSocketPingInterval": 0,
+                "MessageAttemptInterval[TransactionEvent]": 1,
+            }
+        },
     }
 
 

@@ -4,6 +4,10 @@ Either the runner starts the firmware itself on simulated or emulated hardware
 (``--backend``), or it tests a station that is already running and pointed at this machine's
 bench CSMS (``--station URL`` of its local API and/or ``--cp-id``), with the plant driven
 through that local API or, on a real bench, by a person (``--operator``).
+
+``--ocpp`` chooses the OCPP version of the run (1.6 by default): the bench CSMS speaks only
+that one, a station the runner starts is configured for it, and a running station that
+offers only the other one is told so at once.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ import aiohttp
 from hil.bench import Bench
 from hil.csms import BenchCsms, CallErrorReceived, format_frame
 from hil.plant import LocalApiPlant, OperatorPlant, PlantDriver, PlantError
-from hil.process import HAL_OPTIONS, StationProcess, StationProcessError
+from hil.process import (
+    HAL_OPTIONS,
+    StationProcess,
+    StationProcessError,
+    deep_merge,
+    version_overrides,
+)
 from hil.report import format_table, summary, write_junit
 from hil.results import NotApplicable, Outcome, ScenarioFailed, ScenarioResult
 from hil.scenario import Scenario, all_scenarios, select
+from hil.versions import SUBPROTOCOLS, V16, V201
 
 __all__ = ["main", "run_bench", "run_scenario", "run_station"]
 
@@ -142,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--csms-host", help="bench CSMS address (default 127.0.0.1 / 0.0.0.0)")
     where.add_argument("--csms-port", type=int, help="bench CSMS port (default any / 9000)")
     what = p.add_argument_group("the run")
+    what.add_argument(
+        "--ocpp",
+        choices=(V16, V201),
+        default=V16,
+        help="the OCPP version the bench CSMS speaks and the scenarios expect (1.6)",
+    )
     what.add_argument("--only", metavar="NAME,NAME", help="run only these scenarios")
     what.add_argument("--list", action="store_true", help="list the scenarios and exit")
     what.add_argument("--tag", default="04A1B2C3", help="idTag of the bench card (hex UID)")
@@ -186,6 +203,7 @@ class _Run:
         station = f"{self.backend} (started by the runner)" if self.owned else str(a.station)
         return {
             "station": station,
+            "ocpp": a.ocpp,
             "plant": "operator" if a.operator else "local API",
             "tag": a.tag,
         }
@@ -194,7 +212,7 @@ class _Run:
         a = self.args
         host = a.csms_host or ("127.0.0.1" if self.owned else "0.0.0.0")
         port = a.csms_port if a.csms_port is not None else (0 if self.owned else 9000)
-        csms = BenchCsms(host, port, heartbeat_interval=300)
+        csms = BenchCsms(host, port, heartbeat_interval=300, versions=[a.ocpp])
         if a.verbose:
             csms.printer = _stderr
         async with csms:
@@ -206,13 +224,14 @@ class _Run:
     async def _with_own_station(self, csms: BenchCsms) -> None:
         self.workdir = self.args.workdir or Path(tempfile.mkdtemp(prefix="hil-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        overrides = {"ocpp": {"charge_point_id": DEFAULT_CP_ID}}
         station = StationProcess(
             csms,
             self.workdir,
-            {"ocpp": {"charge_point_id": DEFAULT_CP_ID}},
+            deep_merge(overrides, version_overrides(self.args.ocpp)),
             backend=self.backend,
         )
-        _stderr(f"starting the firmware ({self.backend}) in {self.workdir}")
+        _stderr(f"starting the firmware ({self.backend}, OCPP {self.args.ocpp}) in {self.workdir}")
         await station.start(boot_timeout=self.args.connect_timeout)
         try:
             await self._bench(csms, station.cp_id, LocalApiPlant(station.api), station)
@@ -231,17 +250,53 @@ class _Run:
         else:
             raise PlantError("give --station (a simulated or emulated plant) or --operator")
         url = csms.url.replace("0.0.0.0", socket.gethostname(), 1)
-        _stderr(f"bench CSMS listening: waiting for {cp_id} to connect to {url}/{cp_id}")
-        await csms.wait_connected(cp_id, timeout=a.connect_timeout)
+        _stderr(
+            f"bench CSMS listening (OCPP {a.ocpp}): waiting for {cp_id} to connect to {url}/{cp_id}"
+        )
+        await _wait_station(csms, cp_id, a.ocpp, a.connect_timeout)
         await self._bench(csms, cp_id, plant, None)
 
     async def _bench(
         self, csms: BenchCsms, cp_id: str, plant: PlantDriver, owner: StationProcess | None
     ) -> None:
         a = self.args
-        bench = Bench(csms, cp_id, plant, owner, tag=a.tag, timeout=a.timeout, load=not a.no_load)
+        bench = Bench(
+            csms,
+            cp_id,
+            plant,
+            owner,
+            tag=a.tag,
+            timeout=a.timeout,
+            load=not a.no_load,
+            version=a.ocpp,
+        )
         limit = None if a.operator else max(120.0, 6 * a.timeout)
         self.results, self.outputs = await run_station(bench, self.scenarios, limit=limit)
+
+
+async def _wait_station(csms: BenchCsms, cp_id: str, version: str, timeout: float) -> None:
+    """Until ``cp_id`` connects; PlantError at once if it offers only versions the bench
+    does not speak in this run."""
+    log = csms.station(cp_id)
+    offers = len(log.unsupported_offers)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not log.connected:
+        if len(log.unsupported_offers) > offers:
+            offer = log.unsupported_offers[-1]
+            offered = ", ".join(offer)
+            others = [v for v, name in SUBPROTOCOLS.items() if name in offer]
+            hint = f": run with --ocpp {others[0]}" if others else ""
+            raise PlantError(
+                f"{cp_id} offered {offered}; the bench speaks {SUBPROTOCOLS[version]} "
+                f"(--ocpp {version}){hint}"
+            )
+        if loop.time() > deadline:
+            raise TimeoutError(
+                f"{cp_id} did not connect within {timeout}s "
+                f"(connections so far: {log.connections}, refused: {log.rejections})"
+            )
+        await asyncio.sleep(0.05)
 
 
 def _print_list() -> None:

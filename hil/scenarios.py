@@ -8,6 +8,7 @@ from typing import Any
 
 from hil.bench import Bench, ocpp_time
 from hil.scenario import scenario
+from hil.wire import Wire
 
 # Clocks of a real board and of this machine may differ a little.
 CLOCK_TOLERANCE = timedelta(seconds=2)
@@ -15,117 +16,100 @@ CLOCK_TOLERANCE = timedelta(seconds=2)
 RECONNECT_S = 60.0
 
 
-def _of(connector: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda p: bool(p["connectorId"] == connector)
+def _of(wire: Wire, connector: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda p: wire.status(p).connector == connector
 
 
 @scenario("boot")
 async def boot(bench: Bench) -> str:
     """BootNotification Accepted, then a status for every connector; the interval is adopted."""
-    log = bench.log
+    log, wire = bench.log, bench.wire
     boots = log.calls("BootNotification")
     how = "at start"
     if not boots:  # a running station that only reconnected: make it boot again
         bench.mark()
-        reset = await bench.call("Reset", {"type": "Soft"})
-        bench.check(reset["status"] == "Accepted", f"Reset Soft: {reset}")
+        request = wire.reset("Soft")
+        reset = await bench.call("Reset", request)
+        bench.check(reset["status"] == "Accepted", f"Reset {request['type']}: {reset}")
         await bench.wait_for("BootNotification", timeout=max(bench.timeout, RECONNECT_S))
-        how = "after Reset Soft"
+        how = f"after Reset {request['type']}"
     boot_payload = log.calls("BootNotification")[-1]
     answer = await log.wait_answer("BootNotification", boot_payload, timeout=bench.timeout)
     bench.check(
         answer[0] == 3 and answer[2]["status"] == "Accepted", f"BootNotification answer {answer}"
     )
+    bench.check_all(wire.boot_problems(boot_payload, reset=bool(not boots)))
     after = next(i for i, p in enumerate(log.calls()) if p is boot_payload) + 1
-    config = await bench.call("GetConfiguration", {"key": ["NumberOfConnectors"]})
-    values = {k["key"]: k.get("value") for k in config.get("configurationKey", [])}
-    connectors = int(values.get("NumberOfConnectors") or 1)
-    for connector in range(connectors + 1):
-        await log.wait_for("StatusNotification", _of(connector), since=after, timeout=bench.timeout)
-    got = await bench.call("GetConfiguration", {"key": ["HeartbeatInterval"]})
-    interval = {k["key"]: k.get("value") for k in got.get("configurationKey", [])}
+    connectors = await wire.connector_count(bench.call)
+    for connector in wire.boot_connectors(connectors):
+        await log.wait_for(
+            "StatusNotification", _of(wire, connector), since=after, timeout=bench.timeout
+        )
+    interval = await wire.read_setting(bench.call, "HeartbeatInterval")
     bench.check(
-        interval.get("HeartbeatInterval") == str(bench.csms.heartbeat_interval),
+        interval == str(bench.csms.heartbeat_interval),
         f"HeartbeatInterval {interval} after a BootNotification interval of "
         f"{bench.csms.heartbeat_interval}",
     )
-    identity = " ".join(
-        str(boot_payload[k])
-        for k in ("chargePointVendor", "chargePointModel", "firmwareVersion")
-        if k in boot_payload
-    )
-    return f"{identity}: booted {how}, {connectors} connector(s), interval adopted"
+    identity = wire.boot_identity(boot_payload)
+    return f"{identity}: booted {how}, {connectors} {wire.units}, interval adopted"
 
 
 @scenario("tap_plug_first")
 async def tap_plug_first(bench: Bench) -> str:
-    """Plug in, tap: Authorize, StartTransaction, Charging, energy; tap again: Local stop."""
+    """Plug in, tap: Authorize, a transaction, Charging, energy; tap again: Local stop."""
     await bench.set_pilot("B")
     await bench.wait_status("Preparing")
     await bench.tap()
-    auth = await bench.wait_for("Authorize")
-    bench.check(auth == {"idTag": bench.tag}, f"Authorize {auth}")
-    start = await bench.wait_for("StartTransaction")
-    bench.check(
-        start["idTag"] == bench.tag and start["connectorId"] == bench.connector,
-        f"StartTransaction {start}",
-    )
+    await bench.expect_authorize()
+    session = await bench.wait_start(tag=bench.tag)
     await bench.set_pilot("C")
-    await bench.wait_status("Charging" if bench.load else "SuspendedEV")
-    session = await bench.session_of(start)
+    await bench.wait_status(bench.charging)
     wh = await bench.wait_energy(session)
     stop = await bench.stop_by_tap(session)
-    bench.check(stop.get("idTag") == bench.tag, f"StopTransaction idTag {stop.get('idTag')}")
+    bench.check(stop.id_tag == bench.tag, f"the stop's idTag is {stop.id_tag}, not {bench.tag}")
     await bench.wait_status("Finishing")
     await bench.unplug()
-    delivered = stop["meterStop"] - start["meterStart"]
+    delivered = stop.meter_stop - session.meter_start
     bench.check(not bench.load or delivered > 0, f"no energy delivered ({wh:.0f} Wh sampled)")
-    return f"transaction {session.transaction_id}, {delivered} Wh, stopped Local"
+    return f"transaction {session.transaction_id}, {delivered:.0f} Wh, stopped Local"
 
 
 @scenario("tap_first")
 async def tap_first(bench: Bench) -> str:
     """Tap first (Preparing, no transaction yet), then plug in; unplugging stops it."""
-    started_before = len(bench.log.calls("StartTransaction"))
+    started_before = bench.starts()
     await bench.tap()
-    auth = await bench.wait_for("Authorize")
-    bench.check(auth == {"idTag": bench.tag}, f"Authorize {auth}")
+    await bench.expect_authorize()
     await bench.wait_status("Preparing")
     bench.check(
-        len(bench.log.calls("StartTransaction")) == started_before,
-        "StartTransaction before the vehicle was plugged in",
+        bench.starts() == started_before, "a transaction started before the vehicle was plugged in"
     )
     await bench.set_pilot("C")
-    start = await bench.wait_for("StartTransaction")
-    bench.check(start["idTag"] == bench.tag, f"StartTransaction {start}")
-    session = await bench.session_of(start)
-    await bench.wait_status("Charging" if bench.load else "SuspendedEV")
+    session = await bench.wait_start(tag=bench.tag)
+    await bench.wait_status(bench.charging)
     await bench.wait_energy(session)
     await bench.set_pilot("A")
     stop = await bench.expect_stop(session, "EVDisconnected")
     await bench.wait_status("Available")
-    delivered = stop["meterStop"] - start["meterStart"]
-    return f"transaction {session.transaction_id}, {delivered} Wh, stopped EVDisconnected"
+    delivered = stop.meter_stop - session.meter_start
+    return f"transaction {session.transaction_id}, {delivered:.0f} Wh, stopped EVDisconnected"
 
 
 @scenario("remote_start_stop")
 async def remote_start_stop(bench: Bench) -> str:
-    """RemoteStartTransaction, plug in, Charging; RemoteStop: unknown id Rejected, then Remote."""
-    answer = await bench.call(
-        "RemoteStartTransaction", {"connectorId": bench.connector, "idTag": bench.tag}
-    )
-    bench.check(answer["status"] == "Accepted", f"RemoteStartTransaction: {answer}")
+    """Remote start, plug in, Charging; remote stop: unknown id Rejected, then Remote."""
+    status, remote_start_id = await bench.remote_start()
+    bench.check(status == "Accepted", f"remote start: {status}")
     await bench.wait_status("Preparing")
     await bench.set_pilot("C")
-    start = await bench.wait_for("StartTransaction")
-    bench.check(start["idTag"] == bench.tag, f"StartTransaction {start}")
-    session = await bench.session_of(start)
-    await bench.wait_status("Charging" if bench.load else "SuspendedEV")
-    unknown = session.transaction_id + 100_000
-    answer = await bench.call("RemoteStopTransaction", {"transactionId": unknown})
-    bench.check(answer["status"] == "Rejected", f"RemoteStop of unknown {unknown}: {answer}")
-    answer = await bench.call("RemoteStopTransaction", {"transactionId": session.transaction_id})
-    bench.check(answer["status"] == "Accepted", f"RemoteStopTransaction: {answer}")
+    session = await bench.wait_start(tag=bench.tag, remote_start_id=remote_start_id)
+    await bench.wait_status(bench.charging)
+    unknown = bench.wire.unknown_transaction(session.transaction_id)
+    status = await bench.remote_stop(unknown)
+    bench.check(status == "Rejected", f"remote stop of unknown {unknown}: {status}")
+    status = await bench.remote_stop(session.transaction_id)
+    bench.check(status == "Accepted", f"remote stop of {session.transaction_id}: {status}")
     await bench.expect_stop(session, "Remote")
     await bench.wait_status("Finishing")
     await bench.unplug()
@@ -150,10 +134,10 @@ async def offline_replay(bench: Bench) -> str:
         bench.csms.refuse = False
     await bench.csms.wait_connected(bench.cp_id, timeout=max(bench.timeout, RECONNECT_S))
     online_at = datetime.now(UTC)
-    start = await bench.wait_for("StartTransaction", lambda p: p["idTag"] == bench.tag)
-    session = await bench.session_of(start)
+    session = await bench.wait_start(tag=bench.tag)
     stop = await bench.expect_stop(session, "EVDisconnected")
-    started, stopped = ocpp_time(start["timestamp"]), ocpp_time(stop["timestamp"])
+    bench.check_all(bench.wire.offline_problems(session, stop))
+    started, stopped = ocpp_time(session.timestamp), ocpp_time(stop.timestamp)
     bench.check(
         started <= stopped <= online_at + CLOCK_TOLERANCE,
         f"offline session times: start {started}, stop {stopped}, back online {online_at}",
@@ -163,13 +147,13 @@ async def offline_replay(bench: Bench) -> str:
     await bench.wait_current("Available")
     return (
         f"refused {refused} reconnection(s); transaction {session.transaction_id} "
-        f"replayed with {stop['meterStop'] - start['meterStart']} Wh"
+        f"replayed with {stop.meter_stop - session.meter_start:.0f} Wh"
     )
 
 
 @scenario("power_cut")
 async def power_cut(bench: Bench) -> str:
-    """SIGKILL during a session and restart: StopTransaction PowerLoss, relay open at boot."""
+    """SIGKILL during a session and restart: the session ends PowerLoss, relay open at boot."""
     owner = bench.require_owner()
     session = await bench.start_session()
     await bench.wait_energy(session)
@@ -180,11 +164,11 @@ async def power_cut(bench: Bench) -> str:
     await bench.set_pilot("A")  # the plant came back without a vehicle
     stop = await bench.expect_stop(session, "PowerLoss")
     bench.check(
-        ocpp_time(stop["timestamp"]) <= killed_at + CLOCK_TOLERANCE,
-        f"PowerLoss stop at {stop['timestamp']}, after the cut at {killed_at}",
+        ocpp_time(stop.timestamp) <= killed_at + CLOCK_TOLERANCE,
+        f"PowerLoss stop at {stop.timestamp}, after the cut at {killed_at}",
     )
     await bench.wait_status("Available", since=mark)
     return (
-        f"transaction {session.transaction_id} ended PowerLoss at {stop['meterStop']} Wh "
-        f"(started {session.start['meterStart']} Wh)"
+        f"transaction {session.transaction_id} ended PowerLoss at {stop.meter_stop:.0f} Wh "
+        f"(started {session.meter_start:.0f} Wh)"
     )

@@ -1,5 +1,9 @@
 """What the page shows of the station: ``GET /api/v1/status`` with the idTags masked.
 
+With the station speaking OCPP 2.0.1 the page shows each connector as 2.0.1 reports
+it (its EVSE and connector there, its connectorStatus, the string transactionId), and
+the station's own finer state next to it: the status has what it needs for both.
+
 The status of the local API names idTags in full (it is for the bench and
 scripts on the station itself); the page shows them as the logs do
 (``****B2C3``). The uptime is left out: it changes every second and comes with
@@ -30,6 +34,9 @@ CONNECTOR_FIELDS = (
     "session_energy_wh",
     "transaction_id",
     "faults",
+    "evse_id",
+    "evse_connector_id",
+    "connector_status",
 )
 
 
@@ -45,6 +52,7 @@ def page_state(status: dict[str, Any]) -> dict[str, Any]:
         "csms_url": status.get("csms_url"),
         "hal_backend": status.get("hal_backend"),
         "started_at": status.get("started_at"),
+        "ocpp_version": ocpp.get("version"),
         "connected": ocpp["connected"],
         "link": ocpp.get("link"),
         "registration": ocpp["registration"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hil.csms import BenchCsms
-from hil.process import free_port
+from hil.process import deep_merge, free_port, version_overrides
 from tests.integration.harness import ROOT, Daemon, inherited_env
 from tests.unit.test_hil_scenarios import EXPECTED
 
@@ -79,10 +80,40 @@ async def test_all_scenarios_on_emulated_hardware(tmp_path: Path) -> None:
     assert "kept the station's files" not in err  # a clean run leaves nothing behind
 
 
-async def running_station(workdir: Path, csms_port: int, **overrides: object) -> Daemon:
+@pytest.mark.timeout(300)
+async def test_all_scenarios_in_2_0_1(tmp_path: Path) -> None:
+    """The same scenarios over OCPP 2.0.1, on the simulated plant; the one about the
+    station-wide status (connector 0) does not apply."""
+    report = tmp_path / "hil.xml"
+    code, out, err = await run_hil("--ocpp", "2.0.1", "--junit", str(report))
+    assert code == 0, out + err
+    assert table(out) == dict.fromkeys(EXPECTED, "PASS") | {"fault_reader_offline": "N/A"}
+    assert "starting the firmware (simulated, OCPP 2.0.1)" in err
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "(reason PowerUp): booted at start, 1 EVSE(s)" in rows["boot"]
+    assert re.search(r"transaction [0-9a-f]{8}-\d+, \d+ Wh, stopped Local", rows["tap_plug_first"])
+    suite, cases = junit_cases(report)
+    assert list(cases) == EXPECTED
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("0", "0", "1")
+    skipped = cases["fault_reader_offline"].find("skipped")
+    assert skipped is not None
+    assert (skipped.get("message") or "").startswith(
+        "N/A: OCPP 2.0.1 has no status of the station as a whole"
+    )
+    props = suite.find("properties")
+    assert props is not None
+    assert {p.get("name"): p.get("value") for p in props}["ocpp"] == "2.0.1"
+
+
+async def running_station(
+    workdir: Path, csms_port: int, version: str = "1.6", **overrides: object
+) -> Daemon:
     """A station started on its own (HAL_BACKEND), pointed at a CSMS that is not up yet."""
     csms = BenchCsms(port=csms_port)  # only for the address: the runner brings its own
-    daemon = Daemon(csms, workdir, {"ocpp": {"charge_point_id": "EXT-CP-1", **overrides}})
+    config = deep_merge(
+        {"ocpp": {"charge_point_id": "EXT-CP-1", **overrides}}, version_overrides(version)
+    )
+    daemon = Daemon(csms, workdir, config)
     await daemon.start(wait_boot=False)
     return daemon
 
@@ -152,6 +183,32 @@ async def test_a_misbehaving_station_fails_and_the_run_goes_on(tmp_path: Path) -
     frames = cases["tap_first"].find("system-out")
     assert frames is not None and "EXT-CP-1 → CSMS  CALL StartTransaction" in (frames.text or "")
     assert list(cases["remote_start_stop"]) == []
+
+
+async def test_a_running_2_0_1_station_boots_on_a_reset_and_another_version_is_refused(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    daemon = await running_station(tmp_path, port, "2.0.1")
+    where = ("--station", daemon.api, "--csms-host", "127.0.0.1", "--csms-port", str(port))
+    try:
+        # Registered with another CSMS at that address first: the runner's finds it booted.
+        async with BenchCsms(port=port, versions=["2.0.1"]) as earlier:
+            await earlier.wait_connected("EXT-CP-1", timeout=15)
+            await earlier.station("EXT-CP-1").wait_for("StatusNotification", timeout=15)
+        code, out, err = await run_hil(*where, "--ocpp", "2.0.1", "--only", "boot")
+        refused = await run_hil(*where, "--only", "boot", "--connect-timeout", "30")
+    finally:
+        await daemon.stop()
+    assert code == 0, out + err
+    assert "(reason RemoteReset): booted after Reset Immediate, 1 EVSE(s)" in out
+    code, out, err = refused
+    assert code == 1
+    assert table(out) == {"boot": "ERROR"}
+    assert (
+        "EXT-CP-1 offered ocpp2.0.1; the bench speaks ocpp1.6 (--ocpp 1.6): "
+        "run with --ocpp 2.0.1" in err
+    )
 
 
 async def test_usage_errors(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ const WINDOW_MS = 10 * 60 * 1000; // the power chart shows the last 10 minutes
 const KEEP_MS = 15 * 60 * 1000;
 const MAX_FRAMES = 200;
 const AMBER = ["Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"];
+const V201 = "2.0.1";
 
 const page = {
   controls: null, // bench controls (simulated / emulated backend), null on a board
@@ -90,6 +91,7 @@ function renderStation() {
   setText(status, st.status || "");
   statusClass(status, "st-", st.status);
   setText(field(root, "firmware_version"), st.firmware_version || "–");
+  setText(field(root, "ocpp_version"), st.ocpp_version || "–");
   setText(field(root, "csms_url"), st.csms_url || "–");
   const link = field(root, "link");
   setText(link, linkText(st));
@@ -139,13 +141,23 @@ function card(id) {
   return root;
 }
 
+// Over OCPP 2.0.1 a connector is connector N of an EVSE and reports one of five
+// connectorStatus values (Preparing ... Finishing are all Occupied): the pill shows what
+// the CSMS is told, the station's own state goes next to it.
 function renderConnector(c, index) {
   const root = card(c.id);
+  const v201 = page.state.station.ocpp_version === V201 && c.evse_id !== null;
   setText(field(root, "id"), String(c.id));
   const status = field(root, "status");
-  setText(status, c.status || "–");
-  statusClass(status, "st-", c.status);
+  const reported = v201 ? c.connector_status : c.status;
+  setText(status, reported || "–");
+  statusClass(status, "st-", reported);
+  setText(field(root, "state"), v201 && c.status && c.status !== reported ? c.status : "");
   root.dataset.status = c.status || "";
+  const evse = field(root, "evse");
+  evse.hidden = !v201;
+  $('[data-label="evse"]', root).hidden = !v201;
+  setText(evse, v201 ? `EVSE ${c.evse_id}, connector ${c.evse_connector_id}` : "–");
   const border = AMBER.includes(c.status) ? "amber" : c.status;
   statusClass(root, "st-border-", border);
   const error = $(".error-line", root);

@@ -208,16 +208,17 @@ async def follow_a_session(make_daemon: MakeDaemon, tmp_path: Path, ocpp: Ocpp) 
         await expect(card.locator("svg")).to_have_attribute("data-last-w", re.compile(r"^[1-9]"))
         assert int(await card.locator("svg").get_attribute("data-points") or 0) >= 2
 
-        # The start, its answer, in the log: newest first, idTag masked.
+        # The start, its answer, in the log: newest first, idTag masked (2.0.1: then the
+        # Updated event of energy flowing, chargingState Charging, and its answer).
         starts = page.locator(f'#log-rows li[data-action="{ocpp.tx_action}"]')
-        await expect(starts).to_have_count(2)
+        await expect(starts).to_have_count(4 if ocpp.v201 else 2)
         await expect(starts.first).to_have_attribute("data-kind", "RESULT")
         await expect(starts.last.locator(".payload")).to_contain_text(f'"{mask_id_tag(TAG)}"')
         if ocpp.v201:
             await expect(starts.last.locator(".payload")).to_contain_text(f'"{tx_id}"')
         assert TAG not in await page.locator("#log-rows").inner_text()
         await page.locator("#log-filter").select_option(ocpp.tx_action)
-        await expect(page.locator("#log-rows li:visible")).to_have_count(2)
+        await expect(page.locator("#log-rows li:visible")).to_have_count(4 if ocpp.v201 else 2)
         await page.locator("#log-filter").select_option("")
         await page.locator("#log-pause").click()
         shown = await page.locator("#log-rows li").count()
@@ -225,12 +226,14 @@ async def follow_a_session(make_daemon: MakeDaemon, tmp_path: Path, ocpp: Ocpp) 
         await card.get_by_role("button", name="Pause").click()  # the vehicle pauses
         await expect(card).to_have_attribute("data-status", "SuspendedEV")
         if ocpp.v201:
-            # Still Occupied for the CSMS: nothing is sent; the CSMS asks for something.
+            # Still Occupied for the CSMS; the transaction's chargingState says it.
             await expect(status).to_have_text("Occupied")
             await expect(state).to_have_text("SuspendedEV")
-            trigger = {"requestedMessage": "Heartbeat"}
-            assert await d.log.call("TriggerMessage", trigger) == {"status": "Accepted"}
-            await d.log.wait_for("Heartbeat", since=mark)
+            await d.log.wait_for(
+                "TransactionEvent",
+                lambda p: p["transactionInfo"].get("chargingState") == "SuspendedEV",
+                since=mark,
+            )
         else:
             await d.wait_status("SuspendedEV")
         await expect(page.locator("#log-count")).to_contain_text(re.compile(r"paused, [1-9]"))
@@ -238,8 +241,8 @@ async def follow_a_session(make_daemon: MakeDaemon, tmp_path: Path, ocpp: Ocpp) 
         await expect(page.locator("#log-pause")).to_have_text("Resume")
         await page.locator("#log-pause").click()
         if ocpp.v201:
-            triggered = page.locator('#log-rows li[data-action="TriggerMessage"][data-kind="CALL"]')
-            await expect(triggered.first).to_contain_text("Heartbeat")
+            changed = page.locator('#log-rows li[data-action="TransactionEvent"][data-kind="CALL"]')
+            await expect(changed.first).to_contain_text("SuspendedEV")
         else:
             notifications = page.locator(
                 '#log-rows li[data-action="StatusNotification"][data-kind="CALL"]'

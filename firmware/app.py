@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from firmware.ocpp.v201.front_end import V201FrontEnd
 
 log = logging.getLogger("firmware.app")
+RECANCEL_S = 0.5
 frames_log = logging.getLogger("firmware.ocpp.frames")
 
 RESET_REASONS = {"Soft": "SoftReset", "Hard": "HardReset"}
@@ -619,8 +620,10 @@ class App:
                 self._notify_stopping()
                 await self._shutdown()
                 self.runs.end(self._run_end or self._stop_reason)
-                for task in [*tasks, *self._spawned]:
+                ending = [*tasks, *self._spawned]
+                for task in ending:
                     task.cancel()
+                tg.create_task(cancel_until_done(ending), name="cancel-until-done")
         except BaseException as err:
             self.security_watch.memory.crashed(err)  # a MemoryError: stored for the next start
             raise
@@ -683,3 +686,19 @@ class App:
         except Exception:
             log.exception("could not stop the local API")
         self.db.close()
+
+
+async def cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` again until each has ended.
+
+    A cancellation can be lost: Python 3.11's ``asyncio.wait_for`` (pymodbus opens
+    its serial port with it) returns the inner result when a cancellation races it,
+    so a meter poll that failed to open its port at that moment swallowed the
+    shutdown's cancel and kept polling, and the daemon never exited.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        _done, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
+        for task in pending:
+            log.warning("task %s still runs after its cancel: cancelling again", task.get_name())
+            task.cancel()

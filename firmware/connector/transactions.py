@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from firmware.clock import iso, parse_iso
+from firmware.metering import Sample, meter_value, sampled_values
 from firmware.storage.db import Database
 
 
@@ -126,6 +127,15 @@ class TransactionStore:
             "INSERT INTO tx_samples (local_id, meter_value) VALUES (?, ?)",
             (local_id, json.dumps(meter_value, separators=(",", ":"))),
         )
+
+    def keep_sample(
+        self, local_id: int, sample: Sample, measurands: list[str], context: str, at: datetime
+    ) -> None:
+        """Keep the ``measurands`` of ``sample`` for the message that ends the transaction
+        (in the station's 1.6-shaped meterValue; each version's journal converts them)."""
+        values = sampled_values(sample, measurands, context)
+        if values:
+            self.add_sample(local_id, meter_value(at, values))
 
     def samples(self, local_id: int) -> list[dict[str, Any]]:
         rows = self.db.query(

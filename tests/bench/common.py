@@ -130,15 +130,21 @@ def meter_values(i: int, at: str) -> dict[str, Any]:
     }
 
 
-def fill_backlog(state_dir: Path, count: int) -> None:
-    """A finished offline transaction: StartTransaction, MeterValues, StopTransaction."""
+def offline_queue(state_dir: Path) -> tuple[Database, Clock, Outbox, TransactionStore]:
+    """The station's state database in ``state_dir`` with its queue and transactions, for
+    filling a backlog before the daemon starts."""
     db = Database(state_dir / "state.db")
     clock = Clock()
     rpc = Rpc(response_timeout_s=30, max_frame_bytes=65536, spawn=lambda coro: coro.close())
     outbox = Outbox(
         db, rpc, clock, ready=asyncio.Event(), attempts=lambda: 3, retry_interval_s=lambda: 1
     )
-    txs = TransactionStore(db)
+    return db, clock, outbox, TransactionStore(db)
+
+
+def fill_backlog(state_dir: Path, count: int) -> None:
+    """A finished offline transaction: StartTransaction, MeterValues, StopTransaction."""
+    db, clock, outbox, txs = offline_queue(state_dir)
     at = iso(clock.now())
     with db.transaction():
         record = txs.open(1, "BE4C4", None, 1000, clock.now())

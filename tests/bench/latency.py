@@ -128,14 +128,15 @@ async def measure(variant: str, taps: int) -> list[float]:
     return figures
 
 
+def summary(figures: list[float]) -> dict[str, float]:
+    """The taps measured and their p50, p99 and maximum (ms)."""
+    return {
+        "taps": len(figures),
+        "p50_ms": percentile(figures, 50),
+        "p99_ms": percentile(figures, 99),
+        "max_ms": max(figures),
+    }
+
+
 async def run(taps: int = 200) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for variant in VARIANTS:
-        figures = await measure(variant, taps)
-        out[variant] = {
-            "taps": len(figures),
-            "p50_ms": percentile(figures, 50),
-            "p99_ms": percentile(figures, 99),
-            "max_ms": max(figures),
-        }
-    return out
+    return {variant: summary(await measure(variant, taps)) for variant in VARIANTS}

@@ -19,18 +19,20 @@ from typing import Any
 import aiohttp
 import yaml
 
-from firmware.clock import Clock
-from firmware.connector.transactions import TransactionStore
 from firmware.metering import Sample
-from firmware.ocpp.rpc import Rpc
 from firmware.ocpp.v201.device_model.topology import layout
 from firmware.ocpp.v201.transactions import TransactionNumbers, V201Journal
-from firmware.queue import Outbox
-from firmware.storage.db import Database
 from hal.interfaces import MeterReading
 from hil.csms import BenchCsms, StationLog
-from tests.bench.common import api_url, memory_kb, start_daemon, stop_daemon, write_config
-from tests.bench.stats import percentile
+from tests.bench.common import (
+    api_url,
+    memory_kb,
+    offline_queue,
+    start_daemon,
+    stop_daemon,
+    write_config,
+)
+from tests.bench.latency import summary
 from tests.integration.harness import call_frames
 
 UID = "0B0E4C41"
@@ -71,13 +73,7 @@ def config_201(workdir: Path, csms_url: str, cp_id: str, **device_model: Any) ->
 
 def fill_backlog_201(state_dir: Path, count: int) -> None:
     """A finished offline transaction of ``count`` TransactionEvents in the queue."""
-    db = Database(state_dir / "state.db")
-    clock = Clock()
-    rpc = Rpc(response_timeout_s=30, max_frame_bytes=65536, spawn=lambda coro: coro.close())
-    outbox = Outbox(
-        db, rpc, clock, ready=asyncio.Event(), attempts=lambda: 3, retry_interval_s=lambda: 1
-    )
-    txs = TransactionStore(db)
+    db, clock, outbox, txs = offline_queue(state_dir)
     journal = V201Journal(
         outbox,
         txs,
@@ -197,10 +193,5 @@ async def latency(taps: int = 200) -> dict[str, dict[str, float]]:
         expected = {"online": WARM_UP + taps, "cache": WARM_UP, "local_list": 0}[variant]
         if authorizes != expected:
             raise RuntimeError(f"{variant}: {authorizes} Authorize requests, expected {expected}")
-        out[variant] = {
-            "taps": len(figures),
-            "p50_ms": percentile(figures, 50),
-            "p99_ms": percentile(figures, 99),
-            "max_ms": max(figures),
-        }
+        out[variant] = summary(figures)
     return out

@@ -141,6 +141,18 @@ class Chaos:
         self.d.csms.refuse = False
 
 
+async def _play(d: Daemon, rng: random.Random, sessions: int) -> Chaos:
+    """``sessions`` sessions under the chaos, then everything delivered and the daemon
+    stopped; the chaos played, for the summary."""
+    chaos = Chaos(d, rng)
+    for i in range(sessions):
+        await _session(d, chaos, f"C0DE{i:04X}")
+    await chaos.settle()
+    await d.wait_queue_empty(timeout=30)
+    await d.stop()
+    return chaos
+
+
 async def _session(d: Daemon, chaos: Chaos, tag: str) -> None:
     steps: list[Callable[[], Awaitable[None]]] = [
         lambda: d.sim(cp_state="B"),
@@ -197,12 +209,7 @@ async def test_no_transaction_is_lost(
             },
         }
     )
-    chaos = Chaos(d, rng)
-    for i in range(SESSIONS):
-        await _session(d, chaos, f"C0DE{i:04X}")
-    await chaos.settle()
-    await d.wait_queue_empty(timeout=30)
-    await d.stop()
+    chaos = await _play(d, rng, SESSIONS)
 
     with sqlite3.connect(d.state_dir / "state.db") as db:
         db.row_factory = sqlite3.Row
@@ -286,12 +293,7 @@ async def test_no_transaction_event_is_lost_in_201(
             "OCPPCommCtrlr": {"MessageAttemptInterval[TransactionEvent]": 1},
         },
     )
-    chaos = Chaos(d, rng)
-    for i in range(SESSIONS_201):
-        await _session(d, chaos, f"C0DE{i:04X}")
-    await chaos.settle()
-    await d.wait_queue_empty(timeout=30)
-    await d.stop()
+    chaos = await _play(d, rng, SESSIONS_201)
 
     with sqlite3.connect(d.state_dir / "state.db") as db:
         db.row_factory = sqlite3.Row

@@ -93,9 +93,7 @@ class V16Journal:
     def kept(
         self, local_id: int, sample: Sample, measurands: list[str], context: str, at: datetime
     ) -> None:
-        values = sampled_values(sample, measurands, context)
-        if values:
-            self.transactions.add_sample(local_id, meter_value(at, values))
+        self.transactions.keep_sample(local_id, sample, measurands, context, at)
 
     def ended(
         self, record: TxRecord, meter_stop_wh: int, at: datetime, reason: str, id_tag: str | None

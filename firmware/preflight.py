@@ -145,9 +145,9 @@ def version_notices(config: Config) -> tuple[str, ...]:
 
 
 V201_NOTICE = (
-    "ocpp.version: OCPP 2.0.1 here offers provisioning, authorization, local list, transactions, "
-    "remote control, availability, reset, TriggerMessage, meter values, certificate management "
-    "(no ISO 15118 certificates) and DataTransfer; firmware update, logs, reservations, "
-    "smart-charging requests and network profiles are OCPP 1.6 only in this build "
+    "ocpp.version: OCPP 2.0.1 here offers provisioning, network profiles, authorization, "
+    "local list, transactions, remote control, availability, reset, TriggerMessage, meter "
+    "values, certificate management (no ISO 15118 certificates) and DataTransfer; firmware "
+    "update, logs, reservations and smart-charging requests are OCPP 1.6 only in this build "
     "(see README, OCPP 2.0.1)"
 )
